@@ -1,0 +1,38 @@
+# The two README commands: `make demo` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.graphrec-installed
+PYTEST_ARGS ?= -m "not slow"
+
+# Environment verified in ../shared/docs/STACK.md: offline HF, no MLflow telemetry, one BLAS thread.
+export DGLBACKEND := pytorch
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export OPENBLAS_NUM_THREADS := 1
+export GIT_PYTHON_REFRESH := quiet
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/graphrec demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_build.py
+
+clean:
+	rm -rf demo_out .pytest_cache

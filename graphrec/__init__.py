@@ -1,0 +1,3 @@
+"""graphrec: PinCLIP + PinSage style recommendations for catalogues and curated collections."""
+
+__version__ = "0.1.0"

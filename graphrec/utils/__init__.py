@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic output directories, hashing, JSON, logging, progress bars."""

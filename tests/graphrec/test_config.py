@@ -1,0 +1,62 @@
+"""Typed configs from YAML with dotted overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from graphrec.config import ConfigError, apply_overrides, flatten, from_dict, load_config, to_dict
+
+
+@dataclass(frozen=True)
+class Inner:
+    lr: float = 0.01
+    layers: int = 2
+    mode: Literal["a", "b"] = "a"
+
+
+@dataclass(frozen=True)
+class Outer:
+    seed: int = 0
+    name: str = "x"
+    ks: tuple[int, ...] = (10, 20)
+    inner: Inner = field(default_factory=Inner)
+    path: str | None = None
+
+
+def test_yaml_and_overrides(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("seed: 3\ninner:\n  lr: 0.5\n")
+    cfg = load_config(Outer, p, ["inner.layers=4", "ks=[1, 2]", "inner.mode=b", "path=null"])
+    assert cfg == Outer(seed=3, ks=(1, 2), inner=Inner(lr=0.5, layers=4, mode="b"))
+    assert to_dict(cfg)["ks"] == [1, 2]
+    assert flatten(to_dict(cfg))["inner.lr"] == 0.5
+
+
+def test_int_promotes_to_float_but_not_the_reverse() -> None:
+    assert from_dict(Inner, {"lr": 1}).lr == 1.0
+    with pytest.raises(ConfigError, match="'inner.layers': expected an integer"):
+        from_dict(Outer, {"inner": {"layers": 2.5}})
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"sed": 1}, r"unknown config key\(s\) \['sed'\]"),
+    ({"inner": {"mode": "c"}}, "expected one of"),
+    ({"seed": "one"}, "expected an integer"),
+    ({"inner": 3}, "expected a mapping"),
+])
+def test_errors_name_the_key(data, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        from_dict(Outer, data)
+
+
+def test_override_syntax_errors() -> None:
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_overrides({}, ["seed"])
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(Outer, "/nonexistent.yaml")
