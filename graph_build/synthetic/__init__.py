@@ -1,0 +1,1 @@
+"""Synthetic fashion catalogue with planted latent styles (the embedded default dataset)."""
