@@ -1,0 +1,68 @@
+"""The ``graphrec`` command line. Library errors become one-line messages and non-zero exits."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="graphrec",
+    help="PinCLIP + PinSage style recommendations for catalogues and curated collections.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+import_app = typer.Typer(help="Convert public data in ../shared/data into the dataset contract.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("graphrec")
+
+
+def handle_errors(fn: F) -> F:
+    """Turn expected failures (bad input, existing output, bad config) into exit codes."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from graph_build.errors import DatasetError
+        from graph_build.graph import GraphDirError
+        from graphrec.config import ConfigError
+        from graphrec.utils.io import OutputExistsError
+
+        try:
+            return fn(*args, **kwargs)
+        except DatasetError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except (ConfigError, OutputExistsError, GraphDirError, ValueError, FileNotFoundError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+) -> None:
+    from graphrec.utils.logs import setup_logging
+
+    setup_logging(verbose=verbose, quiet=quiet)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from graphrec.cli import data  # noqa: F401  (registers commands)
+
+    app(prog_name="graphrec")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Data commands: synth, import, validate, build-graph, graph-info."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from enum import StrEnum
+
+import typer
+
+from graphrec.cli import app, handle_errors, import_app
+
+
+class ColdBy(StrEnum):
+    auto = "auto"
+    time = "time"
+    random = "random"
+
+
+class WarmHoldout(StrEnum):
+    random = "random"
+    latest = "latest"
+
+
+@app.command()
+@handle_errors
+def synth(
+    out: Path = typer.Argument(..., help="Output dataset directory (written atomically)."),
+    pins: int = typer.Option(5000, "--pins", help="Number of pins in the catalogue."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)."),
+    styles: int = typer.Option(12, "--styles", help="Planted latent styles."),
+    saves_per_pin: float = typer.Option(10.0, "--saves-per-pin", help="Mean saves per pin before de-duplication."),
+    board_size: float = typer.Option(20.0, "--board-size", help="Mean saves per board."),
+    image_size: int = typer.Option(32, "--image-size", help="Square image side in pixels."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Write the synthetic fashion catalogue (planted styles in truth/) as a contract dataset."""
+    from graph_build.synthetic.generate import SynthConfig, write_synthetic
+
+    cfg = SynthConfig(n_pins=pins, seed=seed, n_styles=styles, saves_per_pin=saves_per_pin,
+                      mean_board_size=board_size, image_size=image_size)
+    write_synthetic(cfg, out, overwrite=force)
+    typer.echo(f"wrote synthetic dataset to {out}")
+
+
+@import_app.command("movielens")
+@handle_errors
+def import_movielens(
+    src: Path = typer.Argument(..., help="MovieLens ml-latest-small folder (e.g. ../shared/data/movielens-small)."),
+    out: Path = typer.Argument(..., help="Output dataset directory."),
+    min_rating: float = typer.Option(4.0, "--min-rating", help="Ratings >= this are saves to the user's liked board."),
+    tag_boards: bool = typer.Option(False, "--tag-boards/--no-tag-boards", help="Also make (user, tag) boards."),
+    tag_text: bool = typer.Option(True, "--tag-text/--no-tag-text", help="Append user tags to movie descriptions."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Convert MovieLens: movies are pins, each user's liked list is a board."""
+    from graph_build.adapters.movielens import MovieLensOptions, convert_movielens
+
+    convert_movielens(src, out, MovieLensOptions(min_rating=min_rating, tag_boards=tag_boards, tag_text=tag_text),
+                      overwrite=force)
+    typer.echo(f"wrote movielens dataset to {out}")
+
+
+@import_app.command("fashion-products")
+@handle_errors
+def import_fashion(
+    src: Path = typer.Argument(..., help="fashion-products-1k folder (styles.csv + images/)."),
+    out: Path = typer.Argument(..., help="Output dataset directory."),
+    seed: int = typer.Option(0, "--seed", help="Seed for chunking derived lookbook boards."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Convert fashion-products: real photos and attributes; boards are DERIVED from attributes."""
+    from graph_build.adapters.fashion_products import FashionOptions, convert_fashion_products
+
+    convert_fashion_products(src, out, FashionOptions(seed=seed), overwrite=force)
+    typer.echo(f"wrote fashion-products dataset to {out} (boards are derived from attributes)")
+
+
+@app.command()
+@handle_errors
+def validate(
+    data: Path = typer.Argument(..., help="Dataset directory to check against the contract."),
+    skip_image_decode: bool = typer.Option(False, "--skip-image-decode", help="Check image paths exist but do not decode."),
+) -> None:
+    """Check a dataset directory against the contract without writing anything."""
+    from graph_build.contract import load_dataset
+
+    ds = load_dataset(data, check_images=not skip_image_decode)
+    typer.echo(f"ok: {ds.name}: {ds.n_pins:,} pins, {ds.n_boards:,} boards, {len(ds.save_pin):,} saves "
+               f"({ds.duplicate_saves:,} duplicates collapsed); categorical {ds.categorical_columns}, "
+               f"numeric {ds.numeric_columns}")
+
+
+@app.command("build-graph")
+@handle_errors
+def build_graph_cmd(
+    data: Path = typer.Option(..., "--data", help="Dataset directory following the contract (pins, boards, saves)."),
+    out: Path = typer.Option(..., "--out", help="Graph directory to write (atomically; nothing is left on error)."),
+    cold_fraction: float = typer.Option(0.2, "--cold-fraction", help="Share of pins with saves that become cold (no train edges)."),
+    cold_by: ColdBy = typer.Option(ColdBy.auto, "--cold-by", help="auto | time (newest first save) | random."),
+    holdout_fraction: float = typer.Option(0.2, "--holdout-fraction", help="Share of each board's warm saves held out for val/test."),
+    warm_holdout: WarmHoldout = typer.Option(WarmHoldout.random, "--warm-holdout", help="random | latest (each board's most recent saves)."),
+    val_share: float = typer.Option(0.5, "--val-share", help="Share of held-out saves and cold pins that go to val (rest: test)."),
+    min_board_saves: int = typer.Option(2, "--min-board-saves", help="Drop boards with fewer saves (repeated to a fixed point)."),
+    min_pin_saves: int = typer.Option(0, "--min-pin-saves", help="Drop pins with fewer saves (0 keeps the whole catalogue)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for the split."),
+    skip_image_decode: bool = typer.Option(False, "--skip-image-decode", help="Check image paths exist but do not decode them."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Validate a dataset, split it warm/cold without leakage and write the graph directory."""
+    from graph_build.build import build_graph
+    from graph_build.split import SplitConfig
+    from graph_build.stats import format_summary
+    from graphrec.config import from_dict
+
+    split = from_dict(SplitConfig, {
+        "cold_fraction": cold_fraction, "cold_by": cold_by.value, "holdout_fraction": holdout_fraction,
+        "warm_holdout": warm_holdout.value, "val_share": val_share, "min_board_saves": min_board_saves,
+        "min_pin_saves": min_pin_saves, "seed": seed}, prefix="split")
+    manifest = build_graph(data, out, split, overwrite=force, check_images=not skip_image_decode)
+    typer.echo(format_summary(manifest))
+    typer.echo(f"wrote graph directory {out}")
+
+
+@app.command("graph-info")
+@handle_errors
+def graph_info(graph: Path = typer.Argument(..., help="Graph directory.")) -> None:
+    """Print the summary of a graph directory."""
+    from graph_build.graph import load_graph
+    from graph_build.stats import format_summary
+
+    typer.echo(format_summary(load_graph(graph).manifest))
