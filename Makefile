@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Grows with the pipeline: today it generates the default synthetic catalogue and builds its graph.
 demo: $(STAMP)
-	$(BIN)/graphrec demo --out demo_out
+	$(BIN)/graphrec synth --pins 5000 --seed 0 --force demo_out/data
+	$(BIN)/graphrec build-graph --data demo_out/data --out demo_out/graph --seed 0 --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
