@@ -206,3 +206,35 @@ def test_image_files_are_decoded_into_one_array(tmp_path: Path) -> None:
     assert ds.images.shape == (6, 8, 8, 3) and ds.images.dtype == np.uint8
     assert ds.image_row.tolist() == list(range(6))
     assert int(ds.images[3, 0, 0, 0]) == 60
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 40), first=st.data(), fmt=st.sampled_from(["csv", "parquet"]))
+def test_a_planted_duplicate_is_reported_at_its_row(tmp_path_factory, n, first, fmt) -> None:
+    i = first.draw(st.integers(0, n - 2))
+    j = first.draw(st.integers(i + 1, n - 1))
+    ids = [f"id{k}" for k in range(n)]
+    ids[j] = ids[i]
+    root = tmp_path_factory.mktemp("dup")
+    pins = [{"pin_id": pid, "title": f"t{k}"} for k, pid in enumerate(ids)]
+    write_tiny(root, fmt, pins=pins, saves=[{"board_id": "b1", "pin_id": "id0"}])
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root)
+    assert (err.value.row, err.value.column) == (j + 1, "pin_id")
+    assert f"first seen at row {i + 1}" in str(err.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_saves=st.integers(1, 50), data=st.data())
+def test_an_unknown_pin_in_saves_is_reported_at_its_row(tmp_path_factory, n_saves, data) -> None:
+    bad = data.draw(st.integers(0, n_saves - 1))
+    saves = [{"board_id": "b1", "pin_id": f"p{1 + k % 6}"} for k in range(n_saves)]
+    saves[bad]["pin_id"] = "ghost"
+    root = write_tiny(tmp_path_factory.mktemp("unk"), saves=saves)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root)
+    assert (err.value.row, err.value.column) == (bad + 1, "pin_id")
