@@ -13,6 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GRAPHREC_NO_PROGRESS", "1")
+# Stages log to MLflow by default; tests opt in with their own temporary store.
+os.environ.setdefault("GRAPHREC_MLFLOW", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GRAPHREC_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -59,7 +59,8 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
-    from graphrec.cli import data  # noqa: F401  (registers commands)
+    # Importing a stage module registers its commands on ``app``.
+    from graphrec.cli import candidates, data, evaluate, pinclip, run, sage  # noqa: F401
 
     app(prog_name="graphrec")
 

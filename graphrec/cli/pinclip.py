@@ -1,0 +1,1 @@
+"""CLI commands of the pinclip stage (registered on import by graphrec.cli.main)."""
