@@ -1,0 +1,151 @@
+"""Orchestration of ``graphrec ab-sim``: fit the two arms, simulate, add the result to EVAL_DIR.
+
+Adding to an existing EVAL_DIR (written by ``graphrec evaluate`` for the same graph) is atomic
+per file: every new file is first written to a staging directory inside EVAL_DIR, then moved
+into place with ``os.replace`` (``ab.json``, ``plots/ab_lifts.png``, ``metrics.json``,
+``manifest.json``, ``report.md``, in that order). Any failure before the moves leaves EVAL_DIR
+as it was. A missing EVAL_DIR is created whole with ``atomic_output_dir`` (``metrics.json``
+then has ``"models": {}``). An existing ``ab.json`` is only replaced with ``--force``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from collections.abc import Sequence
+
+import numpy as np
+
+from eval.ab import held_out_relevance, metrics_section, planted_relevance, serve_feeds, simulate_ab
+from eval.config import EvalConfig
+from eval.protocol import board_to_pin_task
+from eval.recommenders import available_models, load_runs
+from eval.recommenders.oracle import has_truth
+from eval.run import (AB, AB_PLOT, KIND, MANIFEST, METRICS, PIN_TO_PIN, REPORT, _graph_info, clean, fit_models,
+                      resolve_arms, torch_threads, write_report)
+from graph_build.graph import PinBoardGraph, load_graph
+from graphrec import tracking
+from graphrec.config import to_dict
+from graphrec.utils.io import OutputExistsError, atomic_output_dir, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def _engagement_text(cfg: EvalConfig) -> str:
+    a = cfg.ab
+    return (f"examination {a.examination}, P(click | examined) = {a.click_min} + {a.click_max - a.click_min:g} r, "
+            f"P(repin | click) = {a.repin_min} + {a.repin_max - a.repin_min:g} r, feed of {a.feed_size}")
+
+
+def run_simulation(graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], control: str, treatment: str
+                   ) -> dict[str, Any]:
+    """Fit both arms on the train graph, serve feeds to the test boards, simulate; the ab.json dict."""
+    task = board_to_pin_task(graph, cfg.split)
+    users = task.queries
+    if cfg.ab.max_users and len(users) > cfg.ab.max_users:
+        users = np.sort(np.random.default_rng([cfg.seed, 1]).choice(users, cfg.ab.max_users, replace=False))
+    depth = 2 * cfg.ab.feed_size if cfg.ab.interleaving else cfg.ab.feed_size
+    feeds: dict[str, np.ndarray] = {}
+    info: dict[str, Any] = {}
+    for name, model, minfo in fit_models(graph, [control, treatment], cfg, runs):
+        feeds[name] = serve_feeds(model, graph, task, users, depth, cfg.batch_size, cfg.seed)
+        info[name] = minfo
+    planted = has_truth(graph)
+    relevance = planted_relevance(graph) if planted else held_out_relevance(graph, cfg.split)
+    result = simulate_ab(users, feeds[control], feeds[treatment], relevance, graph.is_cold, cfg.ab, cfg.seed)
+    return clean({"dataset": graph.name, "graph": _graph_info(graph), "control": control, "treatment": treatment,
+                  "split": cfg.split, "seed": cfg.seed, "config": to_dict(cfg.ab), "engagement": _engagement_text(cfg),
+                  "relevance": "planted affinity / board's best (synthetic truth)" if planted
+                  else f"held-out {cfg.split} saves (1) vs other pins (0)",
+                  "models": info, **result})
+
+
+def _log_ab(ab: dict[str, Any]) -> None:
+    flat: dict[str, float] = {}
+    for s, per in ab["lifts"].items():
+        for m, d in per.items():
+            if d["lift"] is not None:
+                flat[f"{s}_{m}_lift"] = d["lift"]
+            if d["ci95"] is not None:
+                flat[f"{s}_{m}_ci95_lo"], flat[f"{s}_{m}_ci95_hi"] = d["ci95"]
+            if d["p_value"] is not None:
+                flat[f"{s}_{m}_p_value"] = d["p_value"]
+    tracking.log_metrics(flat)
+
+
+def _existing(out: Path, graph: PinBoardGraph, force: bool) -> tuple[dict, dict, dict | None] | None:
+    """``(metrics, manifest, pin_to_pin)`` of an existing EVAL_DIR for this graph, or None when absent/empty."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return None
+    if not (out / METRICS).is_file() or not (out / MANIFEST).is_file():
+        raise ValueError(f"{out}: not an evaluation directory (no {METRICS} / {MANIFEST}); "
+                         "pass an EVAL_DIR written by `graphrec evaluate` or a new directory")
+    manifest = read_json(out / MANIFEST)
+    if manifest.get("kind") != KIND or manifest["graph"]["manifest_sha256"] != _graph_info(graph)["manifest_sha256"]:
+        raise ValueError(f"{out}: evaluated graph {manifest.get('graph', {}).get('path')}, not {graph.root}; "
+                         "use a new --out for this graph")
+    if (out / AB).exists() and not force:
+        raise OutputExistsError(f"{out / AB} already exists (pass --force to replace the A/B result)")
+    p2p = read_json(out / PIN_TO_PIN) if (out / PIN_TO_PIN).is_file() else None
+    return read_json(out / METRICS), manifest, p2p
+
+
+def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
+           force: bool = False) -> dict[str, Any]:
+    """Run the offline A/B simulation and add it to EVAL_DIR. Returns the ab.json dict.
+
+    Args:
+        graph_dir: graph directory.
+        run_dirs: embedding directories (arms may also be baselines or the oracle).
+        out: EVAL_DIR (existing from ``graphrec evaluate`` for this graph, or new).
+        cfg: the config; ``cfg.ab.control`` / ``cfg.ab.treatment`` name the arms.
+        force: replace an existing ab.json.
+    """
+    out = Path(out)
+    graph = load_graph(graph_dir)
+    runs = load_runs([*run_dirs, *cfg.runs], graph)
+    control, treatment = resolve_arms(cfg.ab.control, cfg.ab.treatment, available_models(graph, runs))
+    cfg = dataclasses.replace(cfg, ab=dataclasses.replace(cfg.ab, control=control, treatment=treatment))
+    existing = _existing(out, graph, force)
+    with torch_threads(cfg.num_threads), tracking.stage_run("ab-sim", params=to_dict(cfg), tags={"graphrec.dataset": graph.name}):
+        ab = run_simulation(graph, cfg, runs, control, treatment)
+        _log_ab(ab)
+        section = metrics_section(control, treatment, ab)
+        if existing is None:
+            metrics = {"dataset": graph.name, "protocol": {"task": "board_to_pin", "k": list(cfg.ks), "split": cfg.split},
+                       "models": {}, "ab": section}
+            manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
+                        "runs": {}, "models": {}, "missing_models": [], "n_queries": {}, "ab": ab["models"]}
+            with atomic_output_dir(out) as tmp:
+                _write_all(tmp, metrics, manifest, None, ab)
+        else:
+            metrics, manifest, p2p = existing
+            metrics = {**metrics, "ab": section}
+            manifest = {**manifest, "ab": ab["models"]}
+            _swap_in(out, metrics, manifest, p2p, ab)
+        tracking.log_artifacts(out)
+    return ab
+
+
+def _write_all(root: Path, metrics: dict, manifest: dict, p2p: dict | None, ab: dict) -> None:
+    write_json(root / AB, ab)
+    write_json(root / METRICS, metrics)
+    write_json(root / MANIFEST, manifest)
+    write_report(root, metrics, manifest, p2p, ab)
+
+
+def _swap_in(out: Path, metrics: dict, manifest: dict, p2p: dict | None, ab: dict) -> None:
+    """Stage every new file inside ``out``, then ``os.replace`` them one by one (atomic per file)."""
+    stage = Path(tempfile.mkdtemp(prefix=".ab-sim.tmp-", dir=out))
+    try:
+        _write_all(stage, metrics, manifest, p2p, ab)
+        (out / "plots").mkdir(exist_ok=True)
+        for rel in (AB, AB_PLOT, METRICS, MANIFEST, REPORT):
+            os.replace(stage / rel, out / rel)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,173 @@
+"""Typed configs of the evaluation stage (``graphrec evaluate`` and ``graphrec ab-sim``).
+
+Baseline defaults were picked on the **val** split of the synthetic default
+(``graphrec synth --pins 5000 --seed 0``), never on test; see docs/evaluation.md.
+
+One YAML file (``--config``) plus ``--set key.sub=value`` overrides fills :class:`EvalConfig`;
+the protocol is declared here once and run the same way for every model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+BASELINES = ("popularity", "als", "bpr", "lightgcn")
+"""Models fitted on the train graph by the evaluation stage itself."""
+EMBEDDING_MODELS = ("content", "clip_no_neighbors", "sage_raw", "full")
+"""Models read from embedding directories (``--runs``); names are output contracts."""
+ORACLE = "oracle"
+"""Reference ceiling from the planted truth of synthetic data (only when ``truth/`` exists)."""
+KNOWN_MODELS = BASELINES + EMBEDDING_MODELS + (ORACLE,)
+
+Task = Literal["board_to_pin", "pin_to_pin"]
+Split = Literal["test", "val"]
+Examination = Literal["log2", "reciprocal", "uniform"]
+
+
+@dataclass(frozen=True)
+class ALSConfig:
+    """implicit's AlternatingLeastSquares (board = user row, pin = item column).
+
+    Args:
+        factors: latent dimension (32).
+        regularization: L2 weight (0.05).
+        alpha: confidence scale of a save (10).
+        iterations: ALS sweeps (15).
+        num_threads: implicit threads (1: deterministic and polite on shared cores).
+    """
+
+    factors: int = 32
+    regularization: float = 0.05
+    alpha: float = 10.0
+    iterations: int = 15
+    num_threads: int = 1
+
+
+@dataclass(frozen=True)
+class BPRConfig:
+    """implicit's BayesianPersonalizedRanking (board = user row).
+
+    Args:
+        factors: latent dimension (64).
+        learning_rate: SGD step (0.01).
+        regularization: L2 weight (0.01).
+        iterations: epochs over the saves (200).
+        num_threads: implicit threads (1: Hogwild with more threads is not deterministic).
+    """
+
+    factors: int = 64
+    learning_rate: float = 0.01
+    regularization: float = 0.01
+    iterations: int = 200
+    num_threads: int = 1
+
+
+@dataclass(frozen=True)
+class LightGCNConfig:
+    """torch_geometric.nn.LightGCN trained with BPR on the train graph (boards and pins are nodes).
+
+    Args:
+        dim: embedding size (64).
+        layers: propagation layers (2).
+        epochs: passes over the train saves (60).
+        batch_size: saves per BPR step (4096).
+        lr: Adam learning rate (0.01).
+        lambda_reg: L2 weight of the BPR loss on the batch's layer-0 embeddings (1e-4).
+    """
+
+    dim: int = 64
+    layers: int = 2
+    epochs: int = 60
+    batch_size: int = 4096
+    lr: float = 0.01
+    lambda_reg: float = 1e-4
+
+
+@dataclass(frozen=True)
+class ABConfig:
+    """Offline A/B simulator: feeds, engagement model, statistics.
+
+    Relevance r in [0, 1] of a served pin: the planted affinity of the board for the pin divided
+    by the board's best affinity (synthetic data, ``truth/``), else 1 for the board's held-out
+    saves and 0 otherwise. A pin at position i (1-based) is examined with probability
+    ``examination(i)``, clicked with ``click_min + (click_max - click_min) * r`` given examined,
+    and saved ("repinned") with ``repin_min + (repin_max - repin_min) * r`` given a click.
+
+    Args:
+        control: control arm model name (``auto``: the first available of sage_raw,
+            clip_no_neighbors, lightgcn, als, bpr, popularity that is not the treatment).
+        treatment: treatment arm (``auto``: the first available of full, content,
+            clip_no_neighbors, sage_raw).
+        feed_size: pins per user feed (top-N of the arm's ranking, train/val saves masked).
+        examination: position bias, ``log2`` (1/log2(i+1)), ``reciprocal`` (1/i) or ``uniform``.
+        click_min, click_max: click probability of an examined pin at relevance 0 and 1.
+        repin_min, repin_max: save probability given a click at relevance 0 and 1.
+        n_bootstrap: paired bootstrap resamples of users for the 95 % CIs.
+        n_permutations: paired sign-flip permutations for the p-values.
+        interleaving: also run team-draft interleaving of the two arms.
+        max_users: simulate at most this many users (seeded sample; 0 = every test board).
+    """
+
+    control: str = "auto"
+    treatment: str = "auto"
+    feed_size: int = 25
+    examination: Examination = "log2"
+    click_min: float = 0.02
+    click_max: float = 0.3
+    repin_min: float = 0.05
+    repin_max: float = 0.5
+    n_bootstrap: int = 1000
+    n_permutations: int = 1000
+    interleaving: bool = True
+    max_users: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("click_min", "click_max", "repin_min", "repin_max"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"ab.{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.feed_size < 1 or self.n_bootstrap < 10 or self.n_permutations < 10 or self.max_users < 0:
+            raise ValueError("ab: feed_size >= 1, n_bootstrap >= 10, n_permutations >= 10, max_users >= 0 expected")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The evaluation protocol, the baselines' settings and the A/B simulator.
+
+    Args:
+        ks: cut-offs K of Recall/NDCG/Hit/coverage/popularity (10, 20, 50).
+        split: held-out split scored: ``test`` (train and val saves masked) or ``val``.
+        tasks: ``board_to_pin`` (metrics.json) and optionally ``pin_to_pin`` (pin_to_pin.json).
+        runs: embedding directories to evaluate, in addition to the CLI's ``--runs``.
+        models: names to evaluate; empty = every available model (baselines, the runs, the
+            oracle when the graph has planted truth). Unavailable known names are left out.
+        batch_size: queries scored per batched matrix product.
+        max_queries: evaluate at most this many queries per task (seeded sample; 0 = all).
+        num_threads: torch threads while fitting/scoring (1: on a shared 2-core machine more
+            threads made sparse products 10x slower; restored afterwards).
+        seed: the one seed (model fits, tie-breaking, sampling, A/B draws).
+        als, bpr, lightgcn: baseline settings.
+        ab: the offline A/B simulator.
+    """
+
+    ks: tuple[int, ...] = (10, 20, 50)
+    split: Split = "test"
+    tasks: tuple[Task, ...] = ("board_to_pin", "pin_to_pin")
+    runs: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    batch_size: int = 512
+    max_queries: int = 0
+    num_threads: int = 1
+    seed: int = 0
+    als: ALSConfig = field(default_factory=ALSConfig)
+    bpr: BPRConfig = field(default_factory=BPRConfig)
+    lightgcn: LightGCNConfig = field(default_factory=LightGCNConfig)
+    ab: ABConfig = field(default_factory=ABConfig)
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(k < 1 for k in self.ks) or list(self.ks) != sorted(set(self.ks)):
+            raise ValueError(f"ks must be increasing positive cut-offs, got {list(self.ks)}")
+        if "board_to_pin" not in self.tasks:
+            raise ValueError("tasks must include board_to_pin (it is the metrics.json protocol)")
+        if self.batch_size < 1 or self.max_queries < 0 or self.num_threads < 1:
+            raise ValueError("batch_size >= 1, max_queries >= 0 and num_threads >= 1 expected")

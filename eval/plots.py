@@ -1,0 +1,96 @@
+"""Matplotlib (Agg) figures of the evaluation report, written as PNG files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _num(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def format_p(p: float | None, n_permutations: int) -> str:
+    """``p=0.034``, or ``p<0.001`` when no permutation was as extreme (the floor 1/(n+1))."""
+    if p is None:
+        return ""
+    if p <= 1.0 / (n_permutations + 1) + 1e-15:
+        return f"p<{1.0 / n_permutations:.2g}"
+    return f"p={p:.2g}"
+
+
+def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str], path: Path) -> None:
+    """Grouped bars: Recall@K on the warm and the cold slice per model, one panel per K.
+
+    Models that cannot score cold pins are hatched and their cold bar is labelled.
+    """
+    plt = _pyplot()
+    models = list(metrics["models"])
+    ks = list(metrics["protocol"]["k"])
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.2 * len(ks), 4.2), squeeze=False, sharey=True)
+    x = np.arange(len(models))
+    for ax, k in zip(axes[0], ks):
+        warm = [_num(metrics["models"][m]["warm"].get(f"recall@{k}")) for m in models]
+        cold = [_num(metrics["models"][m]["cold"].get(f"recall@{k}")) for m in models]
+        hatch = ["//" if m in cold_blind else "" for m in models]
+        ax.bar(x - 0.2, warm, 0.4, label="warm", color="#4C72B0")
+        bars = ax.bar(x + 0.2, cold, 0.4, label="cold", color="#DD8452")
+        for b, h in zip(bars, hatch):
+            b.set_hatch(h)
+        for i, m in enumerate(models):
+            if m in cold_blind:
+                ax.annotate("cannot score cold", (x[i] + 0.2, 0), xytext=(0, 3), textcoords="offset points",
+                            ha="center", va="bottom", rotation=90, fontsize=7, color="#8C3B00")
+        ax.set_xticks(x, models, rotation=35, ha="right", fontsize=8)
+        ax.set_title(f"Recall@{k}")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(f"recall ({metrics['protocol']['split']} split, board -> pin)")
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"{metrics['dataset']}: warm vs cold recall (hatched: cannot score cold pins, ranks them last)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
+    """Horizontal error bars: relative lift with its 95 % CI per metric and slice; undefined lifts labelled."""
+    plt = _pyplot()
+    rows = [(s, m) for s in ("fresh", "warm", "all") for m in ("ctr", "repin_rate", "repins")]
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rows) + 1.6))
+    colors = {"fresh": "#DD8452", "warm": "#4C72B0", "all": "#55A868"}
+    for i, (s, m) in enumerate(rows):
+        d = ab["lifts"][s][m]
+        y = len(rows) - 1 - i
+        if d["lift"] is None:
+            ax.text(0.5, y, "undefined: control rate is 0 or it served no pin of this slice", va="center",
+                    ha="center", fontsize=7, color="dimgrey", transform=ax.get_yaxis_transform(),
+                    bbox={"facecolor": "white", "edgecolor": "lightgrey", "boxstyle": "round"})
+            continue
+        lo, hi = d["ci95"] if d["ci95"] is not None else (d["lift"], d["lift"])
+        ax.errorbar(100 * d["lift"], y, xerr=[[100 * (d["lift"] - lo)], [100 * (hi - d["lift"])]], fmt="o",
+                    color=colors[s], capsize=4)
+        ax.annotate(f"{100 * d['lift']:+.1f}%  {format_p(d['p_value'], ab['config']['n_permutations'])}",
+                    (100 * hi, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_yticks(range(len(rows)), [f"{s} {m}" for s, m in reversed(rows)], fontsize=8)
+    ax.set_xlabel("relative lift, treatment vs control (%), paired bootstrap 95 % CI")
+    ax.set_title(f"offline A/B: {ab['treatment']} vs {ab['control']} ({ab['users']} users, {ab['relevance']})",
+                 fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

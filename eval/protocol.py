@@ -1,0 +1,194 @@
+"""The evaluation protocol: tasks, masks, slices, batched scoring. Declared once, run for every model.
+
+**board -> pin**: queries = boards with a save in the scored split. Every pin of the catalogue
+is scored; the board's train saves (and val saves when scoring test) are removed from the
+ranking; relevant = the board's saves in the split.
+
+**pin -> pin**: queries = pins with a save in the scored split. Relevant = the other pins of
+the boards where that save happened (in any split); removed from the ranking = the query itself
+and every pin already co-saved with it before the split (train, plus val when scoring test),
+so a model that memorises known co-saves gains nothing.
+
+**Slices** (both tasks) split the relevant pins: ``warm`` = in the train graph, ``cold`` = no
+train save, ``all``. Queries count in a slice when they have >= 1 relevant pin in it. One
+ranking per query is shared by the three slices. Ties are broken by a seeded random permutation
+of the catalogue, so the catalogue order never helps a model that outputs many equal scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from eval.metrics import average, mean_topk, metric_names, reciprocal_rank, topk_metrics
+from eval.recommenders.base import Recommender, train_degree
+from graph_build.graph import PinBoardGraph
+from graphrec.utils.logs import progress
+
+log = logging.getLogger(__name__)
+SLICES = ("warm", "cold", "all")
+MAX_BATCH_CELLS = 1 << 25
+"""Upper bound on queries x pins scored at once (~128 MB of float32 scores), whatever batch_size says."""
+
+
+def batch_rows(batch_size: int, n_pins: int) -> int:
+    """Queries per batch: ``batch_size``, lowered so a batch never exceeds ``MAX_BATCH_CELLS`` scores."""
+    return max(1, min(batch_size, MAX_BATCH_CELLS // max(n_pins, 1)))
+
+
+def _binary(m: sp.spmatrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m, dtype=np.float32)
+    m.data[:] = 1.0
+    m.eliminate_zeros()
+    return m
+
+
+def known_splits(split: str) -> tuple[str, ...]:
+    """Splits visible before ``split``: train for val, train + val for test."""
+    return ("train",) if split == "val" else ("train", "val")
+
+
+@dataclass
+class Task:
+    """Queries plus how to get their relevant / excluded pins, one batch at a time.
+
+    Args:
+        name: ``board_to_pin`` or ``pin_to_pin``.
+        query_kind: what the query indices index (``board`` or ``pin``).
+        queries: query indices (sorted) with at least one held-out save.
+    """
+
+    name: str
+    query_kind: Literal["board", "pin"]
+    queries: np.ndarray
+    _held: sp.csr_matrix  # held-out saves, query-kind rows
+    _known: sp.csr_matrix  # saves visible before the split, query-kind rows
+    _co: tuple[sp.csr_matrix, sp.csr_matrix] | None = field(default=None)
+
+    def batch(self, q: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense ``(relevant, excluded)`` bool tensors (``len(q) x n_pins``) for query indices ``q``."""
+        if self._co is None:  # board -> pin: rows of boards x pins matrices
+            rel, exc = self._held[q], self._known[q]
+        else:  # pin -> pin: co-saves through boards
+            all_bt, known_bt = self._co
+            rel = self._held[q] @ all_bt
+            exc = self._known[q] @ known_bt
+        rel_d = torch.from_numpy(rel.toarray() > 0)
+        exc_d = torch.from_numpy(exc.toarray() > 0)
+        if self._co is not None:
+            rows = torch.arange(len(q))
+            exc_d[rows, torch.from_numpy(np.asarray(q, dtype=np.int64))] = True
+        return rel_d & ~exc_d, exc_d
+
+
+def _split_csr(graph: PinBoardGraph, splits: tuple[str, ...]) -> sp.csr_matrix:
+    """Pins x boards saves of several splits (binary)."""
+    return _binary(sum(graph.csr(s) for s in splits))
+
+
+def board_to_pin_task(graph: PinBoardGraph, split: str) -> Task:
+    """Boards with a save in ``split``; relevant = those saves; excluded = earlier saves."""
+    held = _binary(graph.csr(split).T)  # boards x pins
+    known = _binary(_split_csr(graph, known_splits(split)).T)
+    queries = np.flatnonzero(np.diff(held.indptr) > 0)
+    return Task("board_to_pin", "board", queries, held, known)
+
+
+def pin_to_pin_task(graph: PinBoardGraph, split: str) -> Task:
+    """Pins with a save in ``split``; relevant = pins sharing those boards; excluded = known co-saves."""
+    held = _binary(graph.csr(split))  # pins x boards
+    known = _split_csr(graph, known_splits(split))
+    every = _split_csr(graph, ("train", "val", "test"))
+    queries = np.flatnonzero(np.diff(held.indptr) > 0)
+    return Task("pin_to_pin", "pin", queries, held, known, (every.T.tocsr(), known.T.tocsr()))
+
+
+def make_task(graph: PinBoardGraph, name: str, split: str) -> Task:
+    if name == "board_to_pin":
+        return board_to_pin_task(graph, split)
+    if name == "pin_to_pin":
+        return pin_to_pin_task(graph, split)
+    raise ValueError(f"unknown task {name!r}: expected board_to_pin or pin_to_pin")
+
+
+def sample_queries(task: Task, max_queries: int, rng: np.random.Generator) -> np.ndarray:
+    """All queries, or a seeded sorted sample of ``max_queries`` of them."""
+    if not max_queries or len(task.queries) <= max_queries:
+        return task.queries
+    return np.sort(rng.choice(task.queries, size=max_queries, replace=False))
+
+
+@dataclass
+class TaskResult:
+    """Averaged metrics of one model on one task: ``slices[slice][metric]`` and ``coverage@K``."""
+
+    slices: dict[str, dict[str, float]]
+    coverage: dict[str, float]
+    n_queries: dict[str, int]
+
+
+def tie_break_permutation(n_pins: int, seed: int) -> torch.Tensor:
+    """The seeded column order used to break score ties in top-K (same for every model)."""
+    return torch.from_numpy(np.random.default_rng(seed).permutation(n_pins))
+
+
+def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` (values, pin ids) per row with ties broken by ``perm``."""
+    vals, idx = torch.topk(scores[:, perm], min(k, scores.shape[1]), dim=1)
+    return vals, perm[idx]
+
+
+def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
+                  ks: tuple[int, ...], batch_size: int, seed: int) -> TaskResult:
+    """Score every query in batches (matrix products + topk) and average the metrics per slice.
+
+    Args:
+        model: a fitted recommender.
+        graph: the graph it was fitted on.
+        task: board -> pin or pin -> pin.
+        queries: the query indices to evaluate (a subset of ``task.queries``).
+        ks: cut-offs.
+        batch_size: queries per batch.
+        seed: tie-breaking permutation seed.
+    """
+    warm = torch.from_numpy(~graph.is_cold)
+    in_slice = {"warm": warm, "cold": ~warm, "all": torch.ones_like(warm)}
+    pop = torch.from_numpy(train_degree(graph))
+    perm = tie_break_permutation(graph.n_pins, seed)
+    kmax = max(ks)
+    per_query: dict[str, dict[str, list[torch.Tensor]]] = {s: {} for s in SLICES}
+    n_rel: dict[str, list[torch.Tensor]] = {s: [] for s in SLICES}
+    seen = {k: torch.zeros(graph.n_pins, dtype=torch.bool) for k in ks}
+    score = model.score_boards if task.query_kind == "board" else model.score_pins
+    rows = batch_rows(batch_size, graph.n_pins)
+    for start in progress(range(0, len(queries), rows), desc=f"{model.name} {task.name}", unit="batch"):
+        q = queries[start:start + rows]
+        relevant, excluded = task.batch(q)
+        scores = score(q)
+        scores[excluded] = -torch.inf
+        vals, top = rank_top(scores, kmax, perm)
+        valid = torch.isfinite(vals)
+        for k in ks:
+            seen[k][top[:, :k][valid[:, :k]]] = True
+        for s in SLICES:
+            rel = relevant & in_slice[s]
+            hits = rel.gather(1, top) & valid
+            m = topk_metrics(hits, rel.sum(1), ks)
+            m["mrr"] = reciprocal_rank(scores, rel, excluded)
+            m.update(mean_topk(pop[top], valid, ks, "popularity"))
+            for name, v in m.items():
+                per_query[s].setdefault(name, []).append(v)
+            n_rel[s].append(rel.sum(1))
+    slices, counts = {}, {}
+    for s in SLICES:
+        include = torch.cat(n_rel[s]) > 0 if n_rel[s] else torch.zeros(0, dtype=torch.bool)
+        cat = {name: torch.cat(v) for name, v in per_query[s].items()}
+        slices[s] = average(cat, include) if cat else {name: float("nan") for name in metric_names(ks)}
+        counts[s] = int(include.sum())
+    coverage = {f"coverage@{k}": float(seen[k].sum()) / graph.n_pins for k in ks}
+    return TaskResult(slices=slices, coverage=coverage, n_queries=counts)

@@ -1,0 +1,90 @@
+"""Recommenders compared by the evaluation stage, all behind one ``Recommender`` contract.
+
+``available_models`` lists what can be evaluated for a graph and a set of embedding
+directories; ``build_recommender`` makes an unfitted instance by name. Names are output
+contracts (``popularity``, ``als``, ``bpr``, ``lightgcn``, the embedding model names, and
+``oracle`` on synthetic graphs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from eval.config import BASELINES, EMBEDDING_MODELS, KNOWN_MODELS, ORACLE, EvalConfig
+from eval.recommenders.base import FactorRecommender, Factors, NotFittedError, Recommender
+from eval.recommenders.oracle import has_truth
+from graph_build.graph import PinBoardGraph
+from graphrec.embeddings import Embeddings, EmbeddingDirError, load_embeddings
+
+__all__ = ["Recommender", "FactorRecommender", "Factors", "NotFittedError", "available_models", "build_recommender",
+           "load_runs", "select_models"]
+
+
+def load_runs(run_dirs: Sequence[str | Path], graph: PinBoardGraph) -> dict[str, Embeddings]:
+    """Load embedding directories (checked against ``graph``), keyed by their ``model_name``."""
+    runs: dict[str, Embeddings] = {}
+    for d in run_dirs:
+        emb = load_embeddings(d, graph)
+        name = emb.model_name
+        if name in BASELINES or name == ORACLE:
+            raise EmbeddingDirError(f"{d}: model_name {name!r} is reserved for a built-in model; "
+                                    f"use one of {list(EMBEDDING_MODELS)} or another name")
+        if name in runs:
+            raise EmbeddingDirError(f"{d}: model_name {name!r} is also the model of {runs[name].root}; "
+                                    "pass one embedding directory per model")
+        runs[name] = emb
+    return runs
+
+
+def available_models(graph: PinBoardGraph, runs: Mapping[str, Embeddings]) -> list[str]:
+    """Baselines, then the embedding runs (contract order first), then the oracle when truth exists."""
+    known = [n for n in EMBEDDING_MODELS if n in runs]
+    other = sorted(n for n in runs if n not in EMBEDDING_MODELS)
+    return list(BASELINES) + known + other + ([ORACLE] if has_truth(graph) else [])
+
+
+def select_models(requested: Sequence[str], available: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(selected, missing)``: the requested names that are available (all when none requested)
+    and the known ones that are not (left out, never faked). An unknown name is an error."""
+    if not requested:
+        return list(available), []
+    unknown = [n for n in requested if n not in available and n not in KNOWN_MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}: expected names from {list(KNOWN_MODELS)} "
+                         f"or the model_name of an embedding directory passed with --runs")
+    seen: list[str] = []
+    for n in requested:
+        if n not in seen:
+            seen.append(n)
+    return [n for n in seen if n in available], [n for n in seen if n not in available]
+
+
+def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]) -> Recommender:
+    """An unfitted recommender by evaluation name (imports heavy libraries lazily)."""
+    if name in runs:
+        from eval.recommenders.embedding import EmbeddingRecommender
+
+        return EmbeddingRecommender(runs[name])
+    if name == "popularity":
+        from eval.recommenders.popularity import PopularityRecommender
+
+        return PopularityRecommender()
+    if name == "als":
+        from eval.recommenders.implicit_models import ALSRecommender
+
+        return ALSRecommender(cfg.als, cfg.seed)
+    if name == "bpr":
+        from eval.recommenders.implicit_models import BPRRecommender
+
+        return BPRRecommender(cfg.bpr, cfg.seed)
+    if name == "lightgcn":
+        from eval.recommenders.lightgcn import LightGCNRecommender
+
+        return LightGCNRecommender(cfg.lightgcn, cfg.seed)
+    if name == ORACLE:
+        from eval.recommenders.oracle import OracleRecommender
+
+        return OracleRecommender()
+    raise ValueError(f"model {name!r} is not available: expected one of {list(BASELINES) + [ORACLE]} "
+                     f"or an embedding directory with that model_name (got {sorted(runs)})")

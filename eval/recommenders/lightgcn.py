@@ -1,0 +1,98 @@
+"""``lightgcn``: torch_geometric.nn.LightGCN trained with BPR on the train graph.
+
+Boards are nodes ``0..n_boards-1`` and pins ``n_boards..``; the train saves in both directions
+are the propagation graph (a normalised torch sparse adjacency, built once). Each epoch visits
+every train save once as a positive with one uniformly drawn negative pin. The model has an ID
+embedding per node, so a cold pin (isolated in the train graph) has no learned vector:
+``can_score_cold = False``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import torch
+
+from eval.config import LightGCNConfig
+from eval.recommenders.base import FactorRecommender, Factors
+from graph_build.graph import PinBoardGraph
+from graphrec.utils.logs import progress
+from graphrec.utils.seed import torch_generator
+
+log = logging.getLogger(__name__)
+
+
+def normalized_adjacency(graph: PinBoardGraph) -> torch.Tensor:
+    """``D^-1/2 A D^-1/2`` of the symmetric train graph (boards then pins) as torch sparse CSR.
+
+    LightGCN's convolutions would recompute this normalisation on every forward; it is done once
+    here and the convolutions are told not to (``normalize = False``), which is the same maths.
+    """
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    pin, board = graph.edges("train")
+    pin_node = pin + graph.n_boards
+    n = graph.n_boards + graph.n_pins
+    edge_index = torch.from_numpy(np.stack([np.concatenate([board, pin_node]), np.concatenate([pin_node, board])]))
+    edge_index, weight = gcn_norm(edge_index, None, n, add_self_loops=False)
+    with torch.sparse.check_sparse_tensor_invariants(True):
+        adj = torch.sparse_coo_tensor(edge_index, weight, (n, n)).coalesce()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return adj.to_sparse_csr()
+
+
+class LightGCNRecommender(FactorRecommender):
+    """LightGCN (He et al. 2020) via PyG, BPR loss, Adam.
+
+    Args:
+        cfg: dim, layers, epochs, batch_size, lr, lambda_reg.
+        seed: initialisation, shuffling and negative sampling.
+    """
+
+    name = "lightgcn"
+    can_score_cold = False
+
+    def __init__(self, cfg: LightGCNConfig, seed: int) -> None:
+        super().__init__()
+        self.cfg, self.seed = cfg, seed
+        self.losses: list[float] = []
+
+    def _factors(self, graph: PinBoardGraph) -> Factors:
+        from torch_geometric.nn import LightGCN
+
+        c = self.cfg
+        gen = torch_generator(self.seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            model = LightGCN(graph.n_boards + graph.n_pins, c.dim, c.layers)
+        for conv in model.convs:
+            conv.normalize = False  # the adjacency below is already normalised
+        adj = normalized_adjacency(graph)
+        pin, board = graph.edges("train")
+        pos_board, pos_pin = torch.from_numpy(board), torch.from_numpy(pin + graph.n_boards)
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr)
+        n_edges = len(pos_board)
+        for epoch in progress(range(c.epochs), desc="lightgcn", unit="epoch"):
+            order = torch.randperm(n_edges, generator=gen)
+            total = 0.0
+            for start in range(0, n_edges, c.batch_size):
+                sel = order[start:start + c.batch_size]
+                b, p = pos_board[sel], pos_pin[sel]
+                neg = torch.randint(graph.n_pins, (len(sel),), generator=gen) + graph.n_boards
+                emb = model.get_embedding(adj)
+                pos_rank = (emb[b] * emb[p]).sum(-1)
+                neg_rank = (emb[b] * emb[neg]).sum(-1)
+                nodes = torch.cat([b, p, neg]).unique()
+                loss = model.recommendation_loss(pos_rank, neg_rank, node_id=nodes, lambda_reg=c.lambda_reg)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(sel)
+            self.losses.append(total / max(n_edges, 1))
+            log.debug("lightgcn epoch %d: loss %.4f", epoch, self.losses[-1])
+        with torch.no_grad():
+            emb = model.get_embedding(adj).numpy()
+        return Factors.from_numpy(board=emb[: graph.n_boards], pin=emb[graph.n_boards:])

@@ -1,0 +1,147 @@
+"""One contract suite run against every recommender (the implicit-style shared test mixin)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eval.config import BASELINES, ORACLE
+from eval.recommenders import available_models, build_recommender, load_runs, select_models
+from eval.recommenders.base import UNSCOREABLE, NotFittedError, Recommender
+from graph_build.graph import PinBoardGraph
+from graphrec.embeddings import EmbeddingDirError, write_embeddings
+from tests.eval.conftest import tiny_config
+
+MODELS = list(BASELINES) + ["content", "sage_raw", ORACLE]
+COLD_BLIND = {"popularity", "als", "bpr", "lightgcn"}
+
+
+def _make(name: str, graph: PinBoardGraph, runs: dict[str, Path], seed: int = 0) -> Recommender:
+    return build_recommender(name, tiny_config(seed=seed), load_runs(list(runs.values()), graph))
+
+
+@pytest.fixture(scope="module")
+def fitted(graph: PinBoardGraph, runs: dict[str, Path]) -> dict[str, Recommender]:
+    return {name: _make(name, graph, runs).fit(graph) for name in MODELS}
+
+
+def _without_held_out(graph: PinBoardGraph) -> PinBoardGraph:
+    empty = {s: graph.saves[s].iloc[:0] for s in ("val", "test")}
+    return dataclasses.replace(graph, saves={**graph.saves, **empty})
+
+
+@pytest.mark.parametrize("name", MODELS)
+class TestRecommenderContract:
+    def test_name_and_cold_flag(self, name: str, fitted: dict[str, Recommender]) -> None:
+        m = fitted[name]
+        assert m.name == name
+        assert m.can_score_cold == (name not in COLD_BLIND)
+
+    def test_scoring_before_fit_is_an_error(self, name: str, graph: PinBoardGraph, runs: dict[str, Path]) -> None:
+        with pytest.raises(NotFittedError, match="fit"):
+            _make(name, graph, runs).score_boards(np.arange(3))
+
+    def test_score_shapes_and_values(self, name: str, fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
+        m = fitted[name]
+        b = m.score_boards(np.array([0, 5, 7]))
+        p = m.score_pins(np.array([1, 2]))
+        assert b.shape == (3, graph.n_pins) and p.shape == (2, graph.n_pins)
+        assert b.dtype == torch.float32 and p.dtype == torch.float32
+        for s in (b, p):
+            assert torch.isfinite(s).all()
+            real = s[s > UNSCOREABLE]
+            assert real.numel() > 0 and (real.abs() < 1e20).all()
+
+    def test_recommend_returns_sorted_unique_ids_without_excluded(self, name: str, fitted: dict[str, Recommender],
+                                                                 graph: PinBoardGraph) -> None:
+        m = fitted[name]
+        boards = np.arange(0, graph.n_boards, 7)
+        train = graph.csr("train").T.tocsr()
+        ids, scores = m.recommend(boards, 30, exclude=train)
+        assert ids.shape == scores.shape == (len(boards), 30)
+        assert (np.diff(scores, axis=1) <= 0).all()
+        for row, b in zip(ids, boards):  # small loop over 50 rows in a test, not in the library
+            assert len(set(row.tolist())) == 30
+            assert not set(row.tolist()) & set(train[b].indices.tolist())
+
+    def test_similar_pins_excludes_the_query(self, name: str, fitted: dict[str, Recommender]) -> None:
+        pins = np.array([0, 3, 9])
+        ids, scores = fitted[name].similar_pins(pins, 10)
+        assert ids.shape == (3, 10) and not (ids == pins[:, None]).any()
+        assert (np.diff(scores, axis=1) <= 0).all()
+
+    def test_cold_pins_rank_last_exactly_when_the_model_cannot_score_them(
+            self, name: str, fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
+        ids, _ = fitted[name].recommend(np.arange(0, graph.n_boards, 5), graph.n_pins)
+        n_warm = int((~graph.is_cold).sum())
+        cold_last = not graph.is_cold[ids[:, :n_warm]].any()
+        if name in COLD_BLIND:
+            assert cold_last
+        else:
+            assert not cold_last, "a model that can score cold pins should put some above warm ones"
+
+    def test_fit_uses_only_train_saves_and_is_deterministic(self, name: str, fitted: dict[str, Recommender],
+                                                            graph: PinBoardGraph, runs: dict[str, Path]) -> None:
+        again = _make(name, graph, runs).fit(_without_held_out(graph))
+        boards = np.arange(0, graph.n_boards, 11)
+        torch.testing.assert_close(again.score_boards(boards), fitted[name].score_boards(boards))
+        torch.testing.assert_close(again.score_pins(np.arange(20)), fitted[name].score_pins(np.arange(20)))
+
+
+@pytest.mark.parametrize("name", ["als", "bpr", "lightgcn"])
+def test_seed_changes_learned_models(name: str, fitted: dict[str, Recommender], graph: PinBoardGraph,
+                                     runs: dict[str, Path]) -> None:
+    other = _make(name, graph, runs, seed=1).fit(graph)
+    assert not torch.equal(other.score_boards(np.arange(5)), fitted[name].score_boards(np.arange(5)))
+
+
+def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
+    """Hand-derived kernel for a few (board, pin) pairs against the oracle's scores."""
+    pins, boards = graph.truth("pin_styles").set_index("pin_idx"), graph.truth("board_styles")
+    cfg = graph.manifest["dataset"]["info"]["config"]
+    K, focus = cfg["niches_per_style"], cfg["niche_focus"]
+    scores = fitted[ORACLE].score_boards(np.arange(20)).numpy()
+    for b in range(20):
+        slots = boards[boards["board_idx"] == b]
+        for p in (0, 1, 2, 50, 300):
+            want = sum(r.weight * (focus * (r.niche == pins.niche[p]) + (1 - focus) / K)
+                       for r in slots.itertuples() if r.style == pins["style"][p])
+            assert scores[b, p] == pytest.approx(want, abs=1e-6)
+
+
+def test_embedding_boards_are_the_mean_of_train_pins_or_the_directory(fitted: dict[str, Recommender]) -> None:
+    assert fitted["content"].board_source == "mean of train pins"
+    assert fitted["sage_raw"].board_source == "board_emb.npy"
+
+
+def test_model_selection(graph: PinBoardGraph, runs: dict[str, Path], tmp_path: Path) -> None:
+    emb = load_runs(list(runs.values()), graph)
+    avail = available_models(graph, emb)
+    assert avail == ["popularity", "als", "bpr", "lightgcn", "content", "sage_raw", "oracle"]
+    assert select_models([], avail) == (avail, [])
+    assert select_models(["oracle", "full", "als"], avail) == (["oracle", "als"], ["full"])
+    with pytest.raises(ValueError, match="unknown model"):
+        select_models(["alss"], avail)
+    write_embeddings(tmp_path / "dup", graph, model_name="content", pin=np.eye(graph.n_pins, 4, dtype=np.float32))
+    with pytest.raises(EmbeddingDirError, match="one embedding directory per model"):
+        load_runs([runs["content"], tmp_path / "dup"], graph)
+    write_embeddings(tmp_path / "als", graph, model_name="als", pin=np.eye(graph.n_pins, 4, dtype=np.float32))
+    with pytest.raises(EmbeddingDirError, match="reserved"):
+        load_runs([tmp_path / "als"], graph)
+
+
+def test_oracle_needs_truth(tiny_dataset: Path, tmp_path: Path) -> None:
+    from eval.recommenders.oracle import has_truth
+    from graph_build.build import build_graph
+    from graph_build.graph import load_graph
+    from graph_build.split import SplitConfig
+
+    build_graph(tiny_dataset, tmp_path / "g", SplitConfig(seed=0))
+    g = load_graph(tmp_path / "g")
+    assert not has_truth(g) and ORACLE not in available_models(g, {})
+    with pytest.raises(ValueError, match="only for synthetic graphs"):
+        build_recommender(ORACLE, tiny_config(), {}).fit(g)
