@@ -101,6 +101,23 @@ def load_dataset(root: str | Path, *, check_images: bool = True) -> PinBoardData
     )
 
 
+def load_pins_table(path: str | Path, *, check_images: bool = True) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Validate a single pins table (same rules as in a dataset) for pins that arrive later.
+
+    Image paths and ``images.npy`` are resolved relative to the table's folder. Returns the
+    pins frame (with ``image_row`` when there are images) and the image array (or None).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(path, "pins table does not exist")
+    if path.suffix not in (".csv", ".parquet"):
+        raise DatasetError(path, "expected a .csv or .parquet pins table")
+    pins, _, _, image_row, images, _ = _load_pins(path.parent, path, check_images)
+    if image_row is not None:
+        pins["image_row"] = image_row
+    return pins, images
+
+
 def _read_info(root: Path) -> dict[str, Any]:
     p = root / DATASET_INFO_FILE
     if not p.is_file():
@@ -199,7 +216,7 @@ def _metadata_column(col: pd.Series, path: Path, name: str) -> tuple[pd.Series, 
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
         r = first_true(~np.isfinite(values))
         if r is not None:
-            raise DatasetError(path, f"numeric metadata is {col.iloc[r]!r}: expected a finite number (NaN/inf/empty not allowed)",
+            raise DatasetError(path, f"numeric metadata is {values[r]}: expected a finite number (NaN/inf/empty not allowed)",
                                row=r + 1, column=name)
         return pd.Series(values, dtype=np.float64), "numeric"
     if pd.api.types.is_string_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):

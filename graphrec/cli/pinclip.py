@@ -1,1 +1,83 @@
-"""CLI commands of the pinclip stage (registered on import by graphrec.cli.main)."""
+"""CLI commands of the PinCLIP stage: train-pinclip, embed-pins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from graphrec.cli import app, handle_errors
+
+
+@app.command("train-pinclip")
+@handle_errors
+def train_pinclip_cmd(
+    graph: Path = typer.Option(..., "--graph", help="Graph directory from build-graph."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (weights, tokenizer, config, manifest)."),
+    config: Path = typer.Option(None, "--config", help="YAML file with a PinCLIP config (top level or a 'pinclip:' section)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set train.steps=500 --set loss.neighbor=0."),
+    clip_path: Path = typer.Option(None, "--clip-path", help="Local Hugging Face CLIP folder for the image (and text) tower."),
+    seed: int = typer.Option(None, "--seed", help="Seed (overrides the config's)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow."),
+) -> None:
+    """Train the multimodal pin encoder (image-text contrastive + neighbour alignment)."""
+    import os
+
+    from graph_build.graph import load_graph
+    from graphrec.pinclip.train import train_pinclip
+
+    if no_mlflow:
+        os.environ["GRAPHREC_MLFLOW"] = "0"
+    cfg = stage_config(config, set_, clip_path=clip_path, seed=seed)
+    manifest = train_pinclip(load_graph(graph), cfg, out, resume=resume, overwrite=force)
+    final = manifest["final_losses"]
+    typer.echo(f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "
+               f"{final.get('loss', float('nan')):.4f}; wrote {out}")
+
+
+@app.command("embed-pins")
+@handle_errors
+def embed_pins_cmd(
+    graph: Path = typer.Option(None, "--graph", help="Graph directory: embed all its pins (warm and cold)."),
+    model: Path = typer.Option(..., "--model", help="PinCLIP model directory from train-pinclip."),
+    out: Path = typer.Option(..., "--out", help="Embedding directory to write (pin_content.npy + manifest.json)."),
+    pins: Path = typer.Option(None, "--pins", help="A new pins table (.csv/.parquet, dataset contract) instead of --graph."),
+    name: str = typer.Option("content", "--name", help="Model name recorded for evaluation (e.g. content, clip_no_neighbors)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Pins per forward pass."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Embed pins with a trained PinCLIP: every pin of a graph, or a new pins table."""
+    from graphrec.pinclip.embed import embed_graph_pins, embed_new_pins
+
+    if (graph is None) == (pins is None):
+        raise ValueError("give exactly one of --graph (embed a graph's pins) or --pins (embed a new pins table)")
+    if pins is not None:
+        m = embed_new_pins(model, pins, out, name=name, batch_size=batch_size, overwrite=force)
+    else:
+        from graph_build.graph import load_graph
+
+        m = embed_graph_pins(load_graph(graph), model, out, name=name, batch_size=batch_size, overwrite=force)
+    typer.echo(f"embedded {m['n_pins']:,} pins ({m['dim']}-d) -> {out}")
+
+
+def stage_config(config: Path | None, overrides: list[str], *, clip_path: Path | None, seed: int | None):
+    """PinClipConfig from a YAML file (whole file or its 'pinclip' section) plus overrides."""
+    import yaml
+
+    from graphrec.config import apply_overrides, from_dict
+    from graphrec.pinclip.config import PinClipConfig
+
+    data = {}
+    if config is not None:
+        if not config.is_file():
+            raise FileNotFoundError(f"config file {config} does not exist")
+        loaded = yaml.safe_load(config.read_text()) or {}
+        data = loaded.get("pinclip", loaded) if isinstance(loaded, dict) else {}
+    data = apply_overrides(data, overrides)
+    if clip_path is not None:
+        data["clip_path"] = str(clip_path)
+    if seed is not None:
+        data["seed"] = seed
+    return from_dict(PinClipConfig, data, prefix="pinclip")

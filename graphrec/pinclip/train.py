@@ -1,0 +1,209 @@
+"""``train-pinclip``: train the multimodal encoder on a graph directory's train split.
+
+Only warm pins (pins in the training graph) and train saves are used: cold pins' content and
+every val/test save stay unseen, so cold-start evaluation measures generalisation to new pins.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from graph_build.graph import PinBoardGraph
+from graphrec.config import to_dict
+from graphrec.embeddings import graph_fingerprint
+from graphrec.pinclip.config import PinClipConfig
+from graphrec.pinclip.features import MetadataVocab
+from graphrec.pinclip.losses import info_nce, masked_info_nce
+from graphrec.pinclip.model import PinClip
+from graphrec.pinclip.modeldir import save_model_dir
+from graphrec.pinclip.sampling import CoBoardSampler
+from graphrec.pinclip.table import PinTable
+from graphrec.pinclip.tokenizer import load_tokenizer, pin_texts, train_tokenizer
+from graphrec.pinclip.towers import clip_pixel_stats, text_tower, vision_tower
+from graphrec.tracking import log_artifacts, log_metrics, stage_run
+from graphrec.utils.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.utils.io import atomic_output_dir, check_output_free
+from graphrec.utils.logs import progress
+from graphrec.utils.seed import seed_everything
+
+log = logging.getLogger(__name__)
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by ``stop_after`` (tests simulate a kill right after a checkpoint)."""
+
+
+def checkpoint_dir(out: str | Path) -> Path:
+    """Checkpoints live next to the output until training completes (they survive a kill)."""
+    out = Path(out).absolute()
+    return out.parent / f".{out.name}.checkpoints"
+
+
+def build_model(cfg: PinClipConfig, tokenizer, vocab: MetadataVocab) -> PinClip:
+    vision = vision_tower(cfg)
+    text = text_tower(cfg, tokenizer) if cfg.text.kind == "clip" else None
+    mean, std = clip_pixel_stats(cfg.clip_path)
+    return PinClip(cfg, vision, text, 384, vocab.sizes, len(vocab.numeric), mean, std)
+
+
+def _lr(cfg: PinClipConfig, step: int) -> float:
+    t = cfg.train
+    if step < t.warmup_steps:
+        return t.lr * (step + 1) / t.warmup_steps
+    progress_ = (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps)
+    return t.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+
+
+def _optimizer(model: PinClip, cfg: PinClipConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "logit_scale" in name or "norm" in name else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.train.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.train.lr)
+
+
+def _first_occurrences(idx: np.ndarray) -> torch.Tensor:
+    _, first = np.unique(idx, return_index=True)
+    return torch.from_numpy(np.sort(first))
+
+
+def step_losses(model: PinClip, table: PinTable, sampler: CoBoardSampler, rng: np.random.Generator,
+                cfg: PinClipConfig, board_inputs=None) -> dict[str, torch.Tensor]:
+    """One batch: anchors, their co-board positives, and every enabled objective."""
+    B = min(cfg.train.batch_size, len(sampler.anchors))
+    anchors = rng.choice(sampler.anchors, size=B, replace=False)
+    pos, via_board = sampler.positives(anchors, rng)
+    idx = np.concatenate([anchors, pos])
+    out = model(table.batch(idx), train=True)
+    u = _first_occurrences(idx)  # each distinct pin once for the per-pin objectives
+    w, terms = cfg.loss, {}
+    if w.image_text > 0:
+        t = masked_info_nce(out.image[u], out.text[u], model.scale("image_text"), out.has_image[u])
+        if t is not None:
+            terms["image_text"] = t
+    if w.text_metadata > 0 and out.metadata is not None:
+        terms["text_metadata"] = info_nce(out.text[u], out.metadata[u], model.scale("text_metadata"))
+    if w.fused_modality > 0:
+        t = info_nce(out.fused[u], out.text[u], model.scale("fused_modality"))
+        ti = masked_info_nce(out.fused[u], out.image[u], model.scale("fused_modality"), out.has_image[u])
+        terms["fused_modality"] = t if ti is None else 0.5 * (t + ti)
+    if w.neighbor > 0:
+        exclude = sampler.co_board(anchors, pos)
+        terms["neighbor"] = info_nce(out.fused[:B], out.fused[B:], model.scale("neighbor"), exclude)
+    if w.pin_board > 0 and board_inputs is not None:
+        t = _pin_board_loss(model, out.fused[:B], anchors, via_board, sampler, board_inputs)
+        if t is not None:
+            terms["pin_board"] = t
+    return terms
+
+
+def _pin_board_loss(model, fused_anchor, anchors, boards, sampler, board_inputs):
+    """Anchor pin vs the title of the train board it was reached through (titled boards only)."""
+    titled = board_inputs["titled"][boards]
+    if titled.sum() < 2:
+        return None
+    keep = np.flatnonzero(titled)
+    b = boards[keep]
+    inp = board_inputs["table"].batch(b)
+    text = model(inp, train=True).text
+    on_board = torch.from_numpy((sampler.pin_board[anchors[keep]][:, b]).toarray() > 0)
+    return info_nce(fused_anchor[torch.from_numpy(keep)], text, model.scale("pin_board"), on_board)
+
+
+def _weighted(cfg: PinClipConfig, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(getattr(cfg.loss, k) * v for k, v in terms.items())
+
+
+def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path, *, resume: bool = False,
+                  overwrite: bool = False, stop_after: int | None = None) -> dict[str, Any]:
+    """Train on ``graph`` and write the model directory ``out``; returns its manifest.
+
+    Args:
+        resume: continue from the newest checkpoint of an interrupted run of the same ``out``.
+        overwrite: replace an existing ``out``.
+        stop_after: raise TrainingInterrupted after this many steps (tests simulate kills with it).
+    """
+    check_output_free(out, overwrite=overwrite)
+    ckpt = checkpoint_dir(out)
+    rng = seed_everything(cfg.seed)
+    warm = np.flatnonzero(~graph.is_cold)
+    warm_pins = graph.pins.iloc[warm]
+    if cfg.clip_path:
+        tokenizer = load_tokenizer(cfg.clip_path)
+    else:
+        tokenizer = train_tokenizer(pin_texts(warm_pins["title"].tolist(), warm_pins["description"].tolist()),
+                                    cfg.text.vocab_size, cfg.text.min_frequency)
+    vocab = MetadataVocab.fit(warm_pins, graph.categorical_columns, graph.numeric_columns, cfg.metadata.max_categories)
+    model = build_model(cfg, tokenizer, vocab)
+    image_size = int(model.vision.config.image_size)
+    table = PinTable.from_pins(graph.pins, graph.images(), tokenizer, vocab, cfg, image_size)
+    sampler = CoBoardSampler(graph.csr("train"))
+    if len(sampler.anchors) < 2:
+        raise ValueError(f"{graph.root}: fewer than two pins with train saves; nothing to train on")
+    board_inputs = _board_inputs(graph, tokenizer, vocab, cfg, image_size) if cfg.loss.pin_board > 0 else None
+    opt = _optimizer(model, cfg)
+    start, history = 0, []
+    if resume and (meta := load_checkpoint(ckpt, model, opt, rng)) is not None:
+        start, history = int(meta["step"]), list(meta["extra"].get("history", []))
+        log.info("resuming from step %d (%s)", start, ckpt)
+    elif ckpt.exists():
+        shutil.rmtree(ckpt)
+    tags = {"dataset": graph.name, "seed": cfg.seed, "graph": str(graph.root)}
+    t0 = time.perf_counter()
+    with stage_run("train-pinclip", params=to_dict(cfg), tags=tags):
+        model.train()
+        for step in progress(range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start,
+                             total=cfg.train.steps):
+            for g in opt.param_groups:
+                g["lr"] = _lr(cfg, step)
+            terms = step_losses(model, table, sampler, rng, cfg, board_inputs)
+            loss = _weighted(cfg, terms)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            opt.step()
+            if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
+                row = {"step": step + 1, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+                history.append(row)
+                log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step + 1)
+                log.info("step %d loss %.4f %s", step + 1, row["loss"],
+                         " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")))
+            if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:
+                save_checkpoint(ckpt, step + 1, model, opt, rng, extra={"history": history})
+            if stop_after is not None and step + 1 >= stop_after:
+                raise TrainingInterrupted(f"stopped after step {step + 1} (checkpoints in {ckpt})")
+        model.eval()
+        manifest = {
+            "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph), "dataset": graph.name},
+            "seed": cfg.seed, "steps": cfg.train.steps, "train_pins": int(len(warm)),
+            "anchors_with_train_saves": int(len(sampler.anchors)), "image_size": image_size,
+            "train_seconds_this_run": round(time.perf_counter() - t0, 3), "history": history,
+            "final_losses": history[-1] if history else {},
+        }
+        with atomic_output_dir(out, overwrite=overwrite) as tmp:
+            save_model_dir(tmp, model, cfg, tokenizer, vocab, manifest)
+            if ckpt.exists():
+                shutil.move(str(ckpt), tmp / "checkpoints")
+        for f in ("config.json", "manifest.json", "build.json"):
+            log_artifacts(Path(out) / f, "pinclip")
+    return manifest
+
+
+def _board_inputs(graph: PinBoardGraph, tokenizer, vocab, cfg, image_size):
+    """Board titles as a text-only PinTable (for the optional pin<->board objective)."""
+    import pandas as pd
+
+    titles = graph.boards["title"].fillna("").astype(str)
+    frame = pd.DataFrame({"title": titles.where(titles.str.len() > 0, "board"), "description": ""})
+    table = PinTable.from_pins(frame, None, tokenizer, vocab, cfg, image_size)
+    return {"table": table, "titled": (titles.str.strip().str.len() > 0).to_numpy()}
