@@ -32,6 +32,19 @@ def embed_table(loaded: LoadedPinClip, table: PinTable, batch_size: int) -> np.n
     return out
 
 
+@torch.inference_mode()
+def modality_embeddings(loaded: LoadedPinClip, table: PinTable, rows: np.ndarray, batch_size: int = 512
+                        ) -> dict[str, np.ndarray]:
+    """Fused, image and text projections (each n x embed_dim, normalised) of ``rows`` of ``table``."""
+    model = loaded.model.eval()
+    parts: dict[str, list[np.ndarray]] = {"fused": [], "image": [], "text": []}
+    for a in range(0, len(rows), batch_size):
+        out = model(table.batch(rows[a:a + batch_size]), train=False)
+        for k in parts:
+            parts[k].append(getattr(out, k).numpy())
+    return {k: np.concatenate(v) if v else np.zeros((0, model.out_proj.out_features), np.float32) for k, v in parts.items()}
+
+
 def embed_graph_pins(graph: PinBoardGraph, model_dir: str | Path, out: str | Path, *, name: str = "content",
                      batch_size: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Embed every pin of ``graph`` (warm and cold) and write an embedding directory."""
