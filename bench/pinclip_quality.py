@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,6 +25,7 @@ os.environ.setdefault("GRAPHREC_MLFLOW", "0")
 import numpy as np  # noqa: E402
 
 from bench.common import markdown_table  # noqa: E402
+from eval.stats import paired_lifts  # noqa: E402
 from graph_build.adapters.fashion_products import FashionOptions, convert_fashion_products  # noqa: E402
 from graph_build.adapters.movielens import MovieLensOptions, convert_movielens  # noqa: E402
 from graph_build.build import build_graph  # noqa: E402
@@ -67,24 +67,28 @@ def graph_for(name: str, work: Path) -> Path:
     return graph
 
 
-def neighbor_rows(name: str, work: Path, sets: list[str]) -> list[list[str]]:
+def neighbor_rows(name: str, work: Path, sets: list[str], reuse: bool) -> list[list[str]]:
     g = load_graph(graph_for(name, work))
     rows, res = [], {}
     for label, extra in (("with neighbour alignment", []), ("CLIP without neighbours", ["loss.neighbor=0"])):
         cfg = config(DATASET_SETS[name] + sets + extra)
         model, emb = work / f"{name}-{len(extra)}-model", work / f"{name}-{len(extra)}-emb"
-        t0 = time.perf_counter()
-        train_pinclip(g, cfg, model, overwrite=True)
-        train_s = time.perf_counter() - t0
-        embed_graph_pins(g, model, emb, overwrite=True)
-        r = cold_neighbor_recall(g, load_embeddings(emb, g).pin)
+        if not (reuse and (emb / "manifest.json").exists()):
+            train_pinclip(g, cfg, model, overwrite=True)
+            embed_graph_pins(g, model, emb, overwrite=True)
+        train_s = json.loads((model / "manifest.json").read_text())["train_seconds_this_run"]
+        r = cold_neighbor_recall(g, load_embeddings(emb, g).pin, per_query=True)
         res[label] = r
         rows.append([name, label, f"{r['cold_neighbor_recall@20']:.4f}", f"{r['cold_neighbor_recall@50']:.4f}",
                      str(r["cold_queries"]), f"{train_s:.0f}"])
     a, b = res["with neighbour alignment"], res["CLIP without neighbours"]
-    gain = a["cold_neighbor_recall@20"] / max(b["cold_neighbor_recall@20"], 1e-12) - 1
-    rows.append([name, "gain of neighbour alignment", f"{gain:+.1%}",
-                 f"{a['cold_neighbor_recall@50'] / max(b['cold_neighbor_recall@50'], 1e-12) - 1:+.1%}", "", ""])
+    cells = []
+    for k in (20, 50):
+        ones = np.ones_like(a[f"per_query@{k}"])
+        lift = paired_lifts({k: (a[f"per_query@{k}"], ones, b[f"per_query@{k}"], ones)}, 2000, 2000,
+                            np.random.default_rng(0))[k]
+        cells.append(f"{lift.lift:+.1%} [{lift.ci95[0]:+.1%}, {lift.ci95[1]:+.1%}] p={lift.p_value:.3f}")
+    rows.append([name, "gain of neighbour alignment (95% CI, p)", *cells, "", ""])
     return rows
 
 
@@ -112,6 +116,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["fashion", "synthetic", "movielens"])
     ap.add_argument("--set", dest="sets", action="append", default=[], help="PinCLIP config override for every run")
     ap.add_argument("--workdir", type=Path, default=Path("bench/out/pinclip_quality"))
+    ap.add_argument("--reuse", action="store_true", help="reuse embeddings already in --workdir (no retraining)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -120,7 +125,8 @@ def main() -> None:
         out["fashion"] = rows
         print("\nfashion-products-1k, image<->text retrieval among held-out products\n")
         print(markdown_table(["model", "i->t R@1", "i->t R@5", "i->t R@10", "t->i R@1", "t->i R@5", "t->i R@10"], rows))
-    nb = [r for name in ("synthetic", "movielens") if name in args.datasets for r in neighbor_rows(name, args.workdir, args.sets)]
+    nb = [r for name in ("synthetic", "movielens") if name in args.datasets
+          for r in neighbor_rows(name, args.workdir, args.sets, args.reuse)]
     if nb:
         out["neighbors"] = nb
         print("\nCold pins: recall of their test boards' other pins among content nearest neighbours\n")

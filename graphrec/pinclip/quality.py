@@ -32,11 +32,12 @@ def cross_modal_recall(image: np.ndarray, text: np.ndarray, ks: tuple[int, ...] 
 
 @torch.inference_mode()
 def cold_neighbor_recall(graph: PinBoardGraph, emb: np.ndarray, ks: tuple[int, ...] = (20, 50),
-                         split: str = "test", batch: int = 1024) -> dict[str, float]:
+                         split: str = "test", batch: int = 1024, per_query: bool = False) -> dict[str, float]:
     """Mean over cold pins with ``split`` saves of recall@K of their boards' other pins.
 
     Relevant set of cold pin p: every pin saved (any split) to a board on which p has a
-    ``split`` save, except p. Candidates: all pins except p.
+    ``split`` save, except p. Candidates: all pins except p. With ``per_query``, the result also
+    holds ``per_query@K`` arrays (same query order for any embedding, for paired statistics).
     """
     all_pins = np.concatenate([graph.saves[s]["pin_idx"].to_numpy() for s in ("train", "val", "test")])
     all_boards = np.concatenate([graph.saves[s]["board_idx"].to_numpy() for s in ("train", "val", "test")])
@@ -64,5 +65,8 @@ def cold_neighbor_recall(graph: PinBoardGraph, emb: np.ndarray, ks: tuple[int, .
     out = {"cold_queries": int(keep.sum())}
     for k in ks:
         h = np.concatenate(hits[k]) if hits[k] else np.zeros(0)
-        out[f"cold_neighbor_recall@{k}"] = float((h[keep] / n_rel[keep]).mean()) if keep.any() else float("nan")
+        values = h[keep] / n_rel[keep]
+        out[f"cold_neighbor_recall@{k}"] = float(values.mean()) if keep.any() else float("nan")
+        if per_query:
+            out[f"per_query@{k}"] = values
     return out
