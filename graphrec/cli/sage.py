@@ -1,1 +1,84 @@
-"""CLI commands of the sage stage (registered on import by graphrec.cli.main)."""
+"""CLI commands of the sage stage: raw-features, train-sage, embed-graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from graphrec.cli import app, handle_errors
+
+
+def _threads(n: int) -> None:
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+@app.command("raw-features")
+@handle_errors
+def raw_features_cmd(
+    graph: Path = typer.Option(..., "--graph", help="Graph directory (from build-graph)."),
+    out: Path = typer.Option(..., "--out", help="Content embedding directory to write (model_name 'raw')."),
+    dim: int = typer.Option(64, "--dim", help="Output dimension."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the randomized PCA (same seed, same bytes)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Non-learned content features (pixels + TF-IDF + metadata, PCA'd): the PinCLIP stand-in."""
+    from graph_build.graph import load_graph
+    from graphrec.features import RawFeatureConfig, write_raw_features
+    from graphrec.utils.io import check_output_free
+
+    check_output_free(out, overwrite=force)
+    g = load_graph(graph)
+    m = write_raw_features(g, out, RawFeatureConfig(dim=dim, seed=seed), overwrite=force)
+    typer.echo(f"wrote raw features ({m['n_pins']:,} pins x {m['dim']}, blocks "
+               f"{m['raw_features']['blocks']}) to {out}")
+
+
+@app.command("train-sage")
+@handle_errors
+def train_sage_cmd(
+    graph: Path = typer.Option(..., "--graph", help="Graph directory (from build-graph)."),
+    features: Path = typer.Option(..., "--features", help="Content embedding directory (pin_content.npy)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (atomically)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML config (SageConfig sections)."),
+    overrides: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. train.epochs=5 (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Train the PinSage-style GraphSAGE model on the train split."""
+    from graph_build.graph import load_graph
+    from graphrec.config import load_section
+    from graphrec.sage.api import train_sage_dir
+    from graphrec.sage.config import SageConfig
+
+    cfg = load_section(SageConfig, config, "sage", overrides)
+    _threads(threads)
+    manifest = train_sage_dir(load_graph(graph), features, cfg, out, resume=resume, overwrite=force)
+    history = manifest["history"]
+    last = history[-1] if history else {}
+    typer.echo(f"trained {len(history)} epochs (last loss {last.get('loss', float('nan')):.4f}); wrote {out}")
+
+
+@app.command("embed-graph")
+@handle_errors
+def embed_graph_cmd(
+    graph: Path = typer.Option(..., "--graph", help="Graph directory."),
+    features: Path = typer.Option(..., "--features", help="Content embedding directory the model was trained with."),
+    model: Path = typer.Option(..., "--model", help="Model directory (from train-sage)."),
+    out: Path = typer.Option(..., "--out", help="Embedding directory to write (pin_emb.npy, board_emb.npy)."),
+    name: str | None = typer.Option(None, "--name", help="Evaluation model name (default: full, or sage_raw on raw features)."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Embed every pin and board (layer by layer; cold pins from content alone)."""
+    from graph_build.graph import load_graph
+    from graphrec.sage.api import embed_graph_dir
+
+    _threads(threads)
+    m = embed_graph_dir(load_graph(graph), features, model, out, name=name, overwrite=force)
+    typer.echo(f"wrote {m['model_name']} embeddings of {m['n_pins']:,} pins and {m['n_boards']:,} boards to {out} "
+               f"({m['timings']})")

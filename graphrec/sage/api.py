@@ -1,0 +1,66 @@
+"""Directory-level SAGE jobs (what ``train-sage`` / ``embed-graph`` and ``graphrec run`` call)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from graph_build.graph import PinBoardGraph
+from graphrec.config import to_dict
+from graphrec.sage.config import SageConfig
+from graphrec.tracking import stage_run
+from graphrec.utils.io import check_output_free, read_json
+
+
+def train_sage_dir(graph: PinBoardGraph, features: str | Path, cfg: SageConfig, out: str | Path, *,
+                   resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train on ``graph``'s train split with the content embedding dir ``features``; write ``out``.
+
+    Checkpoints live in ``<parent>/.<name>.partial`` until the model directory is written, so an
+    interrupted run can continue with ``resume=True``. Returns the model manifest.
+    """
+    from graphrec.sage.adjacency import Bipartite
+    from graphrec.sage.inference import check_features
+    from graphrec.sage.store import partial_dir, save_model
+    from graphrec.sage.train import train_sage
+    from graphrec.utils.seed import seed_everything
+
+    check_output_free(out, overwrite=overwrite)
+    feats = check_features(features, graph)
+    part = partial_dir(out)
+    if resume and not (part / "checkpoints").is_dir():
+        raise FileNotFoundError(f"--resume: no interrupted run of {out} (no {part / 'checkpoints'}); run without --resume")
+    if not resume and part.exists():
+        shutil.rmtree(part)
+    seed_everything(cfg.seed)
+    tags = {"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name}
+    with stage_run("train-sage", params=to_dict(cfg), tags=tags):
+        model, history = train_sage(Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, part / "checkpoints",
+                                    resume=resume)
+        manifest = save_model(out, model, cfg, graph, feats, history, checkpoints=part / "checkpoints",
+                              overwrite=overwrite)
+    shutil.rmtree(part, ignore_errors=True)
+    return manifest
+
+
+def embed_graph_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,
+                    name: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Embed every pin and board with a trained model and write an embedding directory.
+
+    ``name`` is the evaluation model name (default ``full``, or ``sage_raw`` on raw features).
+    """
+    from graphrec.embeddings import write_embeddings
+    from graphrec.sage.inference import check_features, check_model_graph, embed_graph
+    from graphrec.sage.store import load_model
+
+    check_output_free(out, overwrite=overwrite)
+    net, cfg, manifest = load_model(model_dir)
+    check_model_graph(cfg, manifest, graph)
+    feats = check_features(features, graph, int(manifest["in_dim"]), manifest["features"]["model_name"])
+    pin, board, timings = embed_graph(graph, feats.pin, net, cfg)
+    model_name = name or ("sage_raw" if feats.model_name == "raw" else "full")
+    return write_embeddings(out, graph, model_name=model_name, pin=pin, board=board, overwrite=overwrite,
+                            extra={"model_dir": str(Path(model_dir).resolve()), "features": str(Path(features).resolve()),
+                                   "features_model_name": feats.model_name, "timings": timings,
+                                   "config": read_json(Path(model_dir) / "config.json")})
