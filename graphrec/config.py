@@ -168,3 +168,32 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
         data = loaded or {}
     data = apply_overrides(data, overrides)
     return from_dict(cls, data)
+
+
+def load_section(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = ()) -> T:
+    """Load a stage config from a stage-only YAML, or from the ``section`` of a run config YAML.
+
+    A file whose top level has the key ``section`` (e.g. ``pinclip:`` in
+    experiments/configs/default.yaml) contributes that section; otherwise the whole file is the
+    stage config. Overrides (``key=value``) are relative to the stage config. A run config's
+    top-level ``seed`` becomes the stage's seed unless the section sets its own.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p}: invalid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p}: top level must be a mapping")
+        if isinstance(loaded.get(section), dict):
+            data = dict(loaded[section])
+            field_names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+            if "seed" in loaded and "seed" in field_names:
+                data.setdefault("seed", loaded["seed"])
+        else:
+            data = loaded
+    return from_dict(cls, apply_overrides(data, overrides), prefix=section)

@@ -65,12 +65,20 @@ def stage_run(
 ) -> Iterator[Any]:
     """Open an MLflow run for a stage (nested under an active run); yield it, or None when off.
 
-    An exception inside the block marks the run FAILED and propagates.
+    An exception inside the block marks the run FAILED and propagates. Opened inside a run of
+    the same stage (a pipeline wrapping a stage function that tracks itself), it reuses that run
+    instead of nesting a duplicate.
     """
     if not (enabled and tracking_enabled()):
         yield None
         return
     mlflow = _mlflow()
+    current = mlflow.active_run()
+    if current is not None and mlflow.get_run(current.info.run_id).data.tags.get("graphrec.stage") == name:
+        if params:
+            log_params(params)
+        yield current
+        return
     if mlflow.active_run() is None:
         mlflow.set_tracking_uri(tracking_uri())
         mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))

@@ -63,21 +63,13 @@ def embed_pins_cmd(
 
 
 def stage_config(config: Path | None, overrides: list[str], *, clip_path: Path | None, seed: int | None):
-    """PinClipConfig from a YAML file (whole file or its 'pinclip' section) plus overrides."""
-    import yaml
-
-    from graphrec.config import apply_overrides, from_dict
+    """PinClipConfig from a YAML file (stage-only or a run config's 'pinclip' section) plus overrides."""
+    from graphrec.config import load_section
     from graphrec.pinclip.config import PinClipConfig
 
-    data = {}
-    if config is not None:
-        if not config.is_file():
-            raise FileNotFoundError(f"config file {config} does not exist")
-        loaded = yaml.safe_load(config.read_text()) or {}
-        data = loaded.get("pinclip", loaded) if isinstance(loaded, dict) else {}
-    data = apply_overrides(data, overrides)
+    extra = list(overrides)
     if clip_path is not None:
-        data["clip_path"] = str(clip_path)
+        extra.append(f"clip_path={clip_path}")
     if seed is not None:
-        data["seed"] = seed
-    return from_dict(PinClipConfig, data, prefix="pinclip")
+        extra.append(f"seed={seed}")
+    return load_section(PinClipConfig, config, "pinclip", extra)

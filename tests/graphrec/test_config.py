@@ -60,3 +60,17 @@ def test_override_syntax_errors() -> None:
         apply_overrides({"seed": 1}, ["seed.x=2"])
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(Outer, "/nonexistent.yaml")
+
+
+def test_load_section_reads_a_run_config_section_or_a_whole_file(tmp_path: Path) -> None:
+    from graphrec.config import load_section
+
+    run = tmp_path / "run.yaml"
+    run.write_text("seed: 7\ninner:\n  lr: 0.5\nother: {x: 1}\n")
+    assert load_section(Inner, run, "inner") == Inner(lr=0.5)
+    stage = tmp_path / "stage.yaml"
+    stage.write_text("lr: 0.25\nlayers: 3\n")
+    assert load_section(Inner, stage, "inner", ["mode=b"]) == Inner(lr=0.25, layers=3, mode="b")
+    seeded = tmp_path / "seeded.yaml"
+    seeded.write_text("seed: 7\nouter_section: {name: y}\n")
+    assert load_section(Outer, seeded, "outer_section").seed == 7

@@ -94,6 +94,9 @@ def test_stage_runs_nest_and_failures_are_marked(tmp_path: Path, monkeypatch: py
     client = mlflow.MlflowClient()
     assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert client.get_run(parent.info.run_id).data.params == {"a.b": "1"}
+    with stage_run("stage-a") as outer:
+        with stage_run("stage-a") as inner:  # a stage function tracking itself inside the pipeline's run
+            assert inner.info.run_id == outer.info.run_id
     with pytest.raises(RuntimeError):
         with stage_run("broken") as broken:
             raise RuntimeError("stage failed")
