@@ -1,1 +1,41 @@
-"""CLI commands of the run stage (registered on import by graphrec.cli.main)."""
+"""CLI commands of the run stage: graphrec run (the whole pipeline) and graphrec sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from graphrec.cli import app, handle_errors
+
+
+@app.command("run")
+@handle_errors
+def run_cmd(
+    out: Path = typer.Option(..., "--out", help="Run directory: graph/, pinclip/, sage/, eval/, candidates/ ..."),
+    synthetic: bool = typer.Option(False, "--synthetic", help="Use the embedded synthetic catalogue (data.source=synthetic)."),
+    data: Path = typer.Option(None, "--data", help="A dataset directory following the contract (data.source=dir)."),
+    config: Path = typer.Option(None, "--config", help="Run config YAML, e.g. experiments/configs/default.yaml."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set pinclip.train.steps=100."),
+    force: bool = typer.Option(False, "--force", help="Redo every stage, even those already complete."),
+    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow (and do not register the model)."),
+) -> None:
+    """Run the whole pipeline, tracked in MLflow, and print a summary table."""
+    import os
+
+    from experiments.config import load_run_config
+    from experiments.pipeline import run_pipeline
+    from experiments.summary import format_summary
+
+    if synthetic and data is not None:
+        raise ValueError("give --synthetic or --data, not both")
+    overrides = list(set_)
+    if synthetic:
+        overrides.append("data.source=synthetic")
+    if data is not None:
+        overrides += ["data.source=dir", f"data.path={data}"]
+    if no_mlflow:
+        os.environ["GRAPHREC_MLFLOW"] = "0"
+    cfg = load_run_config(config, overrides)
+    result = run_pipeline(cfg, out, data_dir=data, force=force)
+    typer.echo(format_summary(result))

@@ -1,0 +1,233 @@
+"""``graphrec run``: build-graph -> train-pinclip -> embed-pins -> train-sage -> embed-graph ->
+evaluate -> ab-sim -> candidates (+ the ablation models), tracked as one MLflow parent run with a
+nested child run per stage, skipping stages whose inputs and config did not change."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from experiments.config import RunConfig, dump_yaml
+from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
+from graphrec import tracking
+from graphrec.config import to_dict
+
+log = logging.getLogger(__name__)
+
+RUNS = {  # embedding directories evaluated, by the stage that writes them
+    "embed-pins": "content", "embed-pins-no-neighbors": "ablations/content_no_neighbors",
+    "embed-graph": "embeddings", "embed-graph-raw": "ablations/embeddings_sage_raw",
+}
+
+
+def _graph(ctx: Context):
+    from graph_build.graph import load_graph
+
+    return load_graph(ctx.out / "graph")
+
+
+def _synth(ctx: Context, out: Path) -> None:
+    from graph_build.synthetic.generate import write_synthetic
+
+    write_synthetic(ctx.cfg.data.synth, out, overwrite=True)
+
+
+def _build_graph(ctx: Context, out: Path) -> None:
+    from graph_build.build import build_graph
+
+    build_graph(ctx.data_dir, out, ctx.cfg.split, overwrite=True)
+
+
+def _train_pinclip(neighbors: bool):
+    def run(ctx: Context, out: Path) -> None:
+        from graphrec.pinclip.train import train_pinclip
+
+        cfg = ctx.cfg.pinclip if neighbors else _no_neighbors(ctx.cfg)
+        train_pinclip(_graph(ctx), cfg, out, overwrite=True)
+    return run
+
+
+def _no_neighbors(cfg: RunConfig):
+    return dataclasses.replace(cfg.pinclip, loss=dataclasses.replace(cfg.pinclip.loss, neighbor=0.0))
+
+
+def _embed_pins(model: str, name: str):
+    def run(ctx: Context, out: Path) -> None:
+        from graphrec.pinclip.embed import embed_graph_pins
+
+        embed_graph_pins(_graph(ctx), ctx.out / model, out, name=name, overwrite=True)
+    return run
+
+
+def _raw_features(ctx: Context, out: Path) -> None:
+    from graphrec.features.raw import write_raw_features
+
+    write_raw_features(_graph(ctx), out, ctx.cfg.raw, overwrite=True)
+
+
+def _train_sage(features: str):
+    def run(ctx: Context, out: Path) -> None:
+        from graphrec.sage.api import train_sage_dir
+
+        train_sage_dir(_graph(ctx), ctx.out / features, ctx.cfg.sage, out, overwrite=True)
+    return run
+
+
+def _embed_graph(features: str, model: str, name: str):
+    def run(ctx: Context, out: Path) -> None:
+        from graphrec.sage.api import embed_graph_dir
+
+        embed_graph_dir(_graph(ctx), ctx.out / features, ctx.out / model, out, name=name, overwrite=True)
+    return run
+
+
+def _eval_runs(ctx: Context) -> list[Path]:
+    return [ctx.out / d for d in RUNS.values() if (ctx.out / d / "manifest.json").exists()]
+
+
+def _evaluate(ctx: Context, out: Path) -> None:
+    from eval.run import evaluate
+
+    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True)
+
+
+def _ab_sim(ctx: Context, out: Path) -> None:
+    from eval.ab_run import ab_sim
+
+    ab_sim(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True)
+
+
+def _candidates(ctx: Context, out: Path) -> None:
+    from graphrec.candidates.job import run_candidates
+
+    run_candidates(ctx.out / "graph", ctx.out / "embeddings", out, ctx.cfg.candidates, force=True)
+
+
+def build_stages(cfg: RunConfig) -> list[Stage]:
+    """The ordered stage list for ``cfg`` (ablation stages only when enabled)."""
+    s: list[Stage] = []
+    if cfg.data.source == "synthetic":
+        s.append(Stage("synth", "data", (), cfg.data.synth, _synth, manifest="dataset.json"))
+    s.append(Stage("build-graph", "graph", ("data",), cfg.split, _build_graph))
+    s.append(Stage("train-pinclip", "pinclip", ("build-graph",), cfg.pinclip, _train_pinclip(True)))
+    s.append(Stage("embed-pins", RUNS["embed-pins"], ("build-graph", "train-pinclip"), "content",
+                   _embed_pins("pinclip", "content")))
+    if cfg.ablations.clip_no_neighbors:
+        s.append(Stage("train-pinclip-no-neighbors", "ablations/pinclip_no_neighbors", ("build-graph",),
+                       _no_neighbors(cfg), _train_pinclip(False)))
+        s.append(Stage("embed-pins-no-neighbors", RUNS["embed-pins-no-neighbors"],
+                       ("build-graph", "train-pinclip-no-neighbors"), "clip_no_neighbors",
+                       _embed_pins("ablations/pinclip_no_neighbors", "clip_no_neighbors")))
+    s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
+    s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "full",
+                   _embed_graph("content", "sage", "full")))
+    if cfg.ablations.sage_raw:
+        s.append(Stage("raw-features", "ablations/raw_features", ("build-graph",), cfg.raw, _raw_features))
+        s.append(Stage("train-sage-raw", "ablations/sage_raw", ("build-graph", "raw-features"), cfg.sage,
+                       _train_sage("ablations/raw_features")))
+        s.append(Stage("embed-graph-raw", RUNS["embed-graph-raw"], ("build-graph", "raw-features", "train-sage-raw"),
+                       "sage_raw", _embed_graph("ablations/raw_features", "ablations/sage_raw", "sage_raw")))
+    model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
+    s.append(Stage("evaluate", "eval", ("build-graph", *model_stages), cfg.eval, _evaluate))
+    s.append(Stage("ab-sim", "eval", ("evaluate",), cfg.eval.ab, _ab_sim, manifest="ab.json"))
+    s.append(Stage("candidates", "candidates", ("build-graph", "embed-graph"), cfg.candidates, _candidates))
+    return s
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # "ran" | "skipped"
+    seconds: float
+    out: Path
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    stages: list[StageResult] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    model_version: str | None = None
+    run_id: str | None = None
+
+
+def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None = None,
+                 force: bool = False) -> PipelineResult:
+    """Run every stage of ``cfg`` into ``out``; completed stages with unchanged keys are skipped.
+
+    Args:
+        cfg: the resolved run config.
+        out: the run directory (created; stage outputs are its subdirectories).
+        data_dir: the dataset directory when ``cfg.data.source`` is ``dir``.
+        force: redo every stage.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.data.source == "dir":
+        path = data_dir or cfg.data.path
+        if path is None:
+            raise ValueError("data.source is 'dir' but no dataset directory was given (--data or data.path)")
+        data = Path(path)
+    else:
+        data = out / "data"
+    (out / "config.yaml").write_text(dump_yaml(cfg))
+    ctx = Context(cfg=cfg, out=out, data_dir=data)
+    result = PipelineResult(out=out)
+    tags = {"dataset": "synthetic" if cfg.data.source == "synthetic" else str(data), "seed": cfg.seed,
+            "config_name": cfg.name}
+    with tracking.stage_run("graphrec run", params=to_dict(cfg), tags=tags) as parent:
+        result.run_id = parent.info.run_id if parent is not None else None
+        tracking.log_artifacts(out / "config.yaml")
+        prints: dict[str, str | None] = {}
+        if cfg.data.source == "dir":
+            prints["data"] = dataset_fingerprint(data)
+        for st in build_stages(cfg):
+            result.stages.append(_run_stage(st, ctx, prints, force))
+        result.metrics = _finish(ctx, result)
+    return result
+
+
+def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bool) -> StageResult:
+    """Run ``st`` unless its stamped key matches; record its key as downstream's input fingerprint."""
+    target = ctx.path(st)
+    manifest = target / st.manifest
+    key = stage_key(st, prints)
+    if not force and stamped_key(manifest) == key:
+        log.info("%s: up to date, skipped", st.name)
+        res = StageResult(st.name, "skipped", 0.0, target)
+    else:
+        log.info("%s: running -> %s", st.name, target)
+        t0 = time.perf_counter()
+        params = None if isinstance(st.config, str) else {"stage_config": st.config}
+        with tracking.stage_run(st.name, params=params):
+            st.run(ctx, target)
+            stamp(manifest, key)
+            seconds = time.perf_counter() - t0
+            tracking.log_metrics({"wall_seconds": seconds})
+            tracking.log_artifacts(manifest, "manifests")
+        res = StageResult(st.name, "ran", seconds, target)
+    prints[st.name] = key
+    if st.name == "synth":
+        prints["data"] = key
+    return res
+
+
+def _finish(ctx: Context, result: PipelineResult) -> dict[str, Any]:
+    from graphrec.utils.io import read_json
+
+    metrics = read_json(ctx.out / "eval" / "metrics.json")
+    tracking.log_metrics({f"stage_seconds/{s.name}": s.seconds for s in result.stages})
+    for f in ("report.md", "metrics.json", "ab.json"):
+        tracking.log_artifacts(ctx.out / "eval" / f, "eval")
+    tracking.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
+    if ctx.cfg.register.enabled and tracking.active():
+        from graphrec.candidates.pyfunc import log_candidate_model
+
+        info = log_candidate_model(ctx.out / "candidates", registered_model_name=ctx.cfg.register.name,
+                                   alias=ctx.cfg.register.alias)
+        result.model_version = str(info.registered_model_version)
+    return metrics
