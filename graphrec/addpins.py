@@ -1,0 +1,159 @@
+"""``graphrec add-pins``: make pins that arrived after training recommendable, without retraining.
+
+A new pin's content goes through the trained PinCLIP encoder; SAGE embeds it inductively from
+that content plus whatever saves it already has (to existing boards); the vector is inserted into
+the saved faiss index, and the pin gets its candidates and the boards it best fits. Everything is
+loaded once by :class:`PinAdder`, so a long-lived process pays the loading cost once and each
+batch only pays for its own pins.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from graph_build.contract import load_pins_table, require_columns
+from graph_build.errors import DatasetError
+from graph_build.tables import find_table, first_true, read_table
+from graphrec.candidates.search import TopK
+
+log = logging.getLogger(__name__)
+RUN_PARTS = {"graph": "graph", "pinclip": "pinclip", "content": "content", "sage": "sage",
+             "index": "candidates/index"}
+
+
+@dataclass
+class AddPinsResult:
+    """Candidates and best-fit boards of a batch of new pins, plus what it took."""
+
+    pin_ids: list[str]
+    index_ids: np.ndarray
+    candidates: pd.DataFrame  # pin_id, candidate_pin_id, rank, score
+    boards: pd.DataFrame  # pin_id, board_id, rank, score
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _long(top: TopK, query_ids: list[str], names: np.ndarray, qcol: str, ccol: str) -> pd.DataFrame:
+    row, rank, ids, score = top.flat()
+    return pd.DataFrame({qcol: np.asarray(query_ids, dtype=object)[row], ccol: names[ids],
+                         "rank": rank.astype(np.int32), "score": score.astype(np.float32)})
+
+
+def load_new_saves(path: str | Path, new_ids: list[str], board_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Saves of new pins to existing boards: ``(new pin row, board_idx)``, validated like a dataset."""
+    path = Path(path)
+    if path.is_dir():
+        path = find_table(path, "saves")
+    if not path.is_file():
+        raise DatasetError(path, "saves table does not exist")
+    df = read_table(path, string_columns=("board_id", "pin_id"))
+    require_columns(df, path, ("board_id", "pin_id"))
+    rows = {}
+    for col, known, what in (("pin_id", pd.Index(new_ids), "the new pins table"),
+                             ("board_id", pd.Index(board_ids), "the run's graph")):
+        idx = known.get_indexer(df[col].astype(str))
+        r = first_true(idx < 0)
+        if r is not None:
+            raise DatasetError(path, f"unknown {col} {df[col].iloc[r]!r}: not in {what}", row=r + 1, column=col)
+        rows[col] = idx.astype(np.int64)
+    return rows["pin_id"], rows["board_id"]
+
+
+class PinAdder:
+    """Everything ``add-pins`` needs from a ``graphrec run`` directory, loaded once.
+
+    Args:
+        run_dir: the OUT_DIR of ``graphrec run`` (graph/, pinclip/, content/, sage/, candidates/).
+        k: candidates per new pin.
+        n_boards: best-fit boards per new pin.
+    """
+
+    def __init__(self, run_dir: str | Path, k: int = 100, n_boards: int = 10) -> None:
+        from graphrec.candidates.bundle import load_bundle
+        from graphrec.pinclip.modeldir import load_model_dir
+        from graphrec.sage.inference import InductiveEmbedder
+
+        self.run = Path(run_dir)
+        for part in RUN_PARTS.values():
+            if not (self.run / part).is_dir():
+                raise FileNotFoundError(f"{self.run}: missing {part}/; --model must be the output directory of "
+                                        "`graphrec run` (with graph, pinclip, content, sage and candidates)")
+        self.k, self.n_boards = k, n_boards
+        self.pinclip = load_model_dir(self.run / "pinclip")
+        self.sage = InductiveEmbedder.from_dirs(self.run / "graph", self.run / "content", self.run / "sage")
+        self.bundle = load_bundle(self.run / RUN_PARTS["index"])
+        from graphrec.candidates._faiss import faiss
+
+        # Boards do not change when pins are added: one exact board index for every batch.
+        self._boards = faiss.IndexFlatIP(self.bundle.board_vectors.shape[1])
+        self._boards.add(np.ascontiguousarray(self.bundle.board_vectors, dtype=np.float32))
+
+    def add(self, pins: pd.DataFrame, images: np.ndarray | None,
+            saves: tuple[np.ndarray, np.ndarray] | None = None) -> AddPinsResult:
+        """Embed, insert and query a batch of new pins (rows of a validated pins table)."""
+        from graphrec.pinclip.embed import embed_table
+        from graphrec.pinclip.table import PinTable
+
+        ids = pins["pin_id"].astype(str).tolist()
+        clash = np.flatnonzero(np.isin(np.asarray(ids, dtype=object), self.bundle.pin_ids))
+        if len(clash):
+            raise ValueError(f"pin_id {ids[clash[0]]!r} is already in the index; new pins need new ids")
+        t0 = time.perf_counter()
+        lp = self.pinclip
+        table = PinTable.from_pins(pins, images, lp.tokenizer, lp.vocab, lp.cfg, lp.image_size)
+        content = embed_table(lp, table, lp.cfg.train.embed_batch_size)
+        t1 = time.perf_counter()
+        vectors = self.sage.embed_new_pins(content, saves)
+        t2 = time.perf_counter()
+        index_ids = self.bundle.add_pins(ids, vectors)
+        cands = self.bundle.vector_candidates(vectors, self.k, exclude_ids=index_ids)
+        board_scores, board_idx = self._boards.search(np.ascontiguousarray(vectors, dtype=np.float32),
+                                                      min(self.n_boards, len(self.bundle.board_ids)))
+        t3 = time.perf_counter()
+        boards = TopK(board_idx.astype(np.int64), board_scores, (board_idx >= 0).sum(axis=1))
+        return AddPinsResult(
+            pin_ids=ids, index_ids=index_ids,
+            candidates=_long(cands, ids, self.bundle.pin_ids, "pin_id", "candidate_pin_id"),
+            boards=_long(boards, ids, self.bundle.board_ids, "pin_id", "board_id"),
+            seconds={"content_s": t1 - t0, "sage_s": t2 - t1, "index_s": t3 - t2, "total_s": t3 - t0})
+
+    def save_index(self) -> None:
+        """Persist the index with the added pins (atomically replaces candidates/index)."""
+        self.bundle.save(self.run / RUN_PARTS["index"], overwrite=True)
+
+
+def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path | None = None, *,
+             out: str | Path | None = None, k: int = 100, n_boards: int = 10, save_index: bool = True,
+             overwrite: bool = False) -> dict[str, Any]:
+    """The CLI job: validate the tables, add the pins, write their candidates and boards."""
+    from graphrec.utils.io import atomic_output_dir, check_output_free, sha256_file, write_json, write_parquet
+
+    pins, images = load_pins_table(pins_file)
+    out = Path(out) if out is not None else Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}"
+    check_output_free(out, overwrite=overwrite)
+    adder = PinAdder(run_dir, k=k, n_boards=n_boards)
+    saves = None
+    if saves_file is not None:
+        saves = load_new_saves(saves_file, pins["pin_id"].astype(str).tolist(), adder.bundle.board_ids)
+    res = adder.add(pins, images, saves)
+    manifest = {"schema_version": 1, "kind": "graphrec.added_pins", "run": str(Path(run_dir).resolve()),
+                "pins": str(Path(pins_file).resolve()), "saves": str(Path(saves_file).resolve()) if saves_file else None,
+                "n_pins": len(res.pin_ids), "n_saves": 0 if saves is None else int(len(saves[0])),
+                "index_ids": [int(res.index_ids.min()), int(res.index_ids.max())] if len(res.index_ids) else [],
+                "index_updated": save_index, "k": k, "n_boards": n_boards,
+                "seconds": {k_: round(v, 4) for k_, v in res.seconds.items()},
+                "seconds_per_pin": round(res.seconds["total_s"] / max(1, len(res.pin_ids)), 5)}
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        write_parquet(tmp / "pin_candidates.parquet", res.candidates)
+        write_parquet(tmp / "pin_boards.parquet", res.boards)
+        write_json(tmp / "manifest.json", manifest)
+    if save_index:
+        adder.save_index()
+    log.info("added %d pins in %.3f s (%s)", len(res.pin_ids), res.seconds["total_s"], out)
+    return {**manifest, "out": str(out)}

@@ -1,0 +1,30 @@
+"""CLI command add-pins: embed and index pins that arrived after training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from graphrec.cli import app, handle_errors
+
+
+@app.command("add-pins")
+@handle_errors
+def add_pins_cmd(
+    model: Path = typer.Option(..., "--model", help="Run directory of `graphrec run` (graph, pinclip, sage, candidates)."),
+    pins: Path = typer.Option(..., "--pins", help="New pins table (.csv/.parquet, dataset contract; images relative to it)."),
+    saves: Path = typer.Option(None, "--saves", help="Optional saves of the new pins to existing boards (board_id, pin_id)."),
+    out: Path = typer.Option(None, "--out", help="Where to write their candidates (default RUN_DIR/added_pins/batch-<hash>)."),
+    k: int = typer.Option(100, "--k", help="Candidate pins per new pin."),
+    boards: int = typer.Option(10, "--boards", help="Best-fit boards per new pin."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compute candidates but do not insert the pins into the saved index."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Embed new pins (PinCLIP content + SAGE inductively), insert them into the index, list their candidates."""
+    from graphrec.addpins import add_pins
+
+    m = add_pins(model, pins, saves, out=out, k=k, n_boards=boards, save_index=not dry_run, overwrite=force)
+    typer.echo(f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "
+               f"({1000 * m['seconds_per_pin']:.2f} ms/pin); index {'updated' if m['index_updated'] else 'unchanged (dry run)'}; "
+               f"candidates and boards in {m['out']}")
