@@ -12,6 +12,16 @@ and the uniform ``save_noise``, is::
 It is an inner product of a board vector over (style, niche) groups with the pin's one-hot
 group, so it scores cold pins exactly like warm ones. Pin -> pin uses the same kernel with the
 query pin as a single slot of weight 1.
+
+When the truth carries the pins' planted appeal (the time-free part of popularity;
+``group_share``: the chance a save of the pin's group picks it; ``global_share``: the chance a
+noise save does), the oracle is the generative probability of a save, not just its group::
+
+    P(b saves p) = (1 - save_noise) * a(b, p) * group_share_p + save_noise * global_share_p
+
+again an inner product (the noise term is one extra factor column). Appeal leaves out exposure
+(old pins had longer to be saved) on purpose: held-out saves are each board's latest, a period in
+which new pins are not at a disadvantage.
 """
 
 from __future__ import annotations
@@ -37,6 +47,9 @@ class PlantedTruth:
     n_styles: int
     niches_per_style: int
     niche_focus: float
+    group_share: np.ndarray | None = None  # per pin; None for older truth without popularity
+    global_share: np.ndarray | None = None
+    save_noise: float = 0.0
 
 
 def has_truth(graph: PinBoardGraph) -> bool:
@@ -53,6 +66,7 @@ def load_truth(graph: PinBoardGraph) -> PlantedTruth:
     try:
         cfg = graph.manifest["dataset"]["info"]["config"]
         niches, focus = int(cfg["niches_per_style"]), float(cfg["niche_focus"])
+        noise = float(cfg.get("save_noise", 0.0))
     except KeyError as exc:
         raise ValueError(f"{graph.root}/manifest.json: dataset.info.config lacks {exc} (needed by the oracle)") from None
     pins = pins.sort_values("pin_idx")
@@ -64,7 +78,10 @@ def load_truth(graph: PinBoardGraph) -> PlantedTruth:
     return PlantedTruth(pin_style=style, pin_niche=pins["niche"].to_numpy(np.int64),
                         board_idx=boards["board_idx"].to_numpy(np.int64), board_style=boards["style"].to_numpy(np.int64),
                         board_niche=boards["niche"].to_numpy(np.int64), board_weight=boards["weight"].to_numpy(np.float64),
-                        n_styles=n_styles, niches_per_style=niches, niche_focus=focus)
+                        n_styles=n_styles, niches_per_style=niches, niche_focus=focus,
+                        group_share=pins["group_share"].to_numpy(np.float64) if "group_share" in pins else None,
+                        global_share=pins["global_share"].to_numpy(np.float64) if "global_share" in pins else None,
+                        save_noise=noise)
 
 
 def _slot_vectors(style: np.ndarray, niche: np.ndarray, weight: np.ndarray, t: PlantedTruth) -> np.ndarray:
@@ -93,6 +110,15 @@ def pin_one_hot(t: PlantedTruth) -> np.ndarray:
     return out
 
 
+def generative_factors(board: np.ndarray, pin: np.ndarray, t: PlantedTruth) -> tuple[np.ndarray, np.ndarray]:
+    """Board/pin factors whose inner product is P(b saves p) when popularity is known, else ``a(b, p)``."""
+    if t.group_share is None or t.global_share is None:
+        return board, pin
+    board = np.hstack([(1.0 - t.save_noise) * board, np.full((len(board), 1), t.save_noise)])
+    pin = np.hstack([pin * t.group_share[:, None], t.global_share[:, None]])
+    return board, pin
+
+
 class OracleRecommender(FactorRecommender):
     """Ranks by the planted affinity (synthetic graphs only). Not a model: a reference ceiling."""
 
@@ -101,6 +127,7 @@ class OracleRecommender(FactorRecommender):
 
     def _factors(self, graph: PinBoardGraph) -> Factors:
         t = load_truth(graph)
-        one_hot = pin_one_hot(t)
-        query = _slot_vectors(t.pin_style, t.pin_niche, np.ones(len(t.pin_style)), t)
-        return Factors.from_numpy(board=board_affinity_vectors(graph, t), pin=one_hot, pin_query=query, pin_item=one_hot)
+        board, pin = generative_factors(board_affinity_vectors(graph, t), pin_one_hot(t), t)
+        query, _ = generative_factors(_slot_vectors(t.pin_style, t.pin_niche, np.ones(len(t.pin_style)), t),
+                                      pin_one_hot(t), t)
+        return Factors.from_numpy(board=board, pin=pin, pin_query=query, pin_item=pin)

@@ -145,9 +145,10 @@ def _pins(cfg: SynthConfig, st: _Styles, rng: np.random.Generator) -> dict[str, 
     t0, t1 = _timestamp(cfg.start), _timestamp(cfg.end)
     created = rng.integers(t0, t1 - _DAY, size=n)
     exposure = (t1 - created) / (t1 - t0)
-    popularity = (rng.pareto(2.0, size=n) + 1.0) * exposure**0.7
+    appeal = rng.pareto(2.0, size=n) + 1.0
+    popularity = appeal * exposure**0.7
     return dict(style=style, niche=niche, category=category, colour=colour, colour2=colour2, brand=brand,
-                price=price, created=created, popularity=popularity, t1=np.int64(t1))
+                price=price, created=created, appeal=appeal, popularity=popularity, t1=np.int64(t1))
 
 
 def _pick(table: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -298,8 +299,16 @@ def write_synthetic(cfg: SynthConfig, out_dir: str | Path, *, overwrite: bool = 
 
 def _write_truth(path: Path, st: _Styles, pins, boards, pin_ids, board_ids) -> None:
     path.mkdir()
-    write_parquet(path / "pin_styles.parquet", pd.DataFrame({"pin_id": pin_ids.astype(str), "style": pins["style"],
-                                                             "niche": pins["niche"]}))
+    # A save of group g lands on pin p with probability popularity_p / (sum over g's pins), where
+    # popularity = appeal * exposure^0.7 (exposure: the share of the period the pin existed); a noise
+    # save (probability save_noise) on pin p with popularity_p / (sum over all pins). The truth keeps
+    # the time-free part, appeal: held-out saves are the latest, where new pins are not disadvantaged.
+    pop = pins["appeal"]
+    group = pins["style"] * (int(pins["niche"].max()) + 1) + pins["niche"]
+    group_pop = np.bincount(group, weights=pop)
+    write_parquet(path / "pin_styles.parquet", pd.DataFrame({
+        "pin_id": pin_ids.astype(str), "style": pins["style"], "niche": pins["niche"],
+        "group_share": pop / group_pop[group], "global_share": pop / pop.sum()}))
     nb, slots = boards["styles"].shape
     w = boards["weights"].ravel()
     keep = w > 0

@@ -103,14 +103,15 @@ def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: P
     """Hand-derived kernel for a few (board, pin) pairs against the oracle's scores."""
     pins, boards = graph.truth("pin_styles").set_index("pin_idx"), graph.truth("board_styles")
     cfg = graph.manifest["dataset"]["info"]["config"]
-    K, focus = cfg["niches_per_style"], cfg["niche_focus"]
+    K, focus, noise = cfg["niches_per_style"], cfg["niche_focus"], cfg["save_noise"]
     scores = fitted[ORACLE].score_boards(np.arange(20)).numpy()
     for b in range(20):
         slots = boards[boards["board_idx"] == b]
         for p in (0, 1, 2, 50, 300):
-            want = sum(r.weight * (focus * (r.niche == pins.niche[p]) + (1 - focus) / K)
-                       for r in slots.itertuples() if r.style == pins["style"][p])
-            assert scores[b, p] == pytest.approx(want, abs=1e-6)
+            affinity = sum(r.weight * (focus * (r.niche == pins.niche[p]) + (1 - focus) / K)
+                           for r in slots.itertuples() if r.style == pins["style"][p])
+            want = (1 - noise) * affinity * pins.group_share[p] + noise * pins.global_share[p]
+            assert scores[b, p] == pytest.approx(want, rel=1e-6, abs=1e-12)
 
 
 def test_embedding_boards_are_the_mean_of_train_pins_or_the_directory(fitted: dict[str, Recommender]) -> None:

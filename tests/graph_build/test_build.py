@@ -86,7 +86,7 @@ def test_same_seed_same_bytes(synth_dataset: Path, synth_graph: Path, tmp_path: 
 def test_truth_is_rekeyed_to_indices(synth_graph: Path) -> None:
     g = load_graph(synth_graph)
     pin_styles = g.truth("pin_styles")
-    assert list(pin_styles.columns) == ["pin_idx", "style", "niche"]
+    assert list(pin_styles.columns) == ["pin_idx", "style", "niche", "group_share", "global_share"]
     assert pin_styles.pin_idx.tolist() == list(range(g.n_pins))
     boards = g.truth("board_styles")
     assert boards.board_idx.between(0, g.n_boards - 1).all()
