@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graph_build.contract import load_pins_table, require_columns
+from graph_build.contract import collapse_duplicate_saves, load_pins_table, require_columns
 from graph_build.errors import DatasetError
 from graph_build.tables import find_table, first_true, read_table
 from graphrec.candidates.search import TopK
@@ -57,12 +58,20 @@ def load_new_saves(path: str | Path, new_ids: list[str], board_ids: np.ndarray) 
     rows = {}
     for col, known, what in (("pin_id", pd.Index(new_ids), "the new pins table"),
                              ("board_id", pd.Index(board_ids), "the run's graph")):
+        r = first_true(df[col].isna().to_numpy())
+        if r is not None:
+            raise DatasetError(path, f"missing {col}", row=r + 1, column=col)
         idx = known.get_indexer(df[col].astype(str))
         r = first_true(idx < 0)
         if r is not None:
             raise DatasetError(path, f"unknown {col} {df[col].iloc[r]!r}: not in {what}", row=r + 1, column=col)
         rows[col] = idx.astype(np.int64)
-    return rows["pin_id"], rows["board_id"]
+    # One save per (board, pin), as in a dataset: a repeated row would otherwise count twice in the
+    # SAGE degree feature and change the pin's vector.
+    pin, board, _, dups = collapse_duplicate_saves(rows["pin_id"], rows["board_id"], None, len(new_ids))
+    if dups:
+        log.info("%s: collapsed %d duplicate saves", path.name, dups)
+    return pin, board
 
 
 class PinAdder:
@@ -93,6 +102,14 @@ class PinAdder:
         # Boards do not change when pins are added: one exact board index for every batch.
         self._boards = faiss.IndexFlatIP(self.bundle.board_vectors.shape[1])
         self._boards.add(np.ascontiguousarray(self.bundle.board_vectors, dtype=np.float32))
+        self._known: set[str] = set()  # indexed pin ids, built once and extended by add()
+        self._known_of: Any = None  # the bundle _known describes
+
+    def indexed(self, ids: list[str]) -> list[str]:
+        """The ids in ``ids`` that are already indexed (O(len(ids)) per call, not O(catalogue))."""
+        if self._known_of is not self.bundle or len(self._known) != self.bundle.n_pins:
+            self._known, self._known_of = set(self.bundle.pin_ids.tolist()), self.bundle
+        return [i for i in ids if i in self._known]
 
     def add(self, pins: pd.DataFrame, images: np.ndarray | None,
             saves: tuple[np.ndarray, np.ndarray] | None = None) -> AddPinsResult:
@@ -101,9 +118,9 @@ class PinAdder:
         from graphrec.pinclip.table import PinTable
 
         ids = pins["pin_id"].astype(str).tolist()
-        clash = np.flatnonzero(np.isin(np.asarray(ids, dtype=object), self.bundle.pin_ids))
-        if len(clash):
-            raise ValueError(f"pin_id {ids[clash[0]]!r} is already in the index; new pins need new ids")
+        clash = self.indexed(ids)
+        if clash:
+            raise ValueError(f"pin_id {clash[0]!r} is already in the index; new pins need new ids")
         t0 = time.perf_counter()
         lp = self.pinclip
         table = PinTable.from_pins(pins, images, lp.tokenizer, lp.vocab, lp.cfg, lp.image_size)
@@ -112,6 +129,7 @@ class PinAdder:
         vectors = self.sage.embed_new_pins(content, saves)
         t2 = time.perf_counter()
         index_ids = self.bundle.add_pins(ids, vectors)
+        self._known.update(ids)
         cands = self.bundle.vector_candidates(vectors, self.k, exclude_ids=index_ids)
         board_scores, board_idx = self._boards.search(np.ascontiguousarray(vectors, dtype=np.float32),
                                                       min(self.n_boards, len(self.bundle.board_ids)))
@@ -132,28 +150,40 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
              out: str | Path | None = None, k: int = 100, n_boards: int = 10, save_index: bool = True,
              overwrite: bool = False) -> dict[str, Any]:
     """The CLI job: validate the tables, add the pins, write their candidates and boards."""
+    from graphrec.candidates.layout import locked
     from graphrec.utils.io import atomic_output_dir, check_output_free, sha256_file, write_json, write_parquet
 
     pins, images = load_pins_table(pins_file)
-    out = Path(out) if out is not None else Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}"
+    if out is None:  # a dry run gets its own default directory, so the real run after it is not blocked
+        out = Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}{'' if save_index else '-dry-run'}"
+    out = Path(out)
     check_output_free(out, overwrite=overwrite)
-    adder = PinAdder(run_dir, k=k, n_boards=n_boards)
-    saves = None
-    if saves_file is not None:
-        saves = load_new_saves(saves_file, pins["pin_id"].astype(str).tolist(), adder.bundle.board_ids)
-    res = adder.add(pins, images, saves)
-    manifest = {"schema_version": 1, "kind": "graphrec.added_pins", "run": str(Path(run_dir).resolve()),
-                "pins": str(Path(pins_file).resolve()), "saves": str(Path(saves_file).resolve()) if saves_file else None,
-                "n_pins": len(res.pin_ids), "n_saves": 0 if saves is None else int(len(saves[0])),
-                "index_ids": [int(res.index_ids.min()), int(res.index_ids.max())] if len(res.index_ids) else [],
-                "index_updated": save_index, "k": k, "n_boards": n_boards,
-                "seconds": {k_: round(v, 4) for k_, v in res.seconds.items()},
-                "seconds_per_pin": round(res.seconds["total_s"] / max(1, len(res.pin_ids)), 5)}
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        write_parquet(tmp / "pin_candidates.parquet", res.candidates)
-        write_parquet(tmp / "pin_boards.parquet", res.boards)
-        write_json(tmp / "manifest.json", manifest)
-    if save_index:
-        adder.save_index()
+    cand_dir = Path(run_dir) / "candidates"
+    # The index is read, extended and written back under the candidates lock: two concurrent
+    # add-pins would otherwise each save their own copy and one batch would silently vanish.
+    with locked(cand_dir) if save_index and cand_dir.is_dir() else nullcontext():
+        adder = PinAdder(run_dir, k=k, n_boards=n_boards)
+        saves = None
+        if saves_file is not None:
+            saves = load_new_saves(saves_file, pins["pin_id"].astype(str).tolist(), adder.bundle.board_ids)
+        res = adder.add(pins, images, saves)
+        manifest = _manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards)
+        with atomic_output_dir(out, overwrite=overwrite) as tmp:
+            write_parquet(tmp / "pin_candidates.parquet", res.candidates)
+            write_parquet(tmp / "pin_boards.parquet", res.boards)
+            write_json(tmp / "manifest.json", manifest)
+            if save_index:  # inside the block: a failed save leaves no output that claims index_updated
+                adder.save_index()
     log.info("added %d pins in %.3f s (%s)", len(res.pin_ids), res.seconds["total_s"], out)
     return {**manifest, "out": str(out)}
+
+
+def _manifest(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path | None, res: AddPinsResult,
+              saves: tuple[np.ndarray, np.ndarray] | None, save_index: bool, k: int, n_boards: int) -> dict[str, Any]:
+    return {"schema_version": 1, "kind": "graphrec.added_pins", "run": str(Path(run_dir).resolve()),
+            "pins": str(Path(pins_file).resolve()), "saves": str(Path(saves_file).resolve()) if saves_file else None,
+            "n_pins": len(res.pin_ids), "n_saves": 0 if saves is None else int(len(saves[0])),
+            "index_ids": [int(res.index_ids.min()), int(res.index_ids.max())] if len(res.index_ids) else [],
+            "index_updated": save_index, "k": k, "n_boards": n_boards,
+            "seconds": {k_: round(v, 4) for k_, v in res.seconds.items()},
+            "seconds_per_pin": round(res.seconds["total_s"] / max(1, len(res.pin_ids)), 5)}
