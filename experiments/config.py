@@ -44,10 +44,16 @@ class AblationConfig:
     Args:
         clip_no_neighbors: PinCLIP without neighbour alignment (``clip_no_neighbors``).
         sage_raw: SAGE on raw, non-learned content features (``sage_raw``).
+        sage_ladder: the cumulative SAGE rows of the ablation table (experiments/ablation.py),
+            all over the ``clip_no_neighbors`` embeddings (trained when this is on):
+            ``sage_mean_pool`` (mean pooling, no hard negatives), ``sage_importance_pool``
+            (importance pooling, no hard negatives) and ``sage_hard_negatives`` (importance
+            pooling with ``sage.loss.hard_negatives``). Off by default: three more SAGE trainings.
     """
 
     clip_no_neighbors: bool = True
     sage_raw: bool = True
+    sage_ladder: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
 """``graphrec run``: build-graph -> train-pinclip -> embed-pins -> train-sage -> embed-graph ->
 evaluate -> ab-sim -> candidates (+ the ablation models), tracked as one MLflow parent run with a
-nested child run per stage, skipping stages whose inputs and config did not change."""
+nested child run per stage, skipping stages whose inputs and config did not change (or copying
+them from another run directory that has them with the same key: ``reuse_from``, for sweeps)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +19,22 @@ from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
 from graphrec.config import to_dict
+from graphrec.sage.config import SageConfig
 
 log = logging.getLogger(__name__)
 
 RUNS = {  # embedding directories evaluated, by the stage that writes them
     "embed-pins": "content", "embed-pins-no-neighbors": "ablations/content_no_neighbors",
     "embed-graph": "embeddings", "embed-graph-raw": "ablations/embeddings_sage_raw",
+    "embed-graph-mean-pool": "ablations/embeddings_sage_mean_pool",
+    "embed-graph-importance-pool": "ablations/embeddings_sage_importance_pool",
+    "embed-graph-hard-negatives": "ablations/embeddings_sage_hard_negatives",
 }
+# The SAGE rows of the ablation ladder (ablations.sage_ladder), all over the clip_no_neighbors
+# embeddings, each adding one thing: (stage suffix, model name, pooling, with hard negatives).
+LADDER = (("mean-pool", "sage_mean_pool", "mean", False),
+          ("importance-pool", "sage_importance_pool", "importance", False),
+          ("hard-negatives", "sage_hard_negatives", "importance", True))
 
 
 def _graph(ctx: Context):
@@ -69,12 +82,19 @@ def _raw_features(ctx: Context, out: Path) -> None:
     write_raw_features(_graph(ctx), out, ctx.cfg.raw, overwrite=True)
 
 
-def _train_sage(features: str):
+def _train_sage(features: str, sage: SageConfig | None = None):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.sage.api import train_sage_dir
 
-        train_sage_dir(_graph(ctx), ctx.out / features, ctx.cfg.sage, out, overwrite=True)
+        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True)
     return run
+
+
+def ladder_sage(cfg: RunConfig, pooling: str, hard: bool) -> SageConfig:
+    """The run's SAGE config with the ladder row's pooling and hard negatives (the config's or 0)."""
+    s = cfg.sage
+    return dataclasses.replace(s, model=dataclasses.replace(s.model, pooling=pooling),
+                               loss=dataclasses.replace(s.loss, hard_negatives=s.loss.hard_negatives if hard else 0))
 
 
 def _embed_graph(features: str, model: str, name: str):
@@ -86,7 +106,9 @@ def _embed_graph(features: str, model: str, name: str):
 
 
 def _eval_runs(ctx: Context) -> list[Path]:
-    return [ctx.out / d for d in RUNS.values() if (ctx.out / d / "manifest.json").exists()]
+    """The embedding directories of this config's model stages (not stale ones of other configs)."""
+    names = {st.name for st in build_stages(ctx.cfg)}
+    return [ctx.out / d for n, d in RUNS.items() if n in names and (ctx.out / d / "manifest.json").exists()]
 
 
 def _evaluate(ctx: Context, out: Path) -> None:
@@ -116,7 +138,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     s.append(Stage("train-pinclip", "pinclip", ("build-graph",), cfg.pinclip, _train_pinclip(True)))
     s.append(Stage("embed-pins", RUNS["embed-pins"], ("build-graph", "train-pinclip"), "content",
                    _embed_pins("pinclip", "content")))
-    if cfg.ablations.clip_no_neighbors:
+    if cfg.ablations.clip_no_neighbors or cfg.ablations.sage_ladder:
         s.append(Stage("train-pinclip-no-neighbors", "ablations/pinclip_no_neighbors", ("build-graph",),
                        _no_neighbors(cfg), _train_pinclip(False)))
         s.append(Stage("embed-pins-no-neighbors", RUNS["embed-pins-no-neighbors"],
@@ -131,6 +153,8 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
                        _train_sage("ablations/raw_features")))
         s.append(Stage("embed-graph-raw", RUNS["embed-graph-raw"], ("build-graph", "raw-features", "train-sage-raw"),
                        "sage_raw", _embed_graph("ablations/raw_features", "ablations/sage_raw", "sage_raw")))
+    if cfg.ablations.sage_ladder:
+        s += _ladder_stages(cfg)
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
     s.append(Stage("evaluate", "eval", ("build-graph", *model_stages), cfg.eval, _evaluate))
     s.append(Stage("ab-sim", "eval", ("evaluate",), cfg.eval.ab, _ab_sim, manifest="ab.json"))
@@ -138,10 +162,23 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     return s
 
 
+def _ladder_stages(cfg: RunConfig) -> list[Stage]:
+    """train-sage-<row> / embed-graph-<row> for each SAGE row of the ablation ladder."""
+    feats, s = RUNS["embed-pins-no-neighbors"], []
+    for suffix, name, pooling, hard in LADDER:
+        model = f"ablations/{name}"
+        s.append(Stage(f"train-sage-{suffix}", model, ("build-graph", "embed-pins-no-neighbors"),
+                       ladder_sage(cfg, pooling, hard), _train_sage(feats, ladder_sage(cfg, pooling, hard))))
+        s.append(Stage(f"embed-graph-{suffix}", RUNS[f"embed-graph-{suffix}"],
+                       ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"), name,
+                       _embed_graph(feats, model, name)))
+    return s
+
+
 @dataclass
 class StageResult:
     name: str
-    status: str  # "ran" | "skipped"
+    status: str  # "ran" | "skipped" | "reused" (copied from a reuse_from directory)
     seconds: float
     out: Path
 
@@ -156,14 +193,18 @@ class PipelineResult:
 
 
 def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None = None,
-                 force: bool = False) -> PipelineResult:
+                 force: bool = False, reuse_from: Sequence[str | Path] = ()) -> PipelineResult:
     """Run every stage of ``cfg`` into ``out``; completed stages with unchanged keys are skipped.
 
     Args:
         cfg: the resolved run config.
         out: the run directory (created; stage outputs are its subdirectories).
         data_dir: the dataset directory when ``cfg.data.source`` is ``dir``.
-        force: redo every stage.
+        force: redo every stage (and reuse nothing).
+        reuse_from: other run directories (e.g. the other trials of a sweep): a stage that is not
+            up to date here but whose output there carries the same stamped key is copied
+            instead of recomputed (keys stand for outputs; paths recorded in copied manifests
+            still name the directory they were computed in).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +217,9 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
         data = out / "data"
     (out / "config.yaml").write_text(dump_yaml(cfg))
     ctx = Context(cfg=cfg, out=out, data_dir=data)
+    sources = [Path(r) for r in reuse_from if Path(r).resolve() != out.resolve()]
+    if cfg.ablations.sage_ladder and cfg.sage.loss.hard_negatives == 0:
+        log.warning("sage.loss.hard_negatives is 0: the '+ hard negatives' ablation row equals importance-pool")
     result = PipelineResult(out=out)
     tags = {"dataset": "synthetic" if cfg.data.source == "synthetic" else str(data), "seed": cfg.seed,
             "config_name": cfg.name}
@@ -186,22 +230,45 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
         if cfg.data.source == "dir":
             prints["data"] = dataset_fingerprint(data)
         for st in build_stages(cfg):
-            result.stages.append(_run_stage(st, ctx, prints, force))
+            result.stages.append(_run_stage(st, ctx, prints, force, sources))
         result.metrics = _finish(ctx, result)
     return result
 
 
-def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bool) -> StageResult:
-    """Run ``st`` unless its stamped key matches; record its key as downstream's input fingerprint."""
+def _reuse(st: Stage, key: str, target: Path, sources: Sequence[Path]) -> Path | None:
+    """Copy ``st``'s output from the first source whose stamped key is ``key`` into ``target``."""
+    for src in sources:
+        if stamped_key(src / st.out / st.manifest) != key:
+            continue
+        tmp = target.with_name(f".{target.name}.reuse")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src / st.out, tmp)
+        if stamped_key(tmp / st.manifest) != key:  # changed while copying
+            shutil.rmtree(tmp)
+            continue
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        return src
+    return None
+
+
+def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bool,
+               sources: Sequence[Path] = ()) -> StageResult:
+    """Run ``st`` unless its stamped key matches (here, or in a ``sources`` run directory, then
+    copied); record its key as downstream's input fingerprint."""
     target = ctx.path(st)
     manifest = target / st.manifest
     key = stage_key(st, prints)
+    t0 = time.perf_counter()
     if not force and stamped_key(manifest) == key:
         log.info("%s: up to date, skipped", st.name)
         res = StageResult(st.name, "skipped", 0.0, target)
+    elif not force and (src := _reuse(st, key, target, sources)) is not None:
+        log.info("%s: same key in %s, copied", st.name, src)
+        res = StageResult(st.name, "reused", time.perf_counter() - t0, target)
     else:
         log.info("%s: running -> %s", st.name, target)
-        t0 = time.perf_counter()
         params = None if isinstance(st.config, str) else {"stage_config": st.config}
         with tracking.stage_run(st.name, params=params):
             st.run(ctx, target)

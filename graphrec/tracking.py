@@ -2,8 +2,9 @@
 
 The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlruns.db`` in the working
 directory. ``GRAPHREC_MLFLOW=0`` (or a stage's ``--no-mlflow``) turns tracking off. A stage run
-opened while another run is active becomes its nested child. Metric names are sanitised
-(``recall@20`` -> ``recall_at_20``) because MLflow rejects ``@``.
+opened while another run is active becomes its nested child; the first one opened under
+``mlflow run`` (``MLFLOW_RUN_ID`` set) resumes the project's run, in its experiment. Metric names
+are sanitised (``recall@20`` -> ``recall_at_20``) because MLflow rejects ``@``.
 """
 
 from __future__ import annotations
@@ -81,7 +82,13 @@ def stage_run(
         return
     if mlflow.active_run() is None:
         mlflow.set_tracking_uri(tracking_uri())
-        mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
+        # Under `mlflow run` (MLFLOW_RUN_ID set) the first run resumes the project's run, which
+        # mlflow refuses unless the active experiment is the run's own.
+        resume = os.environ.get("MLFLOW_RUN_ID")
+        if resume:
+            mlflow.set_experiment(experiment_id=mlflow.MlflowClient().get_run(resume).info.experiment_id)
+        else:
+            mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
     nested = mlflow.active_run() is not None
     run = mlflow.start_run(run_name=name, nested=nested)
     try:

@@ -68,7 +68,7 @@ def main() -> None:
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Importing a stage module registers its commands on ``app``.
-    from graphrec.cli import addpins, candidates, data, evaluate, pinclip, run, sage  # noqa: F401
+    from graphrec.cli import addpins, candidates, data, evaluate, pinclip, run, sage, sweep  # noqa: F401
 
     app(prog_name="graphrec")
 
