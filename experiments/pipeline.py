@@ -30,6 +30,11 @@ RUNS = {  # embedding directories evaluated, by the stage that writes them
     "embed-graph-importance-pool": "ablations/embeddings_sage_importance_pool",
     "embed-graph-hard-negatives": "ablations/embeddings_sage_hard_negatives",
 }
+MODEL_NAMES = {  # evaluation model name of each embedding stage's output
+    "embed-pins": "content", "embed-pins-no-neighbors": "clip_no_neighbors", "embed-graph": "full",
+    "embed-graph-raw": "sage_raw", "embed-graph-mean-pool": "sage_mean_pool",
+    "embed-graph-importance-pool": "sage_importance_pool", "embed-graph-hard-negatives": "sage_hard_negatives",
+}
 # The SAGE rows of the ablation ladder (ablations.sage_ladder), all over the clip_no_neighbors
 # embeddings, each adding one thing: (stage suffix, model name, pooling, with hard negatives).
 LADDER = (("mean-pool", "sage_mean_pool", "mean", False),
@@ -207,6 +212,8 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
             still name the directory they were computed in).
     """
     out = Path(out)
+    stages = build_stages(cfg)
+    check_ab_arms(cfg, stages)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.data.source == "dir":
         path = data_dir or cfg.data.path
@@ -229,10 +236,24 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
         prints: dict[str, str | None] = {}
         if cfg.data.source == "dir":
             prints["data"] = dataset_fingerprint(data)
-        for st in build_stages(cfg):
+        for st in stages:
             result.stages.append(_run_stage(st, ctx, prints, force, sources))
         result.metrics = _finish(ctx, result)
     return result
+
+
+def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
+    """Fail before any work when an A/B arm names a model this config does not build."""
+    from eval.config import BASELINES, ORACLE
+
+    names = {st.name for st in stages}
+    built = {MODEL_NAMES[n] for n in RUNS if n in names}
+    available = built | set(BASELINES) | ({ORACLE} if cfg.data.source == "synthetic" else set())
+    for arm in ("control", "treatment"):
+        name = getattr(cfg.eval.ab, arm)
+        if name != "auto" and name not in available:
+            raise ValueError(f"eval.ab.{arm} is {name!r}, which this config does not build; "
+                             f"available: {', '.join(sorted(available))} (enable its ablation or pick another)")
 
 
 def _reuse(st: Stage, key: str, target: Path, sources: Sequence[Path]) -> Path | None:

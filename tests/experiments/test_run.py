@@ -186,3 +186,11 @@ def test_failing_stage_is_marked_failed_and_completed_stages_stay(work: Path, cl
     runs = sorted(_runs(client), key=lambda r: r.info.start_time)
     failed = {r.data.tags["mlflow.runName"] for r in runs if r.info.status == "FAILED"}
     assert "train-sage" in failed and "graphrec run" in failed
+
+
+def test_ab_arm_the_config_does_not_build_fails_before_any_work(tmp_path: Path) -> None:
+    res = _graphrec(tmp_path, "run", "--synthetic", "--config", str(TINY), "--out", str(tmp_path / "o"),
+                    "--set", "ablations.clip_no_neighbors=false", "--set", "eval.ab.control=clip_no_neighbors")
+    assert res.returncode != 0
+    assert "eval.ab.control is 'clip_no_neighbors'" in res.stderr
+    assert not (tmp_path / "o").exists()
