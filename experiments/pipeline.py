@@ -304,11 +304,29 @@ def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bo
     return res
 
 
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The evaluation contract flattened for the parent run, so runs compare side by side in MLflow:
+    ``full/cold_recall@20``, ``full/coverage@20``, ``ab/fresh_repin_rate_lift`` ..."""
+    flat: dict[str, float] = {}
+    for model, res in metrics.get("models", {}).items():
+        for key, val in res.items():
+            if isinstance(val, dict):
+                flat.update({f"{model}/{key}_{m}": v for m, v in val.items() if isinstance(v, (int, float))})
+            elif isinstance(val, (int, float)):
+                flat[f"{model}/{key}"] = val
+    for sl in ("fresh", "warm"):
+        for key, val in (metrics.get("ab") or {}).get(sl, {}).items():
+            if isinstance(val, (int, float)):
+                flat[f"ab/{sl}_{key}"] = val
+    return flat
+
+
 def _finish(ctx: Context, result: PipelineResult) -> dict[str, Any]:
     from graphrec.utils.io import read_json
 
     metrics = read_json(ctx.out / "eval" / "metrics.json")
     tracking.log_metrics({f"stage_seconds/{s.name}": s.seconds for s in result.stages})
+    tracking.log_metrics(headline_metrics(metrics))
     for f in ("report.md", "metrics.json", "ab.json"):
         tracking.log_artifacts(ctx.out / "eval" / f, "eval")
     tracking.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
