@@ -21,7 +21,13 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def format_summary(result: PipelineResult) -> str:
     """Plain-text summary of a pipeline run."""
+    from graph_build.stats import format_summary as graph_summary
+    from graphrec.utils.io import read_json
+
     out: list[str] = []
+    graph_manifest = result.out / "graph" / "manifest.json"
+    if graph_manifest.is_file():
+        out += ["Graph", graph_summary(read_json(graph_manifest)), ""]
     total = sum(s.seconds for s in result.stages)
     stage_rows = [[s.name, s.status, f"{s.seconds:.1f}"] for s in result.stages] + [["total", "", f"{total:.1f}"]]
     out += ["Stages (wall seconds)"] + _table(["stage", "status", "seconds"], stage_rows)
