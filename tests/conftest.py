@@ -87,3 +87,23 @@ def synth_graph(synth_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("synth_graph") / "graph"
     build_graph(synth_dataset, out, SplitConfig(seed=3))
     return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_state(monkeypatch: pytest.MonkeyPatch):
+    """MLflow's set_experiment writes MLFLOW_EXPERIMENT_ID into os.environ: without this, a test
+    that tracked into its temporary store leaves the next test pointing at an experiment id that
+    does not exist in that test's store. Runs left active are ended too."""
+    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+    import sys
+
+    if "mlflow" in sys.modules:
+        mlflow = sys.modules["mlflow"]
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        # set_experiment also caches the id in the fluent module; the next test's store lacks it.
+        fluent = sys.modules.get("mlflow.tracking.fluent")
+        if fluent is not None and hasattr(fluent, "_active_experiment_id"):
+            fluent._active_experiment_id = None

@@ -42,6 +42,15 @@ def test_int_promotes_to_float_but_not_the_reverse() -> None:
         from_dict(Outer, {"inner": {"layers": 2.5}})
 
 
+def test_exponent_without_dot_reads_as_a_number(tmp_path: Path) -> None:
+    """YAML 1.1 loads 1e-05 as a string; a resolved config.json written by a stage has it so."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text('{"inner": {"lr": 1e-05}}')
+    assert load_config(Outer, cfg).inner.lr == pytest.approx(1e-5)
+    with pytest.raises(ConfigError, match="'inner.lr': expected a number"):
+        from_dict(Outer, {"inner": {"lr": "fast"}})
+
+
 @pytest.mark.parametrize("data, match", [
     ({"sed": 1}, r"unknown config key\(s\) \['sed'\]"),
     ({"inner": {"mode": "c"}}, "expected one of"),
