@@ -1,6 +1,8 @@
 """The stages of ``graphrec run``: what each reads, writes and which config decides its output.
 
-A stage's **key** is a sha256 of its name, the graphrec version, its config section and the keys
+A stage's **key** is a sha256 of its name, the graphrec version and source code (every ``.py`` of
+the four packages, so an edited checkout never reuses what older code computed), its config
+section and the keys
 of the stages it reads (for a ``--data`` directory: the sha256 of its files). Keys chain like a
 Merkle tree over content and config, and every stage is deterministic given them, so the key
 stands for the output. After a stage completes, its key is stamped into its output manifest
@@ -12,6 +14,7 @@ file's hash, is what downstream stages see: ``ab-sim`` adds to the evaluation ma
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -71,8 +74,21 @@ def dataset_fingerprint(data_dir: Path) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the source of graph_build, graphrec, eval and experiments (path + bytes)."""
+    root = Path(graphrec.__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for pkg in ("graph_build", "graphrec", "eval", "experiments"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def stage_key(stage: Stage, upstream: dict[str, str | None]) -> str:
-    payload = {"stage": stage.name, "version": graphrec.__version__, "config": _plain(stage.config),
+    payload = {"stage": stage.name, "version": graphrec.__version__, "code": code_fingerprint(),
+               "config": _plain(stage.config),
                "inputs": {name: upstream.get(name) for name in stage.inputs}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

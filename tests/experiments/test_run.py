@@ -196,3 +196,25 @@ def test_ab_arm_the_config_does_not_build_fails_before_any_work(tmp_path: Path) 
     assert res.returncode != 0
     assert "eval.ab.control is 'clip_no_neighbors'" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_stage_keys_change_with_the_source_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited checkout must not reuse stages computed by older code of the same version."""
+    import graphrec
+    from experiments.config import RunConfig
+    from experiments.pipeline import build_stages
+    from experiments.stages import code_fingerprint, stage_key
+
+    for pkg in ("graph_build", "graphrec", "eval", "experiments"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text(f"# {pkg}\n")
+    monkeypatch.setattr(graphrec, "__file__", str(tmp_path / "graphrec" / "__init__.py"))
+    stage = build_stages(RunConfig())[1]
+    code_fingerprint.cache_clear()
+    before = stage_key(stage, {})
+    code_fingerprint.cache_clear()
+    assert stage_key(stage, {}) == before
+    (tmp_path / "eval" / "__init__.py").write_text("# eval, edited\n")
+    code_fingerprint.cache_clear()
+    assert stage_key(stage, {}) != before
+    code_fingerprint.cache_clear()
