@@ -17,7 +17,7 @@ from eval.config import EvalConfig
 from graph_build.split import SplitConfig
 from graph_build.synthetic.generate import SynthConfig
 from graphrec.candidates.config import CandidatesConfig
-from graphrec.config import apply_overrides, from_dict, to_dict
+from graphrec.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 from graphrec.features.raw import RawFeatureConfig
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.sage.config import SageConfig
@@ -108,12 +108,7 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | tuple
     that sets one to another value is rejected, so no stage silently runs with a different seed.
     (A resolved config.yaml repeats the seed in every section and loads back unchanged.)
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file {p} does not exist")
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(path) if path is not None else {}
     data = apply_overrides(data, list(overrides))
     top = data.get("seed", RunConfig.seed)
     sections = {k: v for k, v in data.items() if isinstance(v, dict)}

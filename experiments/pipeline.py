@@ -171,9 +171,9 @@ def _ladder_stages(cfg: RunConfig) -> list[Stage]:
     """train-sage-<row> / embed-graph-<row> for each SAGE row of the ablation ladder."""
     feats, s = RUNS["embed-pins-no-neighbors"], []
     for suffix, name, pooling, hard in LADDER:
-        model = f"ablations/{name}"
+        model, sage = f"ablations/{name}", ladder_sage(cfg, pooling, hard)
         s.append(Stage(f"train-sage-{suffix}", model, ("build-graph", "embed-pins-no-neighbors"),
-                       ladder_sage(cfg, pooling, hard), _train_sage(feats, ladder_sage(cfg, pooling, hard))))
+                       sage, _train_sage(feats, sage)))
         s.append(Stage(f"embed-graph-{suffix}", RUNS[f"embed-graph-{suffix}"],
                        ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"), name,
                        _embed_graph(feats, model, name)))

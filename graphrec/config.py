@@ -157,22 +157,24 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return result
 
 
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML config file's top-level mapping (empty file: ``{}``), or a one-line ConfigError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p}: invalid YAML: {' '.join(str(exc).split())}") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config file {p}: top level must be a mapping")
+    return loaded or {}
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
     """Load ``cls`` from an optional YAML file plus overrides; defaults fill the rest."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p}: invalid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {p}: top level must be a mapping")
-        data = loaded or {}
-    data = apply_overrides(data, overrides)
-    return from_dict(cls, data)
+    data = read_yaml_mapping(path) if path is not None else {}
+    return from_dict(cls, apply_overrides(data, overrides))
 
 
 def load_section(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = ()) -> T:
@@ -185,15 +187,7 @@ def load_section(cls: type[T], path: str | Path | None, section: str, overrides:
     """
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p}: invalid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {p}: top level must be a mapping")
+        loaded = read_yaml_mapping(path)
         if isinstance(loaded.get(section), dict):
             data = dict(loaded[section])
             field_names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

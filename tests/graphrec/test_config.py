@@ -83,3 +83,15 @@ def test_load_section_reads_a_run_config_section_or_a_whole_file(tmp_path: Path)
     seeded = tmp_path / "seeded.yaml"
     seeded.write_text("seed: 7\nouter_section: {name: y}\n")
     assert load_section(Outer, seeded, "outer_section").seed == 7
+
+
+def test_run_config_file_errors_are_one_line_config_errors(tmp_path: Path) -> None:
+    from experiments.config import load_run_config
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_run_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n")
+    with pytest.raises(ConfigError, match="invalid YAML") as info:
+        load_run_config(bad)
+    assert "\n" not in str(info.value)
