@@ -9,6 +9,17 @@ import typer
 from graphrec.cli import app, handle_errors
 
 
+def data_overrides(synthetic: bool, data: Path | None) -> list[str]:
+    """Config overrides for ``--synthetic`` / ``--data DIR`` (run, sweep and ablation share them)."""
+    if synthetic and data is not None:
+        raise ValueError("give --synthetic or --data, not both")
+    if synthetic:
+        return ["data.source=synthetic"]
+    if data is not None:
+        return ["data.source=dir", f"data.path={data}"]
+    return []
+
+
 @app.command("run")
 @handle_errors
 def run_cmd(
@@ -27,13 +38,7 @@ def run_cmd(
     from experiments.pipeline import run_pipeline
     from experiments.summary import format_summary
 
-    if synthetic and data is not None:
-        raise ValueError("give --synthetic or --data, not both")
-    overrides = list(set_)
-    if synthetic:
-        overrides.append("data.source=synthetic")
-    if data is not None:
-        overrides += ["data.source=dir", f"data.path={data}"]
+    overrides = [*set_, *data_overrides(synthetic, data)]
     if no_mlflow:
         os.environ["GRAPHREC_MLFLOW"] = "0"
     cfg = load_run_config(config, overrides)

@@ -8,16 +8,7 @@ from pathlib import Path
 import typer
 
 from graphrec.cli import app, handle_errors
-
-
-def _data_overrides(synthetic: bool, data: Path | None) -> list[str]:
-    if synthetic and data is not None:
-        raise ValueError("give --synthetic or --data, not both")
-    if synthetic:
-        return ["data.source=synthetic"]
-    if data is not None:
-        return ["data.source=dir", f"data.path={data}"]
-    return []
+from graphrec.cli.run import data_overrides
 
 
 @app.command("sweep")
@@ -39,7 +30,7 @@ def sweep_cmd(
 
     if no_mlflow:
         os.environ["GRAPHREC_MLFLOW"] = "0"
-    res = run_sweep(config, grid, out, overrides=[*_data_overrides(synthetic, data), *set_], data_dir=data,
+    res = run_sweep(config, grid, out, overrides=[*data_overrides(synthetic, data), *set_], data_dir=data,
                     force=force, model=model)
     typer.echo((out / SWEEP_MD).read_text(encoding="utf-8"))
     if res.run_id:
@@ -64,7 +55,7 @@ def ablation_cmd(
 
     if no_mlflow:
         os.environ["GRAPHREC_MLFLOW"] = "0"
-    tr, _ = run_ablation(config, out, overrides=[*_data_overrides(synthetic, data), *set_], data_dir=data,
+    tr, _ = run_ablation(config, out, overrides=[*data_overrides(synthetic, data), *set_], data_dir=data,
                          force=force, k=k)
     typer.echo((out / ABLATION_MD).read_text(encoding="utf-8"))
     if tr.run_id:
