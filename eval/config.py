@@ -14,7 +14,7 @@ from typing import Literal
 
 BASELINES = ("popularity", "als", "bpr", "lightgcn")
 """Models fitted on the train graph by the evaluation stage itself."""
-EMBEDDING_MODELS = ("content", "clip_no_neighbors", "sage_raw", "full")
+EMBEDDING_MODELS = ("content", "clip_no_neighbors", "sage", "sage_raw", "full")
 """Models read from embedding directories (``--runs``); names are output contracts."""
 ORACLE = "oracle"
 """Reference ceiling from the planted truth of synthetic data (only when ``truth/`` exists)."""

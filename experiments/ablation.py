@@ -29,7 +29,8 @@ LADDER: tuple[tuple[str, str], ...] = (
     ("SAGE mean-pool", "sage_mean_pool"),
     ("importance-pool", "sage_importance_pool"),
     ("+ hard negatives", "sage_hard_negatives"),
-    ("full", "full"),
+    ("SAGE over PinCLIP", "sage"),
+    ("full: CF teacher + aligned content student + calibration", "full"),
 )
 """(row label, evaluation model name), in ladder order."""
 BASELINE = "content"

@@ -19,6 +19,7 @@ from graph_build.synthetic.generate import SynthConfig
 from graphrec.candidates.config import CandidatesConfig
 from graphrec.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 from graphrec.features.raw import RawFeatureConfig
+from graphrec.hybrid.config import FullConfig
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.sage.config import SageConfig
 
@@ -80,6 +81,7 @@ class RunConfig:
     pinclip: PinClipConfig = field(default_factory=PinClipConfig)
     raw: RawFeatureConfig = field(default_factory=RawFeatureConfig)
     sage: SageConfig = field(default_factory=SageConfig)
+    full: FullConfig = field(default_factory=FullConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     ablations: AblationConfig = field(default_factory=AblationConfig)
@@ -96,6 +98,7 @@ def with_seed(cfg: RunConfig) -> RunConfig:
         pinclip=dataclasses.replace(cfg.pinclip, seed=s),
         raw=dataclasses.replace(cfg.raw, seed=s),
         sage=dataclasses.replace(cfg.sage, seed=s),
+        full=dataclasses.replace(cfg.full, seed=s),
         eval=dataclasses.replace(cfg.eval, seed=s),
         candidates=dataclasses.replace(cfg.candidates, seed=s),
     )

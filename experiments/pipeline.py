@@ -23,18 +23,33 @@ from graphrec.sage.config import SageConfig
 
 log = logging.getLogger(__name__)
 
-RUNS = {  # embedding directories evaluated, by the stage that writes them
-    "embed-pins": "content", "embed-pins-no-neighbors": "ablations/content_no_neighbors",
-    "embed-graph": "embeddings", "embed-graph-raw": "ablations/embeddings_sage_raw",
-    "embed-graph-mean-pool": "ablations/embeddings_sage_mean_pool",
-    "embed-graph-importance-pool": "ablations/embeddings_sage_importance_pool",
-    "embed-graph-hard-negatives": "ablations/embeddings_sage_hard_negatives",
-}
-MODEL_NAMES = {  # evaluation model name of each embedding stage's output
-    "embed-pins": "content", "embed-pins-no-neighbors": "clip_no_neighbors", "embed-graph": "full",
-    "embed-graph-raw": "sage_raw", "embed-graph-mean-pool": "sage_mean_pool",
-    "embed-graph-importance-pool": "sage_importance_pool", "embed-graph-hard-negatives": "sage_hard_negatives",
-}
+@dataclass(frozen=True)
+class ModelRun:
+    """One evaluated model that ``graphrec run`` builds (one row per model: adding a model is one row).
+
+    Args:
+        name: the evaluation model name (an output contract: ``metrics.json`` keys).
+        stage: the stage that writes its embedding directory.
+        out: that directory, relative to OUT_DIR.
+    """
+
+    name: str
+    stage: str
+    out: str
+
+
+MODEL_RUNS = (
+    ModelRun("content", "embed-pins", "content"),
+    ModelRun("clip_no_neighbors", "embed-pins-no-neighbors", "ablations/content_no_neighbors"),
+    ModelRun("sage", "embed-graph", "ablations/embeddings_sage"),
+    ModelRun("full", "embed-full", "embeddings"),
+    ModelRun("sage_raw", "embed-graph-raw", "ablations/embeddings_sage_raw"),
+    ModelRun("sage_mean_pool", "embed-graph-mean-pool", "ablations/embeddings_sage_mean_pool"),
+    ModelRun("sage_importance_pool", "embed-graph-importance-pool", "ablations/embeddings_sage_importance_pool"),
+    ModelRun("sage_hard_negatives", "embed-graph-hard-negatives", "ablations/embeddings_sage_hard_negatives"),
+)
+RUNS = {m.stage: m.out for m in MODEL_RUNS}  # embedding directories evaluated, by the stage that writes them
+MODEL_NAMES = {m.stage: m.name for m in MODEL_RUNS}  # evaluation model name of each embedding stage's output
 # The SAGE rows of the ablation ladder (ablations.sage_ladder), all over the clip_no_neighbors
 # embeddings, each adding one thing: (stage suffix, model name, pooling, with hard negatives).
 LADDER = (("mean-pool", "sage_mean_pool", "mean", False),
@@ -110,6 +125,18 @@ def _embed_graph(features: str, model: str, name: str):
     return run
 
 
+def _train_full(ctx: Context, out: Path) -> None:
+    from graphrec.hybrid.api import train_full_dir
+
+    train_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.cfg.full, out, overwrite=True)
+
+
+def _embed_full(ctx: Context, out: Path) -> None:
+    from graphrec.hybrid.api import embed_full_dir
+
+    embed_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.out / "full", out, overwrite=True)
+
+
 def _eval_runs(ctx: Context) -> list[Path]:
     """The embedding directories of this config's model stages (not stale ones of other configs)."""
     names = {st.name for st in build_stages(ctx.cfg)}
@@ -150,8 +177,10 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
                        ("build-graph", "train-pinclip-no-neighbors"), "clip_no_neighbors",
                        _embed_pins("ablations/pinclip_no_neighbors", "clip_no_neighbors")))
     s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
-    s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "full",
-                   _embed_graph("content", "sage", "full")))
+    s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "sage",
+                   _embed_graph("content", "sage", "sage")))
+    s.append(Stage("train-full", "full", ("build-graph", "embed-pins"), cfg.full, _train_full))
+    s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "train-full"), "full", _embed_full))
     if cfg.ablations.sage_raw:
         s.append(Stage("raw-features", "ablations/raw_features", ("build-graph",), cfg.raw, _raw_features))
         s.append(Stage("train-sage-raw", "ablations/sage_raw", ("build-graph", "raw-features"), cfg.sage,
@@ -163,7 +192,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
     s.append(Stage("evaluate", "eval", ("build-graph", *model_stages), cfg.eval, _evaluate))
     s.append(Stage("ab-sim", "eval", ("evaluate",), cfg.eval.ab, _ab_sim, manifest="ab.json"))
-    s.append(Stage("candidates", "candidates", ("build-graph", "embed-graph"), cfg.candidates, _candidates))
+    s.append(Stage("candidates", "candidates", ("build-graph", "embed-full"), cfg.candidates, _candidates))
     return s
 
 

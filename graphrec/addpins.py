@@ -96,6 +96,11 @@ class PinAdder:
         self.k, self.n_boards = k, n_boards
         self.pinclip = load_model_dir(self.run / "pinclip")
         self.sage = InductiveEmbedder.from_dirs(self.run / "graph", self.run / "content", self.run / "sage")
+        self.full = None  # the served model's inductive path, when the run has one (full/)
+        if (self.run / "full").is_dir():
+            from graphrec.hybrid.store import load_full
+
+            self.full, self.full_cfg, _ = load_full(self.run / "full")
         self.bundle = load_bundle(self.run / RUN_PARTS["index"])
         from graphrec.candidates._faiss import faiss
 
@@ -126,7 +131,10 @@ class PinAdder:
         table = PinTable.from_pins(pins, images, lp.tokenizer, lp.vocab, lp.cfg, lp.image_size)
         content = embed_table(lp, table, lp.cfg.train.embed_batch_size)
         t1 = time.perf_counter()
-        vectors = self.sage.embed_new_pins(content, saves)
+        if self.full is not None:
+            vectors = self.full.new_pin_emb(content, saves, self.full_cfg.teacher)
+        else:
+            vectors = self.sage.embed_new_pins(content, saves)
         t2 = time.perf_counter()
         index_ids = self.bundle.add_pins(ids, vectors)
         self._known.update(ids)

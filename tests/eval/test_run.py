@@ -53,7 +53,7 @@ def test_oracle_highest_and_popularity_lowest_on_cold(eval_dir: Path) -> None:
 def test_report_and_plots_render(eval_dir: Path) -> None:
     report = (eval_dir / "report.md").read_text()
     assert "Cannot score cold pins: popularity, als, bpr, lightgcn" in report
-    assert "Not evaluated (their stage has not produced an embedding directory): clip_no_neighbors, full" in report
+    assert "Not evaluated (their stage has not produced an embedding directory): clip_no_neighbors, sage, full" in report
     cold_table = report.split("### Cold slice")[1].split("###")[0]
     rows = [r.split("|")[1].strip() for r in cold_table.splitlines() if r.startswith("| ") and "model" not in r]
     assert rows[0].startswith("oracle") and all("no cold scores" in r for r in rows[-4:])

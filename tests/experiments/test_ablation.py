@@ -34,7 +34,8 @@ METRICS = {
 def test_rows_follow_the_ladder_with_relative_change_vs_content() -> None:
     rows = ablation_rows(METRICS)
     assert [r.label for r in rows] == ["content-only", "CLIP without neighbors", "SAGE mean-pool", "importance-pool",
-                                       "+ hard negatives", "full"]
+                                       "+ hard negatives", "SAGE over PinCLIP",
+                                       "full: CF teacher + aligned content student + calibration"]
     assert [r.model for r in rows] == [m for _, m in LADDER]
     full = rows[-1]
     assert full.values["recall@20"] == {"warm": 0.4, "cold": 0.2, "all": 0.3}
@@ -58,10 +59,11 @@ def test_markdown_and_json_written_from_a_run_dir(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "ablation.json").read_text()) == doc
     md = (tmp_path / "out" / "ablation.md").read_text()
     assert md.index("## Recall@20") < md.index("## NDCG@20") < md.index("## MRR")
-    assert "| 6 | full | `full` | 0.4000 | +100.0% | 0.2000 | +100.0% | 0.3000 | +50.0% |" in md
+    assert ("| 7 | full: CF teacher + aligned content student + calibration | `full` | 0.4000 | +100.0% | 0.2000 "
+            "| +100.0% | 0.3000 | +50.0% |") in md
     assert "| 1 | content-only | `content` | 0.2000 | base |" in md
     assert "| 4 | importance-pool | `sage_importance_pool` | n/a |  | n/a |" in md
-    assert "Not evaluated: sage_importance_pool, sage_hard_negatives" in md
+    assert "Not evaluated: sage_importance_pool, sage_hard_negatives, sage" in md
     assert "popularity" not in md
 
 
@@ -86,8 +88,8 @@ def test_ladder_configs_add_one_thing_per_row() -> None:
 def test_ladder_is_off_by_default_and_adds_its_stages_when_on() -> None:
     default = [s.name for s in build_stages(load_run_config(None))]
     assert default == ["synth", "build-graph", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
-                       "embed-pins-no-neighbors", "train-sage", "embed-graph", "raw-features", "train-sage-raw",
-                       "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
+                       "embed-pins-no-neighbors", "train-sage", "embed-graph", "train-full", "embed-full",
+                       "raw-features", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
     on = build_stages(load_run_config(None, ["ablations.sage_ladder=true", "ablations.clip_no_neighbors=false"]))
     names = [s.name for s in on]
     assert "embed-pins-no-neighbors" in names  # the ladder needs it
@@ -125,7 +127,7 @@ def test_ablation_table_command_prints_and_writes(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps(METRICS))
     res = CliRunner().invoke(app, ["ablation-table", str(tmp_path / "metrics.json"), "--out", str(tmp_path / "t")])
     assert res.exit_code == 0, res.output
-    assert "| 6 | full | `full` | 0.4000 | +100.0% |" in res.output
+    assert "calibration | `full` | 0.4000 | +100.0% |" in res.output
     assert (tmp_path / "t" / "ablation.json").is_file()
     res = CliRunner().invoke(app, ["ablation-table", str(tmp_path / "nowhere")])
     assert res.exit_code == 1 and "no metrics.json" in res.output

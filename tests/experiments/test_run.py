@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "experiments" / "configs" / "tiny.yaml"
 GRAPHREC = [str(Path(sys.executable).parent / "graphrec")]
 STAGES = ["synth", "build-graph", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
-          "embed-pins-no-neighbors", "train-sage", "embed-graph", "raw-features", "train-sage-raw",
-          "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
+          "embed-pins-no-neighbors", "train-sage", "embed-graph", "train-full", "embed-full", "raw-features",
+          "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
 
 
 def _env(store: Path) -> dict[str, str]:
@@ -161,8 +161,16 @@ def test_rerun_skips_and_changed_key_redoes_only_downstream(work: Path) -> None:
     res = _run(work, "--no-mlflow", "--set", "sage.train.epochs=1")
     assert res.returncode == 0, res.stderr[-2000:]
     st = _statuses(res.stdout)
-    redo = {"train-sage", "embed-graph", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"}
+    # candidates serve `full` (teacher + student over PinCLIP content), which SAGE does not feed
+    redo = {"train-sage", "embed-graph", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim"}
     assert {s for s, v in st.items() if v == "ran"} == redo
+
+
+def test_full_beats_popularity_and_content_on_cold_pins(work: Path) -> None:
+    """The tiny-config cold collapse (full cold recall 0: it ranked by degree) must not come back."""
+    models = json.loads((work / "out" / "eval" / "metrics.json").read_text())["models"]
+    cold = {m: models[m]["cold"]["recall@20"] for m in ("full", "popularity", "content", "clip_no_neighbors")}
+    assert cold["full"] > cold["popularity"] and cold["full"] > cold["content"], cold
 
 
 def test_force_redoes_every_stage_with_identical_outputs(work: Path) -> None:

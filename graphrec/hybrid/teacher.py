@@ -1,0 +1,31 @@
+"""The warm teacher: implicit's ALS over the train saves (boards = users, pins = items)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec.hybrid.config import TeacherConfig
+
+
+def fit_teacher(train: sp.csr_matrix, cfg: TeacherConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(board_factors, pin_factors)`` float32; pins without a train save get a zero row.
+
+    Args:
+        train: the pins x boards train adjacency.
+        cfg: ALS settings.
+        seed: implicit's random_state.
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    user_items = sp.csr_matrix(train.T, dtype=np.float32)
+    user_items.data[:] = 1.0
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                                        iterations=cfg.iterations, num_threads=1, random_state=seed)
+        model.fit(user_items, show_progress=False)
+    board = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+    pin = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+    pin[np.diff(train.indptr) == 0] = 0.0
+    return board, pin
