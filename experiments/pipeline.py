@@ -40,6 +40,7 @@ class ModelRun:
 
 MODEL_RUNS = (
     ModelRun("content", "embed-pins", "content"),
+    ModelRun("content_minilm", "embed-text", "text"),
     ModelRun("clip_no_neighbors", "embed-pins-no-neighbors", "ablations/content_no_neighbors"),
     ModelRun("sage", "embed-graph", "ablations/embeddings_sage"),
     ModelRun("full", "embed-full", "embeddings"),
@@ -128,13 +129,21 @@ def _embed_graph(features: str, model: str, name: str):
 def _train_full(ctx: Context, out: Path) -> None:
     from graphrec.hybrid.api import train_full_dir
 
-    train_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.cfg.full, out, overwrite=True)
+    train_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.cfg.full, out, text=ctx.out / RUNS["embed-text"],
+                   overwrite=True)
 
 
 def _embed_full(ctx: Context, out: Path) -> None:
     from graphrec.hybrid.api import embed_full_dir
 
-    embed_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.out / "full", out, overwrite=True)
+    embed_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.out / "full", out, text=ctx.out / RUNS["embed-text"],
+                   overwrite=True)
+
+
+def _embed_text(ctx: Context, out: Path) -> None:
+    from graphrec.features.minilm import write_minilm_features
+
+    write_minilm_features(_graph(ctx), out, overwrite=True)
 
 
 def _eval_runs(ctx: Context) -> list[Path]:
@@ -179,8 +188,10 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
     s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "sage",
                    _embed_graph("content", "sage", "sage")))
-    s.append(Stage("train-full", "full", ("build-graph", "embed-pins"), cfg.full, _train_full))
-    s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "train-full"), "full", _embed_full))
+    s.append(Stage("embed-text", RUNS["embed-text"], ("build-graph",), "content_minilm", _embed_text))
+    s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
+    s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "embed-text", "train-full"), "full",
+                   _embed_full))
     if cfg.ablations.sage_raw:
         s.append(Stage("raw-features", "ablations/raw_features", ("build-graph",), cfg.raw, _raw_features))
         s.append(Stage("train-sage-raw", "ablations/sage_raw", ("build-graph", "raw-features"), cfg.sage,

@@ -110,6 +110,19 @@ class PinAdder:
         self._known: set[str] = set()  # indexed pin ids, built once and extended by add()
         self._known_of: Any = None  # the bundle _known describes
 
+    def _student_inputs(self, pins: pd.DataFrame, content: np.ndarray) -> np.ndarray:
+        """``full``'s student input for new pins: PinCLIP content (+ frozen MiniLM text when used)."""
+        from graphrec.hybrid.api import student_inputs
+
+        if not self.full_cfg.text_features:
+            return content
+        from graphrec.pinclip.tokenizer import pin_texts
+        from graphrec.pinclip.towers import minilm_features
+
+        texts = pin_texts(pins["title"].fillna("").astype(str).tolist(),
+                          pins.get("description", pd.Series([""] * len(pins))).fillna("").astype(str).tolist())
+        return student_inputs(content, minilm_features(texts, 64))
+
     def indexed(self, ids: list[str]) -> list[str]:
         """The ids in ``ids`` that are already indexed (O(len(ids)) per call, not O(catalogue))."""
         if self._known_of is not self.bundle or len(self._known) != self.bundle.n_pins:
@@ -132,7 +145,7 @@ class PinAdder:
         content = embed_table(lp, table, lp.cfg.train.embed_batch_size)
         t1 = time.perf_counter()
         if self.full is not None:
-            vectors = self.full.new_pin_emb(content, saves, self.full_cfg.teacher)
+            vectors = self.full.new_pin_emb(self._student_inputs(pins, content), saves, self.full_cfg.teacher)
         else:
             vectors = self.sage.embed_new_pins(content, saves)
         t2 = time.perf_counter()

@@ -5,38 +5,56 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from graph_build.graph import PinBoardGraph
 from graphrec.hybrid.config import FullConfig
 from graphrec.utils.io import check_output_free
 
 
+def student_inputs(content: np.ndarray, text: np.ndarray | None) -> np.ndarray:
+    """The student's input rows: PinCLIP content, then the MiniLM text embedding when used."""
+    return content if text is None else np.hstack([content, text]).astype(np.float32)
+
+
+def _inputs(graph: PinBoardGraph, features: str | Path, text: str | Path | None):
+    from graphrec.sage.inference import check_features
+
+    feats = check_features(features, graph)
+    txt = check_features(text, graph).pin if text is not None else None
+    return feats, student_inputs(feats.pin, txt)
+
+
 def train_full_dir(graph: PinBoardGraph, features: str | Path, cfg: FullConfig, out: str | Path, *,
-                   overwrite: bool = False) -> dict[str, Any]:
-    """Fit ``full`` on ``graph`` with the content embedding directory ``features``; write ``out``."""
+                   text: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Fit ``full`` on ``graph`` with the content embedding directory ``features`` (and the MiniLM
+    text embedding directory ``text`` when ``cfg.text_features``); write ``out``."""
     from graphrec.hybrid.store import save_full
     from graphrec.hybrid.train import fit_full
-    from graphrec.sage.inference import check_features
     from graphrec.utils.seed import seed_everything
 
     check_output_free(out, overwrite=overwrite)
-    feats = check_features(features, graph)
+    if cfg.text_features and text is None:
+        raise ValueError("full.text_features is on but no text embedding directory was given")
+    feats, x = _inputs(graph, features, text if cfg.text_features else None)
     seed_everything(cfg.seed)
-    model = fit_full(graph, feats.pin, cfg)
+    model = fit_full(graph, x, cfg)
     return save_full(out, model, cfg, graph, feats, overwrite=overwrite)
 
 
 def embed_full_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,
-                   name: str = "full", overwrite: bool = False) -> dict[str, Any]:
+                   text: str | Path | None = None, name: str = "full", overwrite: bool = False) -> dict[str, Any]:
     """Embed every pin and board with a fitted ``full`` model (an embedding directory)."""
     from graphrec.embeddings import write_embeddings
     from graphrec.hybrid.store import check_graph, load_full
     from graphrec.sage.inference import check_features
 
     check_output_free(out, overwrite=overwrite)
-    model, _, manifest = load_full(model_dir)
+    model, cfg, manifest = load_full(model_dir)
     check_graph(manifest, graph, Path(model_dir))
-    feats = check_features(features, graph, None, manifest["features"]["model_name"])
-    pin = model.pin_emb(feats.pin, graph.is_cold)
+    check_features(features, graph, None, manifest["features"]["model_name"])
+    feats, x = _inputs(graph, features, text if cfg.text_features else None)
+    pin = model.pin_emb(x, graph.is_cold)
     return write_embeddings(out, graph, model_name=name, pin=pin, board=model.board_emb(), overwrite=overwrite,
                             extra={"model_dir": str(Path(model_dir).resolve()), "features": str(Path(features).resolve()),
                                    "features_model_name": feats.model_name,

@@ -96,8 +96,15 @@ class CalibrationConfig:
 
 @dataclass(frozen=True)
 class FullConfig:
-    """The whole stage and its one seed."""
+    """The whole stage and its one seed.
 
+    Args:
+        text_features: feed the student the frozen MiniLM text embedding (``content_minilm``)
+            next to the PinCLIP content embedding: a pretrained text model knows that two short
+            names are related, which a tower trained on a few thousand titles cannot.
+    """
+
+    text_features: bool = True
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)

@@ -37,7 +37,7 @@ def save_full(out: str | Path, model: FullModel, cfg: FullConfig, graph: PinBoar
         np.savez(tmp / ARRAYS, board_factors=model.board_factors, pin_factors=model.pin_factors,
                  warm_mean=st.warm_mean, warm_std=st.warm_std, cold_mean=st.cold_mean, recency=model.recency)
         save_file({k: v.detach().contiguous() for k, v in model.student.state_dict().items()}, str(tmp / WEIGHTS))
-        write_json(tmp / CONFIG, {"full": to_dict(cfg), "in_dim": int(features.dim), "ratio": st.ratio,
+        write_json(tmp / CONFIG, {"full": to_dict(cfg), "in_dim": int(model.student.net[1].in_features), "ratio": st.ratio,
                                   "offset": model.offset, "recency_weight": model.recency_weight,
                                   "pin_norm": model.pin_norm})
         manifest = {"schema_version": 1, "kind": KIND,

@@ -67,15 +67,22 @@ def minilm_path() -> Path:
 
 @torch.inference_mode()
 def minilm_features(texts: list[str], max_length: int, batch_size: int = 256) -> np.ndarray:
-    """Frozen, mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (n x 384)."""
+    """Frozen, mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (n x 384).
+
+    Texts are batched by length (a stable sort by character count) so a batch pads to similar
+    lengths; rows come back in input order.
+    """
     path = minilm_path()
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    order = np.argsort(np.array([len(t) for t in texts], dtype=np.int64), kind="stable")
     for a in progress(range(0, len(texts), batch_size), desc="minilm", unit="batch"):
-        enc = tok(texts[a:a + batch_size], max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+        rows = order[a:a + batch_size]
+        enc = tok([texts[i] for i in rows], max_length=max_length, truncation=True, padding=True,
+                  return_tensors="pt")
         h = model(**enc).last_hidden_state
         m = enc["attention_mask"].unsqueeze(-1).float()
         v = (h * m).sum(1) / m.sum(1).clamp(min=1)
-        out[a:a + batch_size] = torch.nn.functional.normalize(v, dim=-1).numpy()
+        out[rows] = torch.nn.functional.normalize(v, dim=-1).numpy()
     return out
