@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 
 
@@ -91,11 +92,12 @@ def _count_from(scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor
     higher = (vals > col).sum(1)
     tied = (vals == col).sum(1)
     full = ~(best > vals[:, -1]) if vals.shape[1] < scores.shape[1] else torch.zeros_like(best, dtype=torch.bool)
-    if bool(full.any()):
-        idx = torch.nonzero(full).squeeze(1)
-        sub, b = scores[idx], col[idx]
-        higher[idx] = (sub > b).sum(1)
-        tied[idx] = (sub == b).sum(1)
+    idx = torch.nonzero(full).squeeze(1)
+    if len(idx):  # numpy: its vectorised compare + count_nonzero is ~5x torch's compare + sum here
+        sub = scores.numpy() if len(idx) == len(best) else scores[idx].numpy()
+        b = col[idx].numpy()
+        higher[idx] = torch.from_numpy(np.count_nonzero(sub > b, axis=1).astype(np.int64))
+        tied[idx] = torch.from_numpy(np.count_nonzero(sub == b, axis=1).astype(np.int64))
     return higher, tied
 
 

@@ -182,8 +182,30 @@ def tie_break_permutation(n_pins: int, seed: int) -> torch.Tensor:
 
 def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` (values, pin ids) per row with ties broken by ``perm``."""
-    vals, idx = torch.topk(scores[:, perm], min(k, scores.shape[1]), dim=1)
+    vals, idx = torch.topk(torch.index_select(scores, 1, perm), min(k, scores.shape[1]), dim=1)
     return vals, perm[idx]
+
+
+def rank_top_fast(scores: torch.Tensor, k: int, perm: torch.Tensor, try_strict: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """:func:`rank_top` (the same values and ids), skipping the permutation where it cannot matter.
+
+    A row whose top ``k + 1`` scores are strictly decreasing has one top-``k`` list whatever the
+    column order, so only the other rows (ties in or at the edge of the top-K, NaN) are ranked
+    through ``perm``. Returns ``(values, ids, share of rows that needed perm)``; with
+    ``try_strict=False`` (a model full of ties) every row goes through ``perm`` directly.
+    """
+    n = scores.shape[1]
+    k = min(k, n)
+    if not try_strict or k == 0:
+        return (*rank_top(scores, k, perm), 1.0)
+    vals, idx = torch.topk(scores, min(k + 1, n), dim=1)
+    strict = (vals[:, :-1] > vals[:, 1:]).all(1)
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    tied = torch.nonzero(~strict).squeeze(1)
+    if len(tied):
+        vals[tied], idx[tied] = rank_top(scores[tied], k, perm)
+    return vals, idx, len(tied) / max(len(scores), 1)
 
 
 def _rows(m: sp.csr_matrix) -> np.ndarray:
@@ -256,13 +278,15 @@ def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries:
     acc = _Accumulator(ks, graph.n_pins)
     score = model.score_boards if task.query_kind == "board" else model.score_pins
     rows = batch_rows(batch_size, graph.n_pins)
+    try_strict = True  # rank without the permutation where no tie can matter (same result)
     for start in progress(range(0, len(queries), rows), desc=f"{model.name} {task.name}", unit="batch"):
         q = queries[start:start + rows]
         relevant, excluded = task.sparse_batch(q)
         scores = score(q)
         n_exc = torch.from_numpy(np.diff(excluded.indptr))
         scores[torch.from_numpy(_rows(excluded)), torch.from_numpy(excluded.indices.astype(np.int64))] = -torch.inf
-        vals, top = rank_top(scores, kmax, perm)
+        vals, top, tied_share = rank_top_fast(scores, kmax, perm, try_strict)
+        try_strict = tied_share < 0.5
         valid = torch.isfinite(vals)
         for k in ks:
             acc.seen[k][top[:, :k][valid[:, :k]]] = True

@@ -15,7 +15,8 @@ import torch
 
 from bench.eval_dense import evaluate_task_dense
 from eval.metrics import mean_ci95
-from eval.protocol import evaluate_task, lookup, make_task, sample_queries
+from eval.protocol import (evaluate_task, lookup, make_task, rank_top, rank_top_fast,
+                           sample_queries)
 from graph_build.graph import PinBoardGraph
 from tests.eval.helpers import FixedScores
 
@@ -94,3 +95,17 @@ def test_mean_ci95_shrinks_with_the_sampled_fraction() -> None:
     lo2, hi2 = mean_ci95(v, 0.9)
     assert lo < lo2 < 0.4375 < hi2 < hi
     assert mean_ci95(v, 1.0) == (0.4375, 0.4375) and mean_ci95(v[:1], 0.5) is None
+
+
+@pytest.mark.parametrize("try_strict", [True, False])
+def test_rank_top_fast_equals_the_permuted_ranking(try_strict: bool) -> None:
+    rng = np.random.default_rng(0)
+    scores = torch.from_numpy(rng.random((40, 300)).astype(np.float32))
+    scores[::3] = torch.from_numpy(rng.integers(0, 4, (14, 300)).astype(np.float32))  # tied rows
+    scores[1, :5] = 2.0  # a tie inside the top-K of an otherwise distinct row
+    scores[2, 100:] = -torch.inf
+    perm = torch.from_numpy(rng.permutation(300))
+    want_v, want_i = rank_top(scores, 10, perm)
+    got_v, got_i, share = rank_top_fast(scores, 10, perm, try_strict)
+    assert torch.equal(got_v, want_v) and torch.equal(got_i, want_i)
+    assert share == (1.0 if not try_strict else pytest.approx(15 / 40))
