@@ -70,8 +70,9 @@ def clean(obj: Any) -> Any:
 def task_document(graph: PinBoardGraph, cfg: EvalConfig, task: str, results: Mapping[str, TaskResult]) -> dict[str, Any]:
     """metrics.json-shaped dict for one task: dataset, protocol, models (no ``ab``)."""
     models = {name: {**{s: r.slices[s] for s in SLICES}, **r.coverage} for name, r in results.items()}
+    ci = {name: r.ci95 for name, r in results.items() if r.ci95 is not None}  # sampled queries only
     return clean({"dataset": graph.name, "protocol": {"task": task, "k": list(cfg.ks), "split": cfg.split},
-                  "models": models})
+                  "models": models, "ci95": ci or None})
 
 
 def _graph_info(graph: PinBoardGraph) -> dict[str, Any]:
@@ -144,7 +145,8 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
                     "runs": {n: str(e.root.resolve()) for n, e in runs.items()}, "models": info,
                     "missing_models": missing,
-                    "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks}, "ab": None}
+                    "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks}, "ab": None,
+                    "sampling": {t: {"scored": len(queries[t]), "total": len(task.queries)} for t, task in tasks.items()}}
         p2p = docs.get("pin_to_pin")
         with atomic_output_dir(out, overwrite=force) as tmp:
             write_json(tmp / METRICS, metrics)
