@@ -41,9 +41,9 @@ def stages(work: Path, n: int, sage_steps: int) -> list[tuple[str, list[str]]]:
                          str(work / "sage"), "--out", str(work / "emb")]),
         ("candidates (flat)", [gr, "candidates", "--graph", g, "--emb", str(work / "emb"), "--out",
                                str(work / "cand"), "--no-mlflow"]),
-        ("evaluate (popularity, als, sage_raw)", [gr, "evaluate", "--graph", g, "--runs", str(work / "emb"),
-                                                  "--out", str(work / "eval"), "--models", "popularity",
-                                                  "--models", "als", "--models", "sage_raw"]),
+        ("evaluate b->p (popularity, sage_raw)", [gr, "evaluate", "--graph", g, "--runs", str(work / "emb"),
+                                                   "--out", str(work / "eval"), "--models", "popularity",
+                                                   "--models", "sage_raw", "--set", "tasks=[board_to_pin]"]),
     ]
 
 

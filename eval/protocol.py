@@ -269,8 +269,33 @@ def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries:
         batch_size: queries per batch.
         seed: tie-breaking permutation seed.
     """
-    warm_np = ~np.asarray(graph.is_cold, dtype=bool)
-    warm = torch.from_numpy(warm_np)
+    acc = score_batches(model, graph, task, queries, ks, batch_size, seed)
+    return acc.result(len(queries) / max(len(task.queries), 1))
+
+
+def query_batches(n_queries: int, batch_size: int, n_pins: int) -> int:
+    """How many batches :func:`score_batches` cuts ``n_queries`` into (for sharding whole batches)."""
+    return -(-n_queries // batch_rows(batch_size, n_pins))
+
+
+def merge_accumulators(parts: list[_Accumulator]) -> _Accumulator:
+    """Shards of whole batches, in order -> the accumulator of the unsharded loop."""
+    out = _Accumulator(parts[0].ks, parts[0].n_pins)
+    for p in parts:
+        for s in SLICES:
+            for name, v in p.per_query[s].items():
+                out.per_query[s].setdefault(name, []).extend(v)
+            out.n_rel[s].extend(p.n_rel[s])
+        for k in out.ks:
+            out.seen[k] |= p.seen[k]
+    return out
+
+
+def score_batches(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
+                  ks: tuple[int, ...], batch_size: int, seed: int, batches: range | None = None
+                  ) -> _Accumulator:
+    """The per-query metrics of :func:`evaluate_task`; ``batches`` = only these batch numbers."""
+    warm = torch.from_numpy(~np.asarray(graph.is_cold, dtype=bool))
     in_slice = {"warm": warm, "cold": ~warm, "all": torch.ones_like(warm)}
     pop = torch.from_numpy(train_degree(graph))
     perm = tie_break_permutation(graph.n_pins, seed)
@@ -278,8 +303,10 @@ def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries:
     acc = _Accumulator(ks, graph.n_pins)
     score = model.score_boards if task.query_kind == "board" else model.score_pins
     rows = batch_rows(batch_size, graph.n_pins)
+    starts = range(0, len(queries), rows) if batches is None else range(
+        batches.start * rows, min(len(queries), batches.stop * rows), rows)
     try_strict = True  # rank without the permutation where no tie can matter (same result)
-    for start in progress(range(0, len(queries), rows), desc=f"{model.name} {task.name}", unit="batch"):
+    for start in progress(starts, desc=f"{model.name} {task.name}", unit="batch"):
         q = queries[start:start + rows]
         relevant, excluded = task.sparse_batch(q)
         scores = score(q)
@@ -292,15 +319,13 @@ def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries:
             acc.seen[k][top[:, :k][valid[:, :k]]] = True
         rel_rows = torch.from_numpy(_rows(relevant))
         rel_cols = torch.from_numpy(relevant.indices.astype(np.int64))
-        rel_warm = warm[rel_cols]
         hits_any = lookup(relevant, top) & valid
         pop_m = mean_topk(pop[top], valid, ks, "popularity")
-        rr = reciprocal_rank_sparse(scores, vals, rel_rows, rel_cols, rel_warm, n_exc)
+        rr = reciprocal_rank_sparse(scores, vals, rel_rows, rel_cols, warm[rel_cols], n_exc)
         for s in SLICES:
-            in_s = in_slice[s][rel_cols]
-            n_rel = torch.bincount(rel_rows[in_s], minlength=len(q))
+            n_rel = torch.bincount(rel_rows[in_slice[s][rel_cols]], minlength=len(q))
             m = topk_metrics(hits_any & in_slice[s][top], n_rel, ks)
             m["mrr"] = rr[s]
             m.update(pop_m)
             acc.add(s, m, n_rel)
-    return acc.result(len(queries) / max(len(task.queries), 1))
+    return acc

@@ -107,7 +107,7 @@ def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs
 
 
 def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
-             force: bool = False) -> dict[str, Any]:
+             force: bool = False, ray: Any = None) -> dict[str, Any]:
     """Evaluate every selected model on the declared protocol and write EVAL_DIR. Returns metrics.json.
 
     Args:
@@ -116,6 +116,7 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         out: EVAL_DIR, written atomically.
         cfg: the evaluation config.
         force: replace an existing EVAL_DIR.
+        ray: ``graphrec.distributed.ray_jobs.RayOptions``: score in Ray shards (same numbers).
     """
     check_output_free(out, overwrite=force)
     graph = load_graph(graph_dir)
@@ -135,6 +136,12 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         for name, model, minfo in fit_models(graph, selected, cfg, runs):
             t0 = time.perf_counter()
             for t, task in tasks.items():
+                if ray is not None:
+                    from graphrec.distributed.ray_jobs import evaluate_task_on_ray
+
+                    results[t][name] = evaluate_task_on_ray(model, graph, task, cfg.split, queries[t], cfg.ks,
+                                                            cfg.batch_size, cfg.seed, ray)
+                    continue
                 results[t][name] = evaluate_task(model, graph, task, queries[t], cfg.ks, cfg.batch_size, cfg.seed)
             minfo["eval_seconds"] = round(time.perf_counter() - t0, 3)
             info[name] = minfo

@@ -241,3 +241,39 @@ def json_key(*parts: Any) -> str:
     import json
 
     return json.dumps(parts, default=str)
+
+
+# ---------------------------------------------------------------------------------------------
+# graphrec evaluate: the scoring of one (model, task) in shards of whole query batches.
+
+def _eval_shard(model: Any, graph_dir: str, task_name: str, split: str, queries: Any, ks: tuple[int, ...],
+                batch_size: int, seed: int, batches: range) -> Any:
+    from eval.protocol import make_task, score_batches
+    from graph_build.graph import load_graph
+
+    graph = load_graph(graph_dir)
+    task = make_task(graph, task_name, split)
+    return score_batches(model, graph, task, queries, ks, batch_size, seed, batches=batches)
+
+
+def evaluate_task_on_ray(model: Any, graph: Any, task: Any, split: str, queries: Any, ks: tuple[int, ...],
+                         batch_size: int, seed: int, opts: RayOptions) -> Any:
+    """``eval.protocol.evaluate_task`` with the query batches in Ray shards (the same numbers).
+
+    The fitted model goes to the object store once; each shard rebuilds the task from the graph
+    directory and scores a contiguous run of the unsharded loop's batches, so every query is
+    scored in the same batch; the per-query metrics are concatenated in shard order.
+    """
+    from eval.protocol import merge_accumulators, query_batches
+
+    with ray_session(opts) as ray:
+        count = n_shards(ray, opts)
+        ref = ray.put(model)
+        n_batches = query_batches(len(queries), batch_size, graph.n_pins)
+        from graphrec.candidates.config import Shard
+
+        ranges = [Shard(i, count).batch_range(n_batches) for i in range(1, count + 1)]
+        args = [(ref, str(graph.root), task.name, split, queries, ks, batch_size, seed, r) for r in ranges]
+        names = [f"{i}/{count}" for i in range(1, count + 1)]
+        parts = run_shards(_eval_shard, args, names, f"{model.name} {task.name} shards", opts)
+    return merge_accumulators(parts).result(len(queries) / max(len(task.queries), 1))

@@ -9,6 +9,7 @@ import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -125,3 +126,19 @@ def test_without_ray_the_flag_fails_with_an_install_hint(monkeypatch: pytest.Mon
     with pytest.raises(ray_jobs.RayUnavailableError, match=r"pip install -e '\.\[distributed\]'"):
         ray_jobs.options_from_cli(True, None)
     assert ray_jobs.options_from_cli(False, None) is None
+
+
+def test_evaluate_scoring_on_ray_gives_the_same_metrics(graph: PinBoardGraph) -> None:
+    from eval.protocol import evaluate_task, make_task
+    from graphrec.distributed.ray_jobs import evaluate_task_on_ray
+    from tests.eval.helpers import FixedScores
+
+    rng = np.random.default_rng(0)
+    model = FixedScores(rng.integers(0, 3, (graph.n_boards, graph.n_pins)),
+                        rng.random((graph.n_pins, graph.n_pins))).fit(graph)
+    for name in ("board_to_pin", "pin_to_pin"):
+        task = make_task(graph, name, "test")
+        q = task.queries[: len(task.queries) * 2 // 3]  # a sample: the CIs must match too
+        want = evaluate_task(model, graph, task, q, (5, 20), 16, 0)
+        got = evaluate_task_on_ray(model, graph, task, "test", q, (5, 20), 16, 0, RayOptions(shards=3))
+        assert got == want
