@@ -1,4 +1,4 @@
-"""Benchmark: the sparse evaluation loop (eval/protocol.py) vs the old dense one (bench/eval_dense.py).
+"""Benchmark: the sparse evaluation loop (eval/protocol.py) vs the old dense one (eval_dense.py).
 
 Issue 14, section 3: a full-catalogue evaluation of 100k pins at >= 100 million scored
 (query, pin) pairs per second on 2 cores, with peak RSS independent of the number of boards.
@@ -55,7 +55,8 @@ def child(args: argparse.Namespace) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     res = run(model, graph, task, queries, cfg.ks, cfg.batch_size, cfg.seed)
     sec, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"seconds": sec, "cpu_seconds": cpu, "pairs": len(queries) * graph.n_pins, "queries": len(queries),
+    print(json.dumps({"seconds": sec, "cpu_seconds": cpu, "pairs": len(queries) * graph.n_pins,
+                      "queries": len(queries),
                       "n_pins": graph.n_pins, "rss_before_gb": before, "slices": res.slices,
                       "coverage": res.coverage}))
 
@@ -90,18 +91,19 @@ def main() -> None:
         return child(args)
     rows = []
     for model in args.models.split(","):
-        base = [sys.executable, __file__, str(args.graph), "--child", "--model", model, "--task", args.task,
-                "--threads", str(args.threads)]
+        base = [sys.executable, __file__, str(args.graph), "--child", "--model", model,
+                "--task", args.task, "--threads", str(args.threads)]
         runs = [("dense", args.dense_queries), ("sparse", args.dense_queries)]
         runs += [] if args.no_full else [("sparse", 0)]
         docs = []
         for path, mq in runs:
             d = measure(base + ["--path", path, "--max-queries", str(mq)])
             docs.append(d)
-            same = "" if path == "dense" else ("yes" if d["slices"] == docs[0]["slices"] else "no") \
-                if mq == args.dense_queries else "-"
-            rows.append([model, path, f"{d['queries']:,}", f"{d['n_pins']:,}", f"{d['seconds']:.1f}",
-                         f"{d['pairs'] / d['seconds'] / 1e6:.1f}", f"{d['pairs'] / d['cpu_seconds'] / 1e6:.1f}",
+            same = "yes" if d["slices"] == docs[0]["slices"] else "no"
+            same = "" if path == "dense" else same if mq == args.dense_queries else "-"
+            rows.append([model, path, f"{d['queries']:,}", f"{d['n_pins']:,}",
+                         f"{d['seconds']:.1f}", f"{d['pairs'] / d['seconds'] / 1e6:.1f}",
+                         f"{d['pairs'] / d['cpu_seconds'] / 1e6:.1f}",
                          f"{d['rss_before_gb']:.2f}",
                          f"{d['peak_gb']:.2f}", same])
             print(rows[-1], file=sys.stderr, flush=True)

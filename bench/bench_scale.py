@@ -35,21 +35,21 @@ def stages(work: Path, n: int, sage_steps: int) -> list[tuple[str, list[str]]]:
         ("synth", [gr, "synth", "--pins", str(n), "--seed", "0", d]),
         ("build-graph", [gr, "build-graph", "--data", d, "--out", g]),
         ("raw-features", [gr, "raw-features", "--graph", g, "--out", str(work / "raw")]),
-        (f"train-sage ({sage_steps} steps)", [gr, "train-sage", "--graph", g, "--features", str(work / "raw"),
-                                             "--out", str(work / "sage"), *sage]),
-        ("embed-graph", [gr, "embed-graph", "--graph", g, "--features", str(work / "raw"), "--model",
-                         str(work / "sage"), "--out", str(work / "emb")]),
+        (f"train-sage ({sage_steps} steps)", [gr, "train-sage", "--graph", g, "--features",
+                                             str(work / "raw"), "--out", str(work / "sage"), *sage]),
+        ("embed-graph", [gr, "embed-graph", "--graph", g, "--features", str(work / "raw"),
+                         "--model", str(work / "sage"), "--out", str(work / "emb")]),
         ("candidates (flat)", [gr, "candidates", "--graph", g, "--emb", str(work / "emb"), "--out",
                                str(work / "cand"), "--no-mlflow"]),
-        ("evaluate b->p (popularity, sage_raw)", [gr, "evaluate", "--graph", g, "--runs", str(work / "emb"),
-                                                   "--out", str(work / "eval"), "--models", "popularity",
-                                                   "--models", "sage_raw", "--set", "tasks=[board_to_pin]"]),
+        ("evaluate b->p (popularity, sage_raw)", [
+            gr, "evaluate", "--graph", g, "--runs", str(work / "emb"), "--out", str(work / "eval"),
+            "--models", "popularity", "--models", "sage_raw", "--set", "tasks=[board_to_pin]"]),
     ]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,100000", help="comma-separated catalogue sizes (pins)")
+    ap.add_argument("--sizes", default="10000,100000", help="comma-separated catalogue sizes")
     ap.add_argument("--work", type=Path, default=Path("/tmp/graphrec_bench_scale"))
     ap.add_argument("--sage-steps", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
@@ -64,28 +64,32 @@ def main() -> None:
         for name, argv in stages(work, n, args.sage_steps):
             m = measure(name, argv)
             results[n].append(m)
-            print(f"{n:>9,} pins  {name:40s} {m.wall_s:8.1f} s  {m.peak_rss_gb:6.2f} GB", file=sys.stderr, flush=True)
+            print(f"{n:>9,} pins  {name:40s} {m.wall_s:8.1f} s  {m.peak_rss_gb:6.2f} GB",
+                  file=sys.stderr, flush=True)
             if not m.ok:
                 print(m.stderr_tail, file=sys.stderr)
                 break
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     names = [m.name for m in results[sizes[0]]]
-    header = ["stage"] + [f"{n:,} pins: s / GB" for n in sizes] + [f"exponent {a:,}->{b:,}" for a, b in
-                                                                   zip(sizes, sizes[1:])]
+    header = ["stage"] + [f"{n:,} pins: s / GB" for n in sizes]
+    header += [f"exponent {a:,}->{b:,}" for a, b in zip(sizes, sizes[1:])]
     rows = []
     for i, name in enumerate(names):
         cells = [name]
         for n in sizes:
             m = results[n][i] if i < len(results[n]) else None
-            cells.append(f"{m.wall_s:.1f} / {m.peak_rss_gb:.2f}" if m and m.ok else "failed" if m else "-")
+            text = f"{m.wall_s:.1f} / {m.peak_rss_gb:.2f}" if m and m.ok else "failed"
+            cells.append(text if m else "-")
         for a, b in zip(sizes, sizes[1:]):
-            ma, mb = (results[a][i] if i < len(results[a]) else None), (results[b][i] if i < len(results[b]) else None)
+            ma = results[a][i] if i < len(results[a]) else None
+            mb = results[b][i] if i < len(results[b]) else None
             ok = ma and mb and ma.ok and mb.ok and ma.wall_s > 0.5
             cells.append(f"{math.log(mb.wall_s / ma.wall_s) / math.log(b / a):.2f}" if ok else "-")
         rows.append(cells)
-    totals = ["total"] + [f"{sum(m.wall_s for m in results[n]):.1f} / {max(m.peak_rss_gb for m in results[n]):.2f}"
-                          for n in sizes] + ["" for _ in sizes[1:]]
+    totals = ["total"] + [f"{sum(m.wall_s for m in results[n]):.1f} / "
+                          f"{max(m.peak_rss_gb for m in results[n]):.2f}" for n in sizes]
+    totals += ["" for _ in sizes[1:]]
     print(markdown_table(header, rows + [totals]))
 
 

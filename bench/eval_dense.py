@@ -52,7 +52,8 @@ def evaluate_task_dense(model: Recommender, graph: PinBoardGraph, task: Task, qu
     for s in SLICES:
         include = torch.cat(n_rel[s]) > 0 if n_rel[s] else torch.zeros(0, dtype=torch.bool)
         cat = {name: torch.cat(v) for name, v in per_query[s].items()}
-        slices[s] = average(cat, include) if cat else {name: float("nan") for name in metric_names(ks)}
+        nan = {name: float("nan") for name in metric_names(ks)}
+        slices[s] = average(cat, include) if cat else nan
         counts[s] = int(include.sum())
     coverage = {f"coverage@{k}": float(seen[k].sum()) / graph.n_pins for k in ks}
     return TaskResult(slices=slices, coverage=coverage, n_queries=counts)

@@ -91,7 +91,10 @@ def _count_from(scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor
     col = best[:, None]
     higher = (vals > col).sum(1)
     tied = (vals == col).sum(1)
-    full = ~(best > vals[:, -1]) if vals.shape[1] < scores.shape[1] else torch.zeros_like(best, dtype=torch.bool)
+    if vals.shape[1] < scores.shape[1]:
+        full = ~(best > vals[:, -1])
+    else:  # every score is in vals
+        full = torch.zeros_like(best, dtype=torch.bool)
     idx = torch.nonzero(full).squeeze(1)
     if len(idx):
         sub = scores.numpy() if len(idx) == len(best) else scores[idx].numpy()
@@ -149,7 +152,8 @@ def reciprocal_rank_sparse(scores: torch.Tensor, vals: torch.Tensor, rel_rows: t
     # all = warm + cold: its best is the larger of the two, and so are its counts
     use_warm = best["warm"] >= best["cold"]
     best["all"] = torch.where(use_warm, best["warm"], best["cold"])
-    counts["all"] = tuple(torch.where(use_warm, w, c) for w, c in zip(counts["warm"], counts["cold"]))
+    counts["all"] = tuple(torch.where(use_warm, w, c)
+                          for w, c in zip(counts["warm"], counts["cold"]))
     out = {}
     for s, mask in (("warm", rel_warm), ("cold", ~rel_warm), ("all", torch.ones_like(rel_warm))):
         higher, tied_all = counts[s]

@@ -274,7 +274,7 @@ def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries:
 
 
 def query_batches(n_queries: int, batch_size: int, n_pins: int) -> int:
-    """How many batches :func:`score_batches` cuts ``n_queries`` into (for sharding whole batches)."""
+    """How many batches :func:`score_batches` cuts ``n_queries`` into (shards take whole ones)."""
     return -(-n_queries // batch_rows(batch_size, n_pins))
 
 
@@ -311,7 +311,8 @@ def score_batches(model: Recommender, graph: PinBoardGraph, task: Task, queries:
         relevant, excluded = task.sparse_batch(q)
         scores = score(q)
         n_exc = torch.from_numpy(np.diff(excluded.indptr))
-        scores[torch.from_numpy(_rows(excluded)), torch.from_numpy(excluded.indices.astype(np.int64))] = -torch.inf
+        exc_cols = torch.from_numpy(excluded.indices.astype(np.int64))
+        scores[torch.from_numpy(_rows(excluded)), exc_cols] = -torch.inf
         vals, top, tied_share = rank_top_fast(scores, kmax, perm, try_strict)
         try_strict = tied_share < 0.5
         valid = torch.isfinite(vals)

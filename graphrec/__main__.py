@@ -1,4 +1,4 @@
-"""``python -m graphrec ...``: the same CLI as the ``graphrec`` console script (also for torchrun -m)."""
+"""``python -m graphrec ...``: the CLI of the ``graphrec`` console script (also torchrun -m)."""
 
 import sys
 

@@ -28,6 +28,7 @@ def test_cli_device_flag_is_checked_before_any_work(tmp_path) -> None:
     from graphrec.cli import app
     from graphrec.cli import sage  # noqa: F401  (registers the commands)
 
-    r = CliRunner().invoke(app, ["embed-graph", "--graph", str(tmp_path / "g"), "--features", str(tmp_path / "f"),
-                                 "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o"), "--device", "tpu"])
+    args = ["embed-graph", "--graph", str(tmp_path / "g"), "--features", str(tmp_path / "f"),
+            "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o"), "--device", "tpu"]
+    r = CliRunner().invoke(app, args)
     assert r.exit_code == 1 and "expected one of auto, cpu, cuda" in r.output

@@ -1,4 +1,4 @@
-"""Sampled queries (``eval.max_queries``): a seeded sample, its 95 % CIs in metrics.json and report.md."""
+"""Sampled queries (``eval.max_queries``): a seeded sample, 95 % CIs in metrics.json, report.md."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ def test_sampled_evaluation_writes_cis_and_says_so(synth_graph: Path, tmp_path: 
     lo, hi = m["ci95"]["popularity"]["all"]["recall@20"]
     assert lo <= m["models"]["popularity"]["all"]["recall@20"] <= hi and lo < hi
     man = read_json(tmp_path / "E" / "manifest.json")
-    assert man["sampling"]["board_to_pin"]["scored"] == 60 < man["sampling"]["board_to_pin"]["total"]
-    assert read_json(tmp_path / "E" / "pin_to_pin.json")["ci95"]["popularity"]["cold"]["mrr"] is not None
+    smp = man["sampling"]["board_to_pin"]
+    assert smp["scored"] == 60 < smp["total"]
+    p2p = read_json(tmp_path / "E" / "pin_to_pin.json")
+    assert p2p["ci95"]["popularity"]["cold"]["mrr"] is not None
     report = (tmp_path / "E" / "report.md").read_text()
     assert "recall@20 95% CI" in report and "a seeded sample of 60 of" in report
     # same seed, same sample, same numbers
