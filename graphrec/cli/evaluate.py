@@ -38,11 +38,14 @@ def evaluate(
 ) -> None:
     """Warm/cold evaluation of the baselines, the embedding runs and (synthetic data) the oracle."""
     from eval.run import evaluate as run_evaluate
-    from graphrec.distributed.ray_jobs import options_from_cli
+    from contextlib import nullcontext
+
+    from graphrec.distributed.ray_jobs import options_from_cli, ray_session
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
     cfg = _config(config, overrides, models)
-    metrics = run_evaluate(graph, runs, out, cfg, force=force, ray=ray_opts)
+    with ray_session(ray_opts) if ray_opts else nullcontext():  # one Ray for every model and task
+        metrics = run_evaluate(graph, runs, out, cfg, force=force, ray=ray_opts)
     k = 20 if 20 in cfg.ks else cfg.ks[len(cfg.ks) // 2]
     for name, m in metrics["models"].items():
         vals = "  ".join(f"{s} recall@{k} {_num(m[s].get(f'recall@{k}'))}" for s in ("warm", "cold", "all"))

@@ -148,3 +148,18 @@ def test_evaluate_scoring_on_ray_gives_the_same_metrics(graph: PinBoardGraph) ->
         got = evaluate_task_on_ray(model, graph, task, "test", q, (5, 20), 16, 0,
                                    RayOptions(shards=3))
         assert got == want
+
+
+def test_cli_evaluate_with_ray_writes_the_same_metrics(synth_graph: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from graphrec.cli import app
+    from graphrec.cli import evaluate  # noqa: F401  (registers the command)
+
+    base = ["evaluate", "--graph", str(synth_graph), "--models", "popularity",
+            "--set", "tasks=[board_to_pin]"]
+    one = CliRunner().invoke(app, base + ["--out", str(tmp_path / "one")])
+    two = CliRunner().invoke(app, base + ["--out", str(tmp_path / "ray"), "--ray", "--ray-shards", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert read_json(tmp_path / "one" / "metrics.json") == read_json(tmp_path / "ray" / "metrics.json")
+    assert ray.is_initialized()  # the module's Ray was reused, not shut down
