@@ -13,6 +13,17 @@ so a model that memorises known co-saves gains nothing.
 train save, ``all``. Queries count in a slice when they have >= 1 relevant pin in it. One
 ranking per query is shared by the three slices. Ties are broken by a seeded random permutation
 of the catalogue, so the catalogue order never helps a model that outputs many equal scores.
+
+**Cost.** Only the model's ``B x n_pins`` score matrix is dense. The masks are applied sparsely
+(``-inf`` scattered at the CSR coordinates of the batch's known saves), relevance of the top-K
+is a CSR lookup, and MRR needs the full row only for queries whose best relevant pin is below
+the K-th score (eval/metrics.py ``reciprocal_rank_sparse``). Memory per batch is bounded by
+``MAX_BATCH_CELLS`` whatever the number of queries; per query only a few floats are kept.
+``bench/eval_dense.py`` keeps the previous dense loop, which gives exactly the same numbers.
+
+**Sampling.** Above ``max_queries`` queries per task (EvalConfig, default 20,000) a seeded
+sample is scored and every mean gets a 95 % CI (normal approximation with the finite-population
+correction of the sample, ``TaskResult.ci95``); with every query scored there is no CI.
 """
 
 from __future__ import annotations
@@ -25,7 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from eval.metrics import average, mean_topk, metric_names, reciprocal_rank, topk_metrics
+from eval.metrics import (average, mean_ci95, mean_topk, metric_names, reciprocal_rank_sparse,
+                          topk_metrics)
 from eval.recommenders.base import Recommender, train_degree
 from graph_build.graph import PinBoardGraph
 from graphrec.utils.logs import progress
@@ -45,6 +57,17 @@ def _binary(m: sp.spmatrix) -> sp.csr_matrix:
     m = sp.csr_matrix(m, dtype=np.float32)
     m.data[:] = 1.0
     m.eliminate_zeros()
+    return m
+
+
+def _positive(m: sp.spmatrix) -> sp.csr_matrix:
+    """Binary CSR of the entries > 0 (canonical: sorted, unique columns)."""
+    m = sp.csr_matrix(m, dtype=np.float32, copy=True)
+    m.data[m.data <= 0] = 0.0
+    m.eliminate_zeros()
+    m.data[:] = 1.0
+    m.sum_duplicates()
+    m.sort_indices()
     return m
 
 
@@ -84,6 +107,24 @@ class Task:
             rows = torch.arange(len(q))
             exc_d[rows, torch.from_numpy(np.asarray(q, dtype=np.int64))] = True
         return rel_d & ~exc_d, exc_d
+
+    def sparse_batch(self, q: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """``(relevant, excluded)`` as binary CSR (``len(q) x n_pins``, sorted columns).
+
+        The same sets as :meth:`batch` without densifying: relevant never holds an excluded pin.
+        """
+        q = np.asarray(q, dtype=np.int64)
+        if self._co is None:
+            rel, exc = self._held[q], self._known[q]
+        else:
+            all_bt, known_bt = self._co
+            rel = self._held[q] @ all_bt
+            diag = sp.csr_matrix((np.ones(len(q), dtype=np.float32), (np.arange(len(q)), q)),
+                                 shape=(len(q), all_bt.shape[1]))
+            exc = self._known[q] @ known_bt + diag
+        exc = _positive(exc)
+        rel = _positive(rel)
+        return _positive(rel - rel.multiply(exc)), exc
 
 
 def _split_csr(graph: PinBoardGraph, splits: tuple[str, ...]) -> sp.csr_matrix:
@@ -130,6 +171,8 @@ class TaskResult:
     slices: dict[str, dict[str, float]]
     coverage: dict[str, float]
     n_queries: dict[str, int]
+    ci95: dict[str, dict[str, tuple[float, float] | None]] | None = None
+    """Per slice and metric, the 95 % CI of the mean over the sampled queries (None: all scored)."""
 
 
 def tie_break_permutation(n_pins: int, seed: int) -> torch.Tensor:
@@ -139,8 +182,77 @@ def tie_break_permutation(n_pins: int, seed: int) -> torch.Tensor:
 
 def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` (values, pin ids) per row with ties broken by ``perm``."""
-    vals, idx = torch.topk(scores[:, perm], min(k, scores.shape[1]), dim=1)
+    vals, idx = torch.topk(torch.index_select(scores, 1, perm), min(k, scores.shape[1]), dim=1)
     return vals, perm[idx]
+
+
+def rank_top_fast(scores: torch.Tensor, k: int, perm: torch.Tensor, try_strict: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """:func:`rank_top` (the same values and ids), skipping the permutation where it cannot matter.
+
+    A row whose top ``k + 1`` scores are strictly decreasing has one top-``k`` list whatever the
+    column order, so only the other rows (ties in or at the edge of the top-K, NaN) are ranked
+    through ``perm``. Returns ``(values, ids, share of rows that needed perm)``; with
+    ``try_strict=False`` (a model full of ties) every row goes through ``perm`` directly.
+    """
+    n = scores.shape[1]
+    k = min(k, n)
+    if not try_strict or k == 0:
+        return (*rank_top(scores, k, perm), 1.0)
+    vals, idx = torch.topk(scores, min(k + 1, n), dim=1)
+    strict = (vals[:, :-1] > vals[:, 1:]).all(1)
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    tied = torch.nonzero(~strict).squeeze(1)
+    if len(tied):
+        vals[tied], idx[tied] = rank_top(scores[tied], k, perm)
+    return vals, idx, len(tied) / max(len(scores), 1)
+
+
+def _rows(m: sp.csr_matrix) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+
+
+def lookup(m: sp.csr_matrix, ids: torch.Tensor) -> torch.Tensor:
+    """``B x L`` bool: ``ids[i, j]`` is a stored column of row ``i`` of the binary CSR ``m``."""
+    if m.nnz == 0:
+        return torch.zeros(ids.shape, dtype=torch.bool)
+    n = m.shape[1]
+    keys = _rows(m) * n + m.indices  # sorted: canonical CSR
+    want = np.arange(ids.shape[0], dtype=np.int64)[:, None] * n + ids.numpy()
+    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return torch.from_numpy(keys[pos] == want)
+
+
+class _Accumulator:
+    """Per-query metrics of every batch, per slice; averaged (and CI'd) at the end."""
+
+    def __init__(self, ks: tuple[int, ...], n_pins: int) -> None:
+        self.ks = ks
+        self.n_pins = n_pins
+        self.per_query: dict[str, dict[str, list[torch.Tensor]]] = {s: {} for s in SLICES}
+        self.n_rel: dict[str, list[torch.Tensor]] = {s: [] for s in SLICES}
+        self.seen = {k: torch.zeros(n_pins, dtype=torch.bool) for k in ks}
+
+    def add(self, s: str, metrics: dict[str, torch.Tensor], n_rel: torch.Tensor) -> None:
+        for name, v in metrics.items():
+            self.per_query[s].setdefault(name, []).append(v)
+        self.n_rel[s].append(n_rel)
+
+    def result(self, sample_fraction: float) -> TaskResult:
+        slices, counts, ci = {}, {}, {}
+        for s in SLICES:
+            empty = torch.zeros(0, dtype=torch.bool)
+            include = torch.cat(self.n_rel[s]) > 0 if self.n_rel[s] else empty
+            cat = {name: torch.cat(v) for name, v in self.per_query[s].items()}
+            nan = {name: float("nan") for name in metric_names(self.ks)}
+            slices[s] = average(cat, include) if cat else nan
+            counts[s] = int(include.sum())
+            if sample_fraction < 1.0:
+                ci[s] = {name: mean_ci95(v[include], sample_fraction) for name, v in cat.items()}
+        coverage = {f"coverage@{k}": float(self.seen[k].sum()) / self.n_pins for k in self.ks}
+        return TaskResult(slices=slices, coverage=coverage, n_queries=counts,
+                          ci95=ci if sample_fraction < 1.0 else None)
 
 
 def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
@@ -151,44 +263,70 @@ def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries:
         model: a fitted recommender.
         graph: the graph it was fitted on.
         task: board -> pin or pin -> pin.
-        queries: the query indices to evaluate (a subset of ``task.queries``).
+        queries: the query indices to evaluate (a subset of ``task.queries``; a strict subset
+            gives ``TaskResult.ci95``).
         ks: cut-offs.
         batch_size: queries per batch.
         seed: tie-breaking permutation seed.
     """
-    warm = torch.from_numpy(~graph.is_cold)
+    acc = score_batches(model, graph, task, queries, ks, batch_size, seed)
+    return acc.result(len(queries) / max(len(task.queries), 1))
+
+
+def query_batches(n_queries: int, batch_size: int, n_pins: int) -> int:
+    """How many batches :func:`score_batches` cuts ``n_queries`` into (shards take whole ones)."""
+    return -(-n_queries // batch_rows(batch_size, n_pins))
+
+
+def merge_accumulators(parts: list[_Accumulator]) -> _Accumulator:
+    """Shards of whole batches, in order -> the accumulator of the unsharded loop."""
+    out = _Accumulator(parts[0].ks, parts[0].n_pins)
+    for p in parts:
+        for s in SLICES:
+            for name, v in p.per_query[s].items():
+                out.per_query[s].setdefault(name, []).extend(v)
+            out.n_rel[s].extend(p.n_rel[s])
+        for k in out.ks:
+            out.seen[k] |= p.seen[k]
+    return out
+
+
+def score_batches(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
+                  ks: tuple[int, ...], batch_size: int, seed: int, batches: range | None = None
+                  ) -> _Accumulator:
+    """The per-query metrics of :func:`evaluate_task`; ``batches`` = only these batch numbers."""
+    warm = torch.from_numpy(~np.asarray(graph.is_cold, dtype=bool))
     in_slice = {"warm": warm, "cold": ~warm, "all": torch.ones_like(warm)}
     pop = torch.from_numpy(train_degree(graph))
     perm = tie_break_permutation(graph.n_pins, seed)
     kmax = max(ks)
-    per_query: dict[str, dict[str, list[torch.Tensor]]] = {s: {} for s in SLICES}
-    n_rel: dict[str, list[torch.Tensor]] = {s: [] for s in SLICES}
-    seen = {k: torch.zeros(graph.n_pins, dtype=torch.bool) for k in ks}
+    acc = _Accumulator(ks, graph.n_pins)
     score = model.score_boards if task.query_kind == "board" else model.score_pins
     rows = batch_rows(batch_size, graph.n_pins)
-    for start in progress(range(0, len(queries), rows), desc=f"{model.name} {task.name}", unit="batch"):
+    starts = range(0, len(queries), rows) if batches is None else range(
+        batches.start * rows, min(len(queries), batches.stop * rows), rows)
+    try_strict = True  # rank without the permutation where no tie can matter (same result)
+    for start in progress(starts, desc=f"{model.name} {task.name}", unit="batch"):
         q = queries[start:start + rows]
-        relevant, excluded = task.batch(q)
+        relevant, excluded = task.sparse_batch(q)
         scores = score(q)
-        scores[excluded] = -torch.inf
-        vals, top = rank_top(scores, kmax, perm)
+        n_exc = torch.from_numpy(np.diff(excluded.indptr))
+        exc_cols = torch.from_numpy(excluded.indices.astype(np.int64))
+        scores[torch.from_numpy(_rows(excluded)), exc_cols] = -torch.inf
+        vals, top, tied_share = rank_top_fast(scores, kmax, perm, try_strict)
+        try_strict = tied_share < 0.5
         valid = torch.isfinite(vals)
         for k in ks:
-            seen[k][top[:, :k][valid[:, :k]]] = True
+            acc.seen[k][top[:, :k][valid[:, :k]]] = True
+        rel_rows = torch.from_numpy(_rows(relevant))
+        rel_cols = torch.from_numpy(relevant.indices.astype(np.int64))
+        hits_any = lookup(relevant, top) & valid
+        pop_m = mean_topk(pop[top], valid, ks, "popularity")
+        rr = reciprocal_rank_sparse(scores, vals, rel_rows, rel_cols, warm[rel_cols], n_exc)
         for s in SLICES:
-            rel = relevant & in_slice[s]
-            hits = rel.gather(1, top) & valid
-            m = topk_metrics(hits, rel.sum(1), ks)
-            m["mrr"] = reciprocal_rank(scores, rel, excluded)
-            m.update(mean_topk(pop[top], valid, ks, "popularity"))
-            for name, v in m.items():
-                per_query[s].setdefault(name, []).append(v)
-            n_rel[s].append(rel.sum(1))
-    slices, counts = {}, {}
-    for s in SLICES:
-        include = torch.cat(n_rel[s]) > 0 if n_rel[s] else torch.zeros(0, dtype=torch.bool)
-        cat = {name: torch.cat(v) for name, v in per_query[s].items()}
-        slices[s] = average(cat, include) if cat else {name: float("nan") for name in metric_names(ks)}
-        counts[s] = int(include.sum())
-    coverage = {f"coverage@{k}": float(seen[k].sum()) / graph.n_pins for k in ks}
-    return TaskResult(slices=slices, coverage=coverage, n_queries=counts)
+            n_rel = torch.bincount(rel_rows[in_slice[s][rel_cols]], minlength=len(q))
+            m = topk_metrics(hits_any & in_slice[s][top], n_rel, ks)
+            m["mrr"] = rr[s]
+            m.update(pop_m)
+            acc.add(s, m, n_rel)
+    return acc

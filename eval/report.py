@@ -64,6 +64,8 @@ def _slice_tables(metrics: Mapping[str, Any], cold_blind: Sequence[str], title: 
         header = ["model"] + [f"recall@{x}" for x in ks] + [f"ndcg@{k}", f"hit@{k}", "mrr", f"popularity@{k}"]
         if s == "all":
             header += [f"coverage@{x}" for x in ks]
+        ci = metrics.get("ci95") or {}  # sampled queries: the 95 % CI of recall@k
+        header += [f"recall@{k} 95% CI"] if ci else []
         rows = []
         for m in order_models(models, s, k, cold_blind):
             d = models[m][s]
@@ -71,6 +73,9 @@ def _slice_tables(metrics: Mapping[str, Any], cold_blind: Sequence[str], title: 
             row += [_fmt(d.get(f"ndcg@{k}")), _fmt(d.get(f"hit@{k}")), _fmt(d.get("mrr")), _fmt(d.get(f"popularity@{k}"))]
             if s == "all":
                 row += [_fmt(models[m].get(f"coverage@{x}")) for x in ks]
+            if ci:
+                lo_hi = (ci.get(m) or {}).get(s, {}).get(f"recall@{k}")
+                row.append("n/a" if lo_hi is None else f"[{_fmt(lo_hi[0])}, {_fmt(lo_hi[1])}]")
             rows.append(row)
         lines += [f"### {SLICE_TITLES[s]}", ""] + _table(header, rows) + [""]
     return lines
@@ -131,6 +136,10 @@ def render(metrics: Mapping[str, Any], manifest: Mapping[str, Any], pin_to_pin: 
     counts = manifest.get("n_queries", {})
     for task, c in counts.items():
         lines.append(f"- {task}: " + ", ".join(f"{s} {n:,} queries" for s, n in c.items()))
+        smp = manifest.get("sampling", {}).get(task)
+        if smp and smp["scored"] < smp["total"]:
+            lines[-1] += (f" (a seeded sample of {smp['scored']:,} of {smp['total']:,} queries, "
+                          "`eval.max_queries`; 95 % CIs in the tables)")
     if cold_blind:
         lines += ["", f"**Cannot score cold pins: {', '.join(cold_blind)}.** These models learn a vector only for "
                   "pins with train saves, so every cold pin is ranked below every warm pin: their cold-slice "

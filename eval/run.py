@@ -70,8 +70,9 @@ def clean(obj: Any) -> Any:
 def task_document(graph: PinBoardGraph, cfg: EvalConfig, task: str, results: Mapping[str, TaskResult]) -> dict[str, Any]:
     """metrics.json-shaped dict for one task: dataset, protocol, models (no ``ab``)."""
     models = {name: {**{s: r.slices[s] for s in SLICES}, **r.coverage} for name, r in results.items()}
+    ci = {name: r.ci95 for name, r in results.items() if r.ci95 is not None}  # sampled queries only
     return clean({"dataset": graph.name, "protocol": {"task": task, "k": list(cfg.ks), "split": cfg.split},
-                  "models": models})
+                  "models": models, "ci95": ci or None})
 
 
 def _graph_info(graph: PinBoardGraph) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs
 
 
 def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
-             force: bool = False) -> dict[str, Any]:
+             force: bool = False, ray: Any = None) -> dict[str, Any]:
     """Evaluate every selected model on the declared protocol and write EVAL_DIR. Returns metrics.json.
 
     Args:
@@ -115,6 +116,7 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         out: EVAL_DIR, written atomically.
         cfg: the evaluation config.
         force: replace an existing EVAL_DIR.
+        ray: ``graphrec.distributed.ray_jobs.RayOptions``: score in Ray shards (same numbers).
     """
     check_output_free(out, overwrite=force)
     graph = load_graph(graph_dir)
@@ -134,6 +136,12 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         for name, model, minfo in fit_models(graph, selected, cfg, runs):
             t0 = time.perf_counter()
             for t, task in tasks.items():
+                if ray is not None:
+                    from graphrec.distributed.ray_jobs import evaluate_task_on_ray
+
+                    results[t][name] = evaluate_task_on_ray(model, graph, task, cfg.split, queries[t], cfg.ks,
+                                                            cfg.batch_size, cfg.seed, ray)
+                    continue
                 results[t][name] = evaluate_task(model, graph, task, queries[t], cfg.ks, cfg.batch_size, cfg.seed)
             minfo["eval_seconds"] = round(time.perf_counter() - t0, 3)
             info[name] = minfo
@@ -144,7 +152,8 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
                     "runs": {n: str(e.root.resolve()) for n, e in runs.items()}, "models": info,
                     "missing_models": missing,
-                    "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks}, "ab": None}
+                    "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks}, "ab": None,
+                    "sampling": {t: {"scored": len(queries[t]), "total": len(task.queries)} for t, task in tasks.items()}}
         p2p = docs.get("pin_to_pin")
         with atomic_output_dir(out, overwrite=force) as tmp:
             write_json(tmp / METRICS, metrics)

@@ -33,6 +33,7 @@ def handle_errors(fn: F) -> F:
         from graph_build.errors import DatasetError
         from graph_build.graph import GraphDirError
         from graphrec.config import ConfigError
+        from graphrec.distributed.ray_jobs import RayUnavailableError, ShardFailedError
         from graphrec.utils.io import OutputExistsError
 
         try:
@@ -41,6 +42,9 @@ def handle_errors(fn: F) -> F:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except (ConfigError, OutputExistsError, GraphDirError, ValueError, FileNotFoundError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except (RayUnavailableError, ShardFailedError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 

@@ -39,11 +39,18 @@ def candidates_cmd(
     force: bool = typer.Option(False, "--force", help="Replace outputs made from other inputs/config and recompute "
                                                       "this shard (an unsharded run rebuilds everything)."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log this stage to MLflow."),
+    ray: bool = typer.Option(False, "--ray", help="Run every shard as a Ray task on a local Ray (every CPU)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Run the shards on this Ray cluster (ADDR)."),
+    ray_shards: int = typer.Option(None, "--ray-shards", help="Shards for --ray (default: the cluster's CPUs)."),
 ) -> None:
     """Build a faiss index over pin embeddings and write top-k candidates for every pin and board."""
     from graphrec.candidates.config import CandidatesConfig, parse_shard
     from graphrec.config import load_config
+    from graphrec.distributed.ray_jobs import options_from_cli
 
+    ray_opts = options_from_cli(ray, ray_address, ray_shards)
+    if ray_opts is not None and shard is not None:
+        raise ValueError("--ray runs every shard itself; drop --shard (use --ray-shards N)")
     shard_ = parse_shard(shard)
     overrides = list(set_) + ([f"k={k}"] if k is not None else []) + ([f"index.kind={index.value}"] if index else [])
     cfg = load_config(CandidatesConfig, config, overrides)
@@ -53,7 +60,12 @@ def candidates_cmd(
 
     with stage_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
                    enabled=not no_mlflow):
-        result = run_candidates(graph, emb, out, cfg, shard_, force=force)
+        if ray_opts is not None:
+            from graphrec.distributed.ray_jobs import candidates_on_ray
+
+            result = candidates_on_ray(graph, emb, out, cfg, ray_opts, force=force)
+        else:
+            result = run_candidates(graph, emb, out, cfg, shard_, force=force)
         log_result(result)
     if result.status == "complete":
         typer.echo(f"{out} is already complete for these inputs and config (pass --force to redo it)")

@@ -32,12 +32,20 @@ def evaluate(
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
     models: list[str] = typer.Option([], "--models", help="Only these models (repeatable; default: every available one)."),
     force: bool = typer.Option(False, "--force", help="Replace EVAL_DIR if it exists."),
+    ray: bool = typer.Option(False, "--ray", help="Score the query batches in shards on a local Ray (same numbers)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Score the shards on this Ray cluster (ADDR)."),
+    ray_shards: int = typer.Option(None, "--ray-shards", help="Shards for --ray (default: the cluster's CPUs)."),
 ) -> None:
     """Warm/cold evaluation of the baselines, the embedding runs and (synthetic data) the oracle."""
     from eval.run import evaluate as run_evaluate
+    from contextlib import nullcontext
 
+    from graphrec.distributed.ray_jobs import options_from_cli, ray_session
+
+    ray_opts = options_from_cli(ray, ray_address, ray_shards)
     cfg = _config(config, overrides, models)
-    metrics = run_evaluate(graph, runs, out, cfg, force=force)
+    with ray_session(ray_opts) if ray_opts else nullcontext():  # one Ray for every model and task
+        metrics = run_evaluate(graph, runs, out, cfg, force=force, ray=ray_opts)
     k = 20 if 20 in cfg.ks else cfg.ks[len(cfg.ks) // 2]
     for name, m in metrics["models"].items():
         vals = "  ".join(f"{s} recall@{k} {_num(m[s].get(f'recall@{k}'))}" for s in ("warm", "cold", "all"))

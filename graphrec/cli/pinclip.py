@@ -21,8 +21,12 @@ def train_pinclip_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
 ) -> None:
     """Train the multimodal pin encoder (image-text contrastive + neighbour alignment)."""
+    from graphrec.distributed.device import resolve_device
+
+    resolve_device(device, "train-pinclip")
     import os
 
     from graph_build.graph import load_graph
@@ -47,18 +51,30 @@ def embed_pins_cmd(
     name: str = typer.Option("content", "--name", help="Model name recorded for evaluation (e.g. content, clip_no_neighbors)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Pins per forward pass."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    ray: bool = typer.Option(False, "--ray", help="Embed in shards on a local Ray (every CPU); same bytes."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Run the shards on this Ray cluster (ADDR)."),
+    ray_shards: int = typer.Option(None, "--ray-shards", help="Shards for --ray (default: the cluster's CPUs)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
 ) -> None:
     """Embed pins with a trained PinCLIP: every pin of a graph, or a new pins table."""
+    from graphrec.distributed.device import resolve_device
+
+    resolve_device(device, "embed-pins")
+    from graphrec.distributed.ray_jobs import options_from_cli
     from graphrec.pinclip.embed import embed_graph_pins, embed_new_pins
 
     if (graph is None) == (pins is None):
         raise ValueError("give exactly one of --graph (embed a graph's pins) or --pins (embed a new pins table)")
+    ray_opts = options_from_cli(ray, ray_address, ray_shards)
+    if ray_opts is not None and pins is not None:
+        raise ValueError("--ray embeds a graph's pins (--graph); a new pins table is embedded in this process")
     if pins is not None:
         m = embed_new_pins(model, pins, out, name=name, batch_size=batch_size, overwrite=force)
     else:
         from graph_build.graph import load_graph
 
-        m = embed_graph_pins(load_graph(graph), model, out, name=name, batch_size=batch_size, overwrite=force)
+        m = embed_graph_pins(load_graph(graph), model, out, name=name, batch_size=batch_size, overwrite=force,
+                             ray=ray_opts)
     typer.echo(f"embedded {m['n_pins']:,} pins ({m['dim']}-d) -> {out}")
 
 

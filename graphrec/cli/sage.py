@@ -48,8 +48,12 @@ def train_sage_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
 ) -> None:
     """Train the PinSage-style GraphSAGE model on the train split."""
+    from graphrec.distributed.device import resolve_device
+
+    resolve_device(device, "train-sage")
     from graph_build.graph import load_graph
     from graphrec.config import load_section
     from graphrec.sage.api import train_sage_dir
@@ -73,8 +77,12 @@ def embed_graph_cmd(
     name: str | None = typer.Option(None, "--name", help="Evaluation model name (default: full, or sage_raw on raw features)."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
 ) -> None:
     """Embed every pin and board (layer by layer; cold pins from content alone)."""
+    from graphrec.distributed.device import resolve_device
+
+    resolve_device(device, "embed-graph")
     from graph_build.graph import load_graph
     from graphrec.sage.api import embed_graph_dir
 

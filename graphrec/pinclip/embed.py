@@ -22,13 +22,21 @@ log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
-def embed_table(loaded: LoadedPinClip, table: PinTable, batch_size: int) -> np.ndarray:
-    """Fused, L2-normalised embeddings (n x embed_dim float32) of every row of ``table``."""
+def embed_table(loaded: LoadedPinClip, table: PinTable, batch_size: int, batches: range | None = None
+                ) -> np.ndarray:
+    """Fused, L2-normalised embeddings (n x embed_dim float32) of every row of ``table``.
+
+    ``batches``: only these batch numbers (a contiguous shard; rows of the shard in order).
+    """
     model = loaded.model.eval()
-    out = np.zeros((len(table), model.out_proj.out_features), dtype=np.float32)
-    for a in progress(range(0, len(table), batch_size), desc="embed-pins", unit="batch"):
+    starts = range(0, len(table), batch_size) if batches is None else range(
+        batches.start * batch_size, min(len(table), batches.stop * batch_size), batch_size)
+    lo = starts.start
+    out = np.zeros((min(len(table), starts.stop) - lo if len(starts) else 0, model.out_proj.out_features),
+                   dtype=np.float32)
+    for a in progress(starts, desc="embed-pins", unit="batch"):
         idx = np.arange(a, min(len(table), a + batch_size))
-        out[idx] = model(table.batch(idx), train=False).fused.numpy()
+        out[idx - lo] = model(table.batch(idx), train=False).fused.numpy()
     return out
 
 
@@ -46,13 +54,23 @@ def modality_embeddings(loaded: LoadedPinClip, table: PinTable, rows: np.ndarray
 
 
 def embed_graph_pins(graph: PinBoardGraph, model_dir: str | Path, out: str | Path, *, name: str = "content",
-                     batch_size: int | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Embed every pin of ``graph`` (warm and cold) and write an embedding directory."""
+                     batch_size: int | None = None, overwrite: bool = False, ray: Any = None) -> dict[str, Any]:
+    """Embed every pin of ``graph`` (warm and cold) and write an embedding directory.
+
+    ``ray``: a ``graphrec.distributed.ray_jobs.RayOptions`` to embed in Ray shards (same bytes).
+    """
     check_output_free(out, overwrite=overwrite)
     loaded = load_model_dir(model_dir)
-    table = PinTable.from_pins(graph.pins, graph.images(), loaded.tokenizer, loaded.vocab, loaded.cfg, loaded.image_size)
-    t0 = time.perf_counter()
-    emb = embed_table(loaded, table, batch_size or loaded.cfg.train.embed_batch_size)
+    if ray is not None:
+        from graphrec.distributed.ray_jobs import embed_pins_on_ray
+
+        t0 = time.perf_counter()
+        emb = embed_pins_on_ray(graph, model_dir, batch_size or loaded.cfg.train.embed_batch_size, out, ray)
+    else:
+        table = PinTable.from_pins(graph.pins, graph.images(), loaded.tokenizer, loaded.vocab, loaded.cfg,
+                                   loaded.image_size)
+        t0 = time.perf_counter()
+        emb = embed_table(loaded, table, batch_size or loaded.cfg.train.embed_batch_size)
     seconds = time.perf_counter() - t0
     log.info("embedded %d pins in %.1f s (%.0f pins/s)", len(emb), seconds, len(emb) / max(seconds, 1e-9))
     return write_embeddings(out, graph, model_name=name, pin=emb, overwrite=overwrite, extra={

@@ -26,7 +26,7 @@ def eval_dir(synth_graph: Path, runs: dict[str, Path], tmp_path_factory: pytest.
 
 def test_metrics_json_has_exactly_the_contract_keys(eval_dir: Path) -> None:
     m = read_json(eval_dir / "metrics.json")
-    assert set(m) == {"dataset", "protocol", "models", "ab"}
+    assert set(m) == {"dataset", "protocol", "models", "ab", "ci95"} and m["ci95"] is None
     assert m["dataset"] == "synthetic-fashion" and m["ab"] is None
     assert m["protocol"] == {"task": "board_to_pin", "k": [10, 20, 50], "split": "test"}
     assert set(m["models"]) == {"popularity", "als", "bpr", "lightgcn", "content", "sage_raw", "oracle"}
