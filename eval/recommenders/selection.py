@@ -49,8 +49,9 @@ ScoreVariants = Callable[[np.ndarray, torch.Tensor], Iterable[tuple[Hashable, "t
 
 
 def merge_ranked(a: Ranked, b: Ranked, k: int, position: torch.Tensor) -> Ranked:
-    """Top ``k`` of two ranked lists of disjoint pins, ties broken by ``position`` (inverse of the
-    protocol's tie-break permutation), exactly as ranking the union of the two would."""
+    """Top ``k`` of two ranked lists of disjoint pins: what ranking their union gives (exactly when
+    no two scores are equal; equal scores are ordered by ``position``, the inverse of the
+    protocol's tie-break permutation, where ``torch.topk`` itself keeps no defined order)."""
     vals, ids = torch.cat([a.vals, b.vals], 1), torch.cat([a.ids, b.ids], 1)
     order = torch.argsort(position[ids], dim=1)
     vals, ids = vals.gather(1, order), ids.gather(1, order)
