@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-BASELINES = ("popularity", "als", "bpr", "lightgcn")
+BASELINES = ("popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm", "blend")
 """Models fitted on the train graph by the evaluation stage itself."""
 EMBEDDING_MODELS = ("content", "clip_no_neighbors", "sage", "sage_raw", "full")
 """Models read from embedding directories (``--runs``); names are output contracts."""
@@ -35,6 +35,8 @@ class ALSConfig:
         alpha: confidence scale of a save (10).
         iterations: ALS sweeps (15).
         num_threads: implicit threads (1: deterministic and polite on shared cores).
+        factors_grid, regularization_grid, alpha_grid: values searched on the validation split
+            (every combination; an empty grid keeps the single value above).
     """
 
     factors: int = 32
@@ -42,6 +44,22 @@ class ALSConfig:
     alpha: float = 10.0
     iterations: int = 15
     num_threads: int = 1
+    factors_grid: tuple[int, ...] = (16, 32, 64)
+    regularization_grid: tuple[float, ...] = (0.05, 5.0)
+    alpha_grid: tuple[float, ...] = (5.0, 10.0)
+
+    def __post_init__(self) -> None:
+        if self.factors < 1 or self.iterations < 1 or self.regularization < 0 or self.alpha <= 0:
+            raise ValueError("als: factors >= 1, iterations >= 1, regularization >= 0, alpha > 0 expected")
+        if any(f < 1 for f in self.factors_grid) or any(r < 0 for r in self.regularization_grid) \
+                or any(a <= 0 for a in self.alpha_grid):
+            raise ValueError("als grids: factors >= 1, regularization >= 0, alpha > 0 expected")
+
+    def grid(self) -> dict[str, tuple]:
+        """The searched values per setting (a setting without a grid keeps its one value)."""
+        return {"factors": self.factors_grid or (self.factors,),
+                "regularization": self.regularization_grid or (self.regularization,),
+                "alpha": self.alpha_grid or (self.alpha,)}
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,96 @@ class LightGCNConfig:
     batch_size: int = 4096
     lr: float = 0.01
     lambda_reg: float = 1e-4
+
+
+@dataclass(frozen=True)
+class EASEConfig:
+    """EASE (Steck 2019), ``B = I - P / diag(P)``, ``P = (X^T X + lambda I)^-1``.
+
+    Args:
+        lambdas: L2 weights searched on the validation split (one value: no search).
+        max_pins: skip the model (logged, in the manifest) above this many warm pins.
+        dtype: precision of the inverse, ``float32`` (half the memory and time) or ``float64``.
+    """
+
+    lambdas: tuple[float, ...] = (50.0, 200.0, 1000.0)
+    max_pins: int = 30_000
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self) -> None:
+        if not self.lambdas or any(v <= 0 for v in self.lambdas) or self.max_pins < 1:
+            raise ValueError(f"ease: lambdas must be positive (got {list(self.lambdas)}), max_pins >= 1")
+
+
+@dataclass(frozen=True)
+class RP3betaConfig:
+    """RP3beta (Paudel et al. 2017): 3-step walk similarity with popularity penalty.
+
+    Args:
+        alphas: exponents of the transition probabilities searched on validation (> 0).
+        betas: popularity penalties searched on validation (>= 0).
+        top_k: neighbours kept per pin (0 = all).
+    """
+
+    alphas: tuple[float, ...] = (0.5, 1.0)
+    betas: tuple[float, ...] = (0.0, 0.25, 0.5)
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.alphas or not self.betas or any(a <= 0 for a in self.alphas) \
+                or any(b < 0 for b in self.betas) or self.top_k < 0:
+            raise ValueError("rp3beta: non-empty alphas > 0, betas >= 0 and top_k >= 0 expected")
+
+
+@dataclass(frozen=True)
+class ContentMiniLMConfig:
+    """Frozen all-MiniLM-L6-v2 text baseline (``title. description``).
+
+    Args:
+        max_length: tokens per text (128).
+        batch_size: texts per encoder batch (256).
+    """
+
+    max_length: int = 128
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8 or self.batch_size < 1:
+            raise ValueError("content_minilm: max_length >= 8 and batch_size >= 1 expected")
+
+
+CF_MODELS = ("als", "ease", "rp3beta", "lightgcn", "bpr")
+"""Collaborative models the blend may pick for warm pins."""
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """Blend of the best CF model (warm pins) and content_minilm (cold pins), z-scored per board.
+
+    Args:
+        cf_models: candidate CF models (those evaluated in the same run; all when none is).
+        offset_min, offset_max, offset_step: grid of the constant added to the cold z-scores.
+        criterion: what the val split maximises: ``all`` (Recall@20 on all relevant pins) or
+            ``warm_cold_mean`` (the mean of the warm and cold Recall@20).
+    """
+
+    cf_models: tuple[str, ...] = CF_MODELS
+    offset_min: float = -3.0
+    offset_max: float = 3.0
+    offset_step: float = 0.25
+    criterion: Literal["all", "warm_cold_mean"] = "all"
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.cf_models if m not in CF_MODELS]
+        if not self.cf_models or bad:
+            raise ValueError(f"blend.cf_models must be a non-empty subset of {list(CF_MODELS)}, got {bad or '[]'}")
+        if self.offset_step <= 0 or self.offset_max < self.offset_min:
+            raise ValueError("blend: offset_step > 0 and offset_max >= offset_min expected")
+
+    def offsets(self) -> tuple[float, ...]:
+        """``offset_min, offset_min + step, ..., <= offset_max`` (rounded to 1e-9)."""
+        n = int((self.offset_max - self.offset_min) / self.offset_step + 1e-9) + 1
+        return tuple(round(self.offset_min + i * self.offset_step, 9) for i in range(n))
 
 
 @dataclass(frozen=True)
@@ -148,7 +256,8 @@ class EvalConfig:
         num_threads: torch threads while fitting/scoring (1: on a shared 2-core machine more
             threads made sparse products 10x slower; restored afterwards).
         seed: the one seed (model fits, tie-breaking, sampling, A/B draws).
-        als, bpr, lightgcn: baseline settings.
+        als, bpr, lightgcn, ease, rp3beta, content_minilm, blend: baseline settings (grids are
+            searched on the val split: eval.recommenders.selection).
         ab: the offline A/B simulator.
     """
 
@@ -164,6 +273,10 @@ class EvalConfig:
     als: ALSConfig = field(default_factory=ALSConfig)
     bpr: BPRConfig = field(default_factory=BPRConfig)
     lightgcn: LightGCNConfig = field(default_factory=LightGCNConfig)
+    ease: EASEConfig = field(default_factory=EASEConfig)
+    rp3beta: RP3betaConfig = field(default_factory=RP3betaConfig)
+    content_minilm: ContentMiniLMConfig = field(default_factory=ContentMiniLMConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
     ab: ABConfig = field(default_factory=ABConfig)
 
     def __post_init__(self) -> None:

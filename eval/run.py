@@ -25,7 +25,7 @@ import numpy as np
 
 from eval.config import EMBEDDING_MODELS, EvalConfig
 from eval.protocol import SLICES, TaskResult, evaluate_task, make_task, sample_queries
-from eval.recommenders import available_models, build_recommender, load_runs, select_models
+from eval.recommenders import ModelSkipped, available_models, build_recommender, load_runs, select_models
 from graph_build.graph import PinBoardGraph, load_graph
 from graphrec import tracking
 from graphrec.config import to_dict
@@ -94,12 +94,26 @@ def _log_model_metrics(name: str, doc_by_task: Mapping[str, Mapping[str, Any]]) 
 
 def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs: Mapping[str, Any]
                ) -> Iterator[tuple[str, Any, dict[str, Any]]]:
-    """Build and fit each model on the train graph; yield ``(name, model, info)``."""
+    """Build and fit each model on the train graph; yield ``(name, model, info)``.
+
+    A model that cannot run here (``ModelSkipped``) yields ``(name, None, {"skipped": reason})``.
+    Fitted models are kept for ``blend``, which reuses them instead of refitting. Values chosen
+    on the validation split are in ``info["chosen"]``.
+    """
+    fitted: dict[str, Any] = {}
     for name in progress(list(names), desc="models", unit="model"):
-        model = build_recommender(name, cfg, runs)
+        model = build_recommender(name, cfg, runs, fitted)
         t0 = time.perf_counter()
-        model.fit(graph)
+        try:
+            model.fit(graph)
+        except ModelSkipped as e:
+            log.warning("skipped %s: %s", name, e)
+            yield name, None, {"skipped": str(e)}
+            continue
+        fitted[name] = model
         info = {"can_score_cold": bool(model.can_score_cold), "fit_seconds": round(time.perf_counter() - t0, 3)}
+        if getattr(model, "chosen", None) is not None:
+            info["chosen"] = model.chosen
         if name in runs:
             info["source"] = f"{runs[name].root.resolve()} (boards: {model.board_source})"
         log.info("fitted %s in %.2fs", name, info["fit_seconds"])
@@ -132,8 +146,12 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
     queries = {t: sample_queries(task, cfg.max_queries, np.random.default_rng(ss)) for (t, task), ss in zip(tasks.items(), seeds)}
     results: dict[str, dict[str, TaskResult]] = {t: {} for t in tasks}
     info: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
     with torch_threads(cfg.num_threads), tracking.stage_run("evaluate", params=to_dict(cfg), tags={"graphrec.dataset": graph.name}):
         for name, model, minfo in fit_models(graph, selected, cfg, runs):
+            if model is None:
+                skipped[name] = minfo["skipped"]
+                continue
             t0 = time.perf_counter()
             for t, task in tasks.items():
                 if ray is not None:
@@ -145,13 +163,15 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
                 results[t][name] = evaluate_task(model, graph, task, queries[t], cfg.ks, cfg.batch_size, cfg.seed)
             minfo["eval_seconds"] = round(time.perf_counter() - t0, 3)
             info[name] = minfo
+        if not results["board_to_pin"]:
+            raise ValueError(f"no model could be evaluated: {'; '.join(skipped.values())}")
         docs = {t: task_document(graph, cfg, t, results[t]) for t in tasks}
-        for name in selected:
+        for name in results["board_to_pin"]:
             _log_model_metrics(name, docs)
         metrics = {**docs["board_to_pin"], "ab": None}
         manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
                     "runs": {n: str(e.root.resolve()) for n, e in runs.items()}, "models": info,
-                    "missing_models": missing,
+                    "missing_models": missing, "skipped_models": skipped,
                     "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks}, "ab": None,
                     "sampling": {t: {"scored": len(queries[t]), "total": len(task.queries)} for t, task in tasks.items()}}
         p2p = docs.get("pin_to_pin")

@@ -12,13 +12,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from eval.config import BASELINES, EMBEDDING_MODELS, KNOWN_MODELS, ORACLE, EvalConfig
-from eval.recommenders.base import FactorRecommender, Factors, NotFittedError, Recommender
+from eval.recommenders.base import FactorRecommender, Factors, ModelSkipped, NotFittedError, Recommender
 from eval.recommenders.oracle import has_truth
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import Embeddings, EmbeddingDirError, load_embeddings
 
-__all__ = ["Recommender", "FactorRecommender", "Factors", "NotFittedError", "available_models", "build_recommender",
+__all__ = ["Recommender", "FactorRecommender", "Factors", "ModelSkipped", "NotFittedError", "available_models",
+           "build_recommender",
            "load_runs", "select_models"]
+
+
+PRECOMPUTABLE = ("content_minilm",)
+"""Built-in models whose vectors may come from an embedding directory instead (``graphrec run``'s
+``embed-text`` stage writes ``content_minilm`` once; evaluation then scores that directory)."""
 
 
 def load_runs(run_dirs: Sequence[str | Path], graph: PinBoardGraph) -> dict[str, Embeddings]:
@@ -27,7 +33,7 @@ def load_runs(run_dirs: Sequence[str | Path], graph: PinBoardGraph) -> dict[str,
     for d in run_dirs:
         emb = load_embeddings(d, graph)
         name = emb.model_name
-        if name in BASELINES or name == ORACLE:
+        if (name in BASELINES and name not in PRECOMPUTABLE) or name == ORACLE:
             raise EmbeddingDirError(f"{d}: model_name {name!r} is reserved for a built-in model; "
                                     f"use one of {list(EMBEDDING_MODELS)} or another name")
         if name in runs:
@@ -60,8 +66,12 @@ def select_models(requested: Sequence[str], available: Sequence[str]) -> tuple[l
     return [n for n in seen if n in available], [n for n in seen if n not in available]
 
 
-def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]) -> Recommender:
-    """An unfitted recommender by evaluation name (imports heavy libraries lazily)."""
+def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings],
+                      fitted: Mapping[str, Recommender] | None = None) -> Recommender:
+    """An unfitted recommender by evaluation name (imports heavy libraries lazily).
+
+    ``fitted``: models already fitted in this run, which ``blend`` reuses instead of refitting.
+    """
     if name in runs:
         from eval.recommenders.embedding import EmbeddingRecommender
 
@@ -71,9 +81,35 @@ def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]
 
         return PopularityRecommender()
     if name == "als":
-        from eval.recommenders.implicit_models import ALSRecommender
+        from dataclasses import replace
 
-        return ALSRecommender(cfg.als, cfg.seed)
+        from eval.recommenders.implicit_models import ALSRecommender
+        from eval.recommenders.selection import SelectedOnValidation, grid
+
+        return SelectedOnValidation("als", [(p, lambda p=p: ALSRecommender(replace(cfg.als, **p), cfg.seed))
+                                            for p in grid(**cfg.als.grid())], False, cfg.seed)
+    if name == "ease":
+        from eval.recommenders.ease import EASERecommender
+        from eval.recommenders.selection import SelectedOnValidation
+
+        shared: dict = {}  # one Gram matrix for the whole grid
+        return SelectedOnValidation("ease", [({"lambda": v}, lambda v=v: EASERecommender(v, cfg.ease, shared))
+                                             for v in cfg.ease.lambdas], False, cfg.seed, shared.clear)
+    if name == "rp3beta":
+        from eval.recommenders.rp3beta import RP3betaRecommender
+        from eval.recommenders.selection import SelectedOnValidation, grid
+
+        c = cfg.rp3beta
+        return SelectedOnValidation("rp3beta", [(p, lambda p=p: RP3betaRecommender(p["alpha"], p["beta"], c.top_k))
+                                                for p in grid(alpha=c.alphas, beta=c.betas)], False, cfg.seed)
+    if name == "content_minilm":
+        from eval.recommenders.content_minilm import ContentMiniLMRecommender
+
+        return ContentMiniLMRecommender(cfg.content_minilm)
+    if name == "blend":
+        from eval.recommenders.blend import BlendRecommender
+
+        return BlendRecommender(cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs))
     if name == "bpr":
         from eval.recommenders.implicit_models import BPRRecommender
 

@@ -26,6 +26,11 @@ class NotFittedError(RuntimeError):
     """A recommender was asked to score before ``fit``."""
 
 
+class ModelSkipped(RuntimeError):
+    """A model that cannot run on this graph or install (too large, optional package missing);
+    the message is the reason, logged and written to the evaluation manifest."""
+
+
 class Recommender(ABC):
     """Base class: ``fit(graph)``, then ``score_boards`` / ``score_pins`` / ``recommend`` / ``similar_pins``.
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
+import pytest
 import torch
 
 from eval.recommenders.base import Recommender
@@ -44,3 +48,28 @@ def board_pin_dense(graph: PinBoardGraph, splits: tuple[str, ...]) -> np.ndarray
         pin, board = graph.edges(s)
         m[board, pin] = 1.0
     return m
+
+
+def hashed_text_features(texts: list[str], dim: int = 64) -> np.ndarray:
+    """A fast deterministic stand-in for MiniLM: L2-normalised hashed bag of words (``dim`` floats)."""
+    import zlib
+
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, t in enumerate(texts):  # tiny test catalogues only
+        for w in t.lower().replace(".", " ").split():
+            out[i, zlib.crc32(w.encode()) % dim] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+@contextmanager
+def fake_minilm() -> Iterator[None]:
+    """Replace the MiniLM encoder of ``content_minilm`` (and ``blend``) by hashed words, cache cleared."""
+    import eval.recommenders.content_minilm as cm
+
+    cm._CACHE.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cm, "encode_texts", lambda texts, cfg: hashed_text_features(texts))
+        try:
+            yield
+        finally:
+            cm._CACHE.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +16,32 @@ from eval.recommenders.base import UNSCOREABLE, NotFittedError, Recommender
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import EmbeddingDirError, write_embeddings
 from tests.eval.conftest import tiny_config
+from tests.eval.helpers import fake_minilm
 
 MODELS = list(BASELINES) + ["content", "sage_raw", ORACLE]
-COLD_BLIND = {"popularity", "als", "bpr", "lightgcn"}
+COLD_BLIND = {"popularity", "als", "bpr", "lightgcn", "ease", "rp3beta"}
+TUNED = {"als", "ease", "rp3beta", "blend"}
+"""Models whose hyperparameters are chosen on the val split (fitted on train only)."""
 
 
 def _make(name: str, graph: PinBoardGraph, runs: dict[str, Path], seed: int = 0) -> Recommender:
     return build_recommender(name, tiny_config(seed=seed), load_runs(list(runs.values()), graph))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fast_text_encoder() -> Iterator[None]:
+    """content_minilm / blend with hashed words instead of MiniLM (the real encoder: test_baselines)."""
+    with fake_minilm():
+        yield
+
+
 @pytest.fixture(scope="module")
-def fitted(graph: PinBoardGraph, runs: dict[str, Path]) -> dict[str, Recommender]:
+def fitted(graph: PinBoardGraph, runs: dict[str, Path], _fast_text_encoder: None) -> dict[str, Recommender]:
     return {name: _make(name, graph, runs).fit(graph) for name in MODELS}
 
 
-def _without_held_out(graph: PinBoardGraph) -> PinBoardGraph:
-    empty = {s: graph.saves[s].iloc[:0] for s in ("val", "test")}
+def _without_held_out(graph: PinBoardGraph, keep_val: bool = False) -> PinBoardGraph:
+    empty = {s: graph.saves[s].iloc[:0] for s in (("test",) if keep_val else ("val", "test"))}
     return dataclasses.replace(graph, saves={**graph.saves, **empty})
 
 
@@ -86,7 +97,7 @@ class TestRecommenderContract:
 
     def test_fit_uses_only_train_saves_and_is_deterministic(self, name: str, fitted: dict[str, Recommender],
                                                             graph: PinBoardGraph, runs: dict[str, Path]) -> None:
-        again = _make(name, graph, runs).fit(_without_held_out(graph))
+        again = _make(name, graph, runs).fit(_without_held_out(graph, keep_val=name in TUNED))
         boards = np.arange(0, graph.n_boards, 11)
         torch.testing.assert_close(again.score_boards(boards), fitted[name].score_boards(boards))
         torch.testing.assert_close(again.score_pins(np.arange(20)), fitted[name].score_pins(np.arange(20)))
@@ -122,7 +133,8 @@ def test_embedding_boards_are_the_mean_of_train_pins_or_the_directory(fitted: di
 def test_model_selection(graph: PinBoardGraph, runs: dict[str, Path], tmp_path: Path) -> None:
     emb = load_runs(list(runs.values()), graph)
     avail = available_models(graph, emb)
-    assert avail == ["popularity", "als", "bpr", "lightgcn", "content", "sage_raw", "oracle"]
+    assert avail == ["popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm", "blend", "content",
+                     "sage_raw", "oracle"]
     assert select_models([], avail) == (avail, [])
     assert select_models(["oracle", "full", "als"], avail) == (["oracle", "als"], ["full"])
     with pytest.raises(ValueError, match="unknown model"):
