@@ -99,3 +99,22 @@ def test_batch_loss_subtracts_log_q_known_value_and_direction() -> None:
     often = batch_loss(zq, zp, zn, zh, batch(math.log(0.9)), cfg, torch.tensor(scale)).item()
     rarely = batch_loss(zq, zp, zn, zh, batch(math.log(0.01)), cfg, torch.tensor(scale)).item()
     assert often < got < rarely
+
+
+def test_positive_log_q_is_the_log_probability_of_being_in_a_batch() -> None:
+    """prepare_epoch's logQ of a positive = log min(1, batch * frequency): <= 0, larger for frequent pins."""
+    from graphrec.sage.adjacency import Bipartite
+    from graphrec.sage.train import prepare_epoch
+    from tests.sage.helpers import tiny_config
+
+    # pin 0 on 30 boards, pins 1..30 on one board each
+    pin = np.concatenate([np.zeros(30, np.int64), np.arange(1, 31)])
+    board = np.concatenate([np.arange(30), np.arange(30)])
+    bip = Bipartite.from_edges(pin, board, 31, 30)
+    cfg = tiny_config("train.batch_size=4", "train.supervision_fraction=0", "train.cold_fraction=0")
+    data = prepare_epoch(bip, np.zeros((31, 4), np.float32), cfg, epoch=0)
+    freq = np.bincount(data.sup_pin, minlength=31) / len(data.sup_pin)
+    want = np.log(np.minimum(4 * freq[data.sup_pin], 1.0))
+    np.testing.assert_allclose(data.pos_log_q, want, rtol=1e-6)
+    assert np.all(data.pos_log_q <= 0)
+    assert data.pos_log_q[data.sup_pin == 0].min() > data.pos_log_q[data.sup_pin != 0].max()
