@@ -171,19 +171,23 @@ def engagement_probs(rel: np.ndarray, n: int, cfg: ABConfig) -> tuple[np.ndarray
 
 
 def expected_engagement(items: np.ndarray, rel: np.ndarray, fresh: np.ndarray, cfg: ABConfig) -> Engagement:
-    """The noise-free part of :func:`simulate` (observed fields are the expectations too)."""
+    """The noise-free part of :func:`simulate` over ``cfg.sessions`` sessions (observed = expected)."""
     shown = items >= 0
+    n_s = float(cfg.sessions)
     p_click, p_repin = engagement_probs(rel, items.shape[1], cfg)
     exam = np.broadcast_to(examination(items.shape[1], cfg.examination)[None, :], items.shape)
-    ec, er = _by_slice(p_click, fresh, shown), _by_slice(p_click * p_repin, fresh, shown)
-    return Engagement(impressions=_by_slice(np.ones(items.shape), fresh, shown),
-                      examination=_by_slice(exam, fresh, shown), clicks=ec, repins=er,
+    ec, er = _by_slice(n_s * p_click, fresh, shown), _by_slice(n_s * p_click * p_repin, fresh, shown)
+    return Engagement(impressions=_by_slice(np.full(items.shape, n_s), fresh, shown),
+                      examination=_by_slice(n_s * exam, fresh, shown), clicks=ec, repins=er,
                       expected_clicks=ec, expected_repins=er)
 
 
 def simulate(items: np.ndarray, rel: np.ndarray, fresh: np.ndarray, cfg: ABConfig, rng: np.random.Generator,
              ) -> tuple[Engagement, np.ndarray]:
-    """Draw clicks and repins for ``U x n`` feeds; return the per-user slice sums and the click matrix.
+    """Draw clicks and repins for ``U x n`` feeds; return the per-user slice sums and the click counts.
+
+    Each user sees the same feed in ``cfg.sessions`` independent sessions: the clicks of a slot
+    are ``Binomial(sessions, P(click))``, its repins ``Binomial(clicks, P(repin | click))``.
 
     Args:
         items: pin ids per user and position (``-1`` = empty slot, not an impression).
@@ -194,8 +198,8 @@ def simulate(items: np.ndarray, rel: np.ndarray, fresh: np.ndarray, cfg: ABConfi
     """
     shown = items >= 0
     p_click, p_repin = engagement_probs(rel, items.shape[1], cfg)
-    clicks = (rng.random(items.shape) < p_click) & shown
-    repins = clicks & (rng.random(items.shape) < p_repin)
+    clicks = rng.binomial(cfg.sessions, np.where(shown, p_click, 0.0))
+    repins = rng.binomial(clicks, p_repin)
     exp = expected_engagement(items, rel, fresh, cfg)
     eng = replace(exp, clicks=_by_slice(clicks, fresh, shown), repins=_by_slice(repins, fresh, shown))
     return eng, clicks
@@ -362,7 +366,7 @@ def simulate_ab(users: np.ndarray, control: np.ndarray, treatment: np.ndarray, r
         _, clicks = simulate(items, rel, fresh, cfg, rng)
         p_click, _ = engagement_probs(rel, n, cfg)
         result["interleaving"] = credit(team, clicks, rng=rng, n_bootstrap=cfg.n_bootstrap,
-                                        p_click=np.where(items >= 0, p_click, 0.0),
+                                        p_click=cfg.sessions * np.where(items >= 0, p_click, 0.0),
                                         min_events=cfg.min_events).to_dict()
     if cfg.ope:
         result["ope"] = ope_compare(users, feeds, relevance, is_cold, cfg, np.random.default_rng(s_ope))

@@ -112,6 +112,9 @@ class ABConfig:
         sensitivity: also report the expected lifts under other c0, dc and examination curves.
         ope: also log feeds from a stochastic policy and estimate both arms with IPS/SNIPS/DR.
         ope_epsilon: the logging policy's uniform-exploration probability per slot (0, 1].
+        sessions: independent sessions per user, each showing the same feed (more events, the
+            same expected lifts; the bootstrap stays over users, so sessions of one user are
+            not treated as independent users).
     """
 
     control: str = "auto"
@@ -130,6 +133,7 @@ class ABConfig:
     sensitivity: bool = True
     ope: bool = True
     ope_epsilon: float = 0.1
+    sessions: int = 1
 
     def __post_init__(self) -> None:
         for name in ("click_min", "click_max", "repin_min", "repin_max"):
@@ -143,7 +147,7 @@ class ABConfig:
         if self.examination not in ("log2", "reciprocal", "uniform"):
             raise ValueError(f"ab.examination must be log2, reciprocal or uniform, got {self.examination!r}")
         checks = (("feed_size", 1), ("n_bootstrap", 100), ("n_permutations", 10), ("max_users", 0),
-                  ("min_events", 0))
+                  ("min_events", 0), ("sessions", 1))
         for name, low in checks:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:

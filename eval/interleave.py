@@ -90,7 +90,7 @@ class InterleavingResult:
 
 def credit(team: np.ndarray, clicks: np.ndarray, rng: np.random.Generator | None = None, n_bootstrap: int = 0,
            p_click: np.ndarray | None = None, min_events: int = 0) -> InterleavingResult:
-    """Score team-draft clicks: ``team`` and ``clicks`` are ``U x n`` (clicks bool).
+    """Score team-draft clicks: ``team`` and ``clicks`` are ``U x n`` (clicks: bool or counts).
 
     Args:
         team, clicks: the merged feeds' teams and the simulated clicks.
@@ -100,8 +100,8 @@ def credit(team: np.ndarray, clicks: np.ndarray, rng: np.random.Generator | None
     """
     from eval.stats import INSUFFICIENT, OK, bootstrap_log_ratios, bootstrap_mean_ci
 
-    c = (clicks & (team == CONTROL)).sum(1)
-    t = (clicks & (team == TREATMENT)).sum(1)
+    c = (clicks * (team == CONTROL)).sum(1)
+    t = (clicks * (team == TREATMENT)).sum(1)
     wins, losses = int((t > c).sum()), int((t < c).sum())
     ties = len(c) - wins - losses
     decided = wins + losses

@@ -20,6 +20,10 @@ Swaminathan & Joachims 2015 (SNIPS), Dudik et al. 2011 (DR). With ``w = [a == pi
   = the mean logged reward at position k (a deliberately crude, position-only model: DR stays
   unbiased whatever the model, and a better model only lowers the variance).
 
+With ``ab.sessions`` > 1 each user is logged in that many independent sessions; values are
+per user-session and the bootstrap resamples users (their sessions move together). A lift
+is ``insufficient data`` when fewer than ``ab.min_events`` rewarded slots match either arm.
+
 The "online truth" each estimate is checked against is the expected reward per user of the
 arm's own feed under the click model (what the A/B simulation's expected engagement is).
 Open Bandit Pipeline implements the same estimators for slates; it is not a dependency (its
@@ -85,26 +89,34 @@ def dr(reward: np.ndarray, weight: np.ndarray, q_logged: np.ndarray, q_target: n
     return q_target.sum(1) + (weight * (reward - q_logged)).sum(1)
 
 
-def position_model(reward: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def position_model(reward: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The position-only reward model: the mean logged reward of each position, broadcast to ``shape``."""
     return np.broadcast_to(reward.mean(0)[None, :], shape)
 
 
-def _estimate(est: str, reward: np.ndarray, weight: np.ndarray, q: np.ndarray, w_users: np.ndarray | None
-              ) -> np.ndarray | float:
-    """One estimator's value per user; with bootstrap weights ``w_users`` (b x U) one value per replicate."""
-    if w_users is None:
-        w_users = np.ones((1, reward.shape[0]))
-        single = True
-    else:
-        single = False
-    users = reward.shape[0]
+def estimate(est: str, a: np.ndarray, b: np.ndarray, q: np.ndarray, sessions: int,
+             w_users: np.ndarray | None = None) -> float | np.ndarray:
+    """One estimator's value per user-session from per-user sums over sessions.
+
+    Args:
+        est: ``ips``, ``snips`` or ``dr``.
+        a: ``U x n`` per-user sums over sessions of ``w * r``.
+        b: ``U x n`` per-user sums over sessions of ``w``.
+        q: ``[n]`` the reward model per position (DR).
+        sessions: sessions per user.
+        w_users: ``b x U`` bootstrap weights (one value per replicate); None: the estimate.
+
+    With one session these are :func:`ips`, :func:`snips` and :func:`dr` (tested).
+    """
+    single = w_users is None
+    w = np.ones((1, a.shape[0])) if single else w_users
+    norm = a.shape[0] * sessions
     if est == "ips":
-        out = w_users @ ips(reward, weight) / users
+        out = w @ a.sum(1) / norm
     elif est == "dr":
-        out = w_users @ dr(reward, weight, q, q) / users
+        out = float(q.sum()) + w @ (a - q[None, :] * b).sum(1) / norm
     elif est == "snips":
-        num, den = w_users @ (weight * reward), w_users @ weight  # b x n
+        num, den = w @ a, w @ b  # replicates x n
         out = np.sum(np.divide(num, den, out=np.zeros_like(num), where=den > 0), axis=1)
     else:
         raise ValueError(f"unknown estimator {est!r}; expected one of {ESTIMATORS}")
@@ -139,12 +151,18 @@ def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray
 
     c_items, t_items = feeds["control"][0], feeds["treatment"][0]
     n_users, n = c_items.shape
-    logged, mu = logging_policy(c_items, t_items, len(is_cold), cfg.ope_epsilon, rng)
+    n_s = cfg.sessions
+    shape = (n_users, n_s, n)
+    per_session = {arm: np.broadcast_to(f[0][:, None, :], shape) for arm, f in feeds.items()}
+    logged, mu = logging_policy(per_session["control"], per_session["treatment"], len(is_cold), cfg.ope_epsilon,
+                                rng)
     shown = logged >= 0
-    rel = relevance(users, logged)
-    p_click, p_repin = engagement_probs(rel, n, cfg)
-    clicks = (rng.random(logged.shape) < p_click) & shown
-    repins = clicks & (rng.random(logged.shape) < p_repin)
+    flat = logged.reshape(n_users, n_s * n)
+    rel = relevance(users, flat).reshape(shape)
+    p_click, p_repin = engagement_probs(rel.reshape(n_users * n_s, n), n, cfg)
+    p_click, p_repin = p_click.reshape(shape), p_repin.reshape(shape)
+    clicks = (rng.random(shape) < p_click) & shown
+    repins = clicks & (rng.random(shape) < p_repin)
     fresh = is_cold[np.maximum(logged, 0)] & shown
     rewards = {"clicks": clicks.astype(np.float64), "repins": repins.astype(np.float64),
                "fresh_repins": (repins & fresh).astype(np.float64)}
@@ -156,35 +174,37 @@ def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray
         truth["clicks"][arm] = float(pc.sum()) / n_users
         truth["repins"][arm] = float((pc * pr).sum()) / n_users
         truth["fresh_repins"][arm] = float((pc * pr * arm_fresh).sum()) / n_users
-        match = (logged == items) & shown
+        match = (logged == per_session[arm]) & shown
         weights[arm] = np.divide(match, mu, out=np.zeros(mu.shape), where=mu > 0)
     boot_w = np.concatenate([rng.multinomial(n_users, np.full(n_users, 1.0 / n_users),
                                              size=min(_BLOCK, cfg.n_bootstrap - s)).astype(np.float64)
                              for s in range(0, cfg.n_bootstrap, _BLOCK)])
     estimates: dict[str, dict] = {e: {} for e in ESTIMATORS}
     lifts: dict[str, dict] = {e: {} for e in ESTIMATORS}
+    events: dict[str, dict[str, int]] = {r: {} for r in REWARDS}
     for r in REWARDS:
-        q = position_model(rewards[r], logged.shape)
+        q = rewards[r].mean(axis=(0, 1))  # the position-only reward model
+        sums = {arm: ((weights[arm] * rewards[r]).sum(1), weights[arm].sum(1)) for arm in weights}
+        events[r] = {arm: int(rewards[r][weights[arm] > 0].sum()) for arm in weights}
         t_lift = truth[r]["treatment"] / truth[r]["control"] - 1.0 if truth[r]["control"] > 0 else None
+        few = min(events[r].values()) < cfg.min_events
         for e in ESTIMATORS:
-            per = {}
-            reps = {}
-            for arm in ("control", "treatment"):
-                per[arm] = _estimate(e, rewards[r], weights[arm], q, None)
-                reps[arm] = _estimate(e, rewards[r], weights[arm], q, boot_w)
+            per = {arm: estimate(e, *sums[arm], q, n_s) for arm in sums}
+            reps = {arm: estimate(e, *sums[arm], q, n_s, boot_w) for arm in sums}
             estimates[e][r] = {arm: {"value": per[arm], "ci95": _percentile(reps[arm]), "truth": truth[r][arm]}
                                for arm in per}
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_reps = np.log(reps["treatment"] / reps["control"])
                 log_r = np.log(per["treatment"] / per["control"]) if per["control"] > 0 else np.nan
-            ci = log_ratio_interval(float(log_r), log_reps)
-            lift = float(np.expm1(log_r)) if np.isfinite(log_r) and ci is not None else None
+            ci = None if few else log_ratio_interval(float(log_r), log_reps)
+            lift = float(np.expm1(log_r)) if ci is not None else None
             lifts[e][r] = {"lift": lift, "ci95": list(ci) if ci is not None else None, "truth": t_lift,
                            "covers_truth": (ci[0] <= t_lift <= ci[1]) if ci is not None and t_lift is not None
                            else None,
+                           "events": [events[r]["control"], events[r]["treatment"]],
                            "status": "ok" if ci is not None else "insufficient data"}
     return {"policy": "per slot: control's pin (1-eps)/2, treatment's pin (1-eps)/2, uniform random pin eps",
             "epsilon": cfg.ope_epsilon, "reward_model": "DR: mean logged reward per position",
             "truth": truth, "estimates": estimates, "lifts": lifts,
-            "matched": {arm: int((weights[arm] > 0).sum()) for arm in weights},
+            "sessions": n_s, "matched": {arm: int((weights[arm] > 0).sum()) for arm in weights},
             "logged_events": {r: int(rewards[r].sum()) for r in REWARDS}}

@@ -308,3 +308,18 @@ def test_ab_config_orders_min_and_max() -> None:
     with pytest.raises(ValueError, match="repin_min .* <= ab.repin_max"):
         ABConfig(repin_min=0.6, repin_max=0.5)
     ABConfig(click_min=0.3, click_max=0.3, n_bootstrap=100)  # equal bounds are a valid (flat) model
+
+
+def test_sessions_add_events_not_lift() -> None:
+    users, control, treatment, relevance, is_cold, _ = _planted_setup(500, seed=8)
+    one = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False)
+    many = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False, sessions=20)
+    a = simulate_ab(users, control, treatment, relevance, is_cold, one, seed=0)["lifts"]["fresh"]["repins"]
+    b = simulate_ab(users, control, treatment, relevance, is_cold, many, seed=0)["lifts"]["fresh"]["repins"]
+    assert b["status"] == "ok" and sum(b["events"]) > 10 * sum(a["events"])
+    if a["lift"] is not None:
+        assert a["lift"] == pytest.approx(b["lift"])
+    c1 = simulate_ab(users, control, treatment, relevance, is_cold, one, seed=0)["lifts"]["fresh"]["ctr"]
+    c20 = simulate_ab(users, control, treatment, relevance, is_cold, many, seed=0)["lifts"]["fresh"]["ctr"]
+    assert c1["lift"] == pytest.approx(c20["lift"])  # the expected lift does not depend on sessions
+    assert c20["ci95"][1] - c20["ci95"][0] < 0.6 * (c1["ci95"][1] - c1["ci95"][0])  # more events, narrower

@@ -84,3 +84,18 @@ def test_estimates_recover_the_online_truth_of_both_arms() -> None:
                 e = out["estimates"][est][reward][arm]
                 assert e["ci95"][0] <= e["truth"] <= e["ci95"][1], (est, reward, arm, e)
     assert out["matched"]["control"] == pytest.approx(0.45 * users * n, rel=0.05)
+
+
+def test_aggregated_estimator_equals_the_definitions_for_one_session() -> None:
+    from eval.ope import estimate
+
+    rng = np.random.default_rng(3)
+    reward = (rng.random((50, 5)) < 0.3).astype(float)
+    weight = np.where(rng.random((50, 5)) < 0.5, 1 / 0.45, 0.0)
+    q = position_model(reward, reward.shape)
+    a, b = weight * reward, weight
+    assert estimate("ips", a, b, q[0], 1) == pytest.approx(ips(reward, weight).mean())
+    assert estimate("snips", a, b, q[0], 1) == pytest.approx(snips(reward, weight))
+    assert estimate("dr", a, b, q[0], 1) == pytest.approx(dr(reward, weight, q, q).mean())
+    with pytest.raises(ValueError, match="unknown estimator"):
+        estimate("dm", a, b, q[0], 1)
