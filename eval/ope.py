@@ -26,9 +26,9 @@ is ``insufficient data`` when fewer than ``ab.min_events`` rewarded slots match 
 
 The "online truth" each estimate is checked against is the expected reward per user of the
 arm's own feed under the click model (what the A/B simulation's expected engagement is).
-Open Bandit Pipeline implements the same estimators for slates; it is not a dependency (its
-last release pins an older stack than constraints.txt), so the three are implemented here and
-tested against closed-form cases (tests/eval/test_ope.py).
+Open Bandit Pipeline implements the same estimators; it is not a dependency (its last release,
+0.5.7, requires Python < 3.11: pip refuses it on our 3.11), so the three are implemented here
+and tested against closed-form cases (tests/eval/test_ope.py).
 """
 
 from __future__ import annotations
