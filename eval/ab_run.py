@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 def _engagement_text(cfg: EvalConfig) -> str:
     a = cfg.ab
     return (f"examination {a.examination}, P(click | examined) = {a.click_min} + {a.click_max - a.click_min:g} r, "
-            f"P(repin | click) = {a.repin_min} + {a.repin_max - a.repin_min:g} r, feed of {a.feed_size}")
+            f"P(repin | click) = {a.repin_min} + {a.repin_max - a.repin_min:g} r, feed of {a.feed_size}, "
+            f"{a.sessions} session(s) per user")
 
 
 def run_simulation(graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], control: str, treatment: str

@@ -211,10 +211,18 @@ class ABConfig:
         examination: position bias, ``log2`` (1/log2(i+1)), ``reciprocal`` (1/i) or ``uniform``.
         click_min, click_max: click probability of an examined pin at relevance 0 and 1.
         repin_min, repin_max: save probability given a click at relevance 0 and 1.
-        n_bootstrap: paired bootstrap resamples of users for the 95 % CIs.
+        n_bootstrap: paired bootstrap resamples of users for the 95 % CIs (>= 100: the
+            log-ratio interval uses their standard deviation).
         n_permutations: paired sign-flip permutations for the p-values.
         interleaving: also run team-draft interleaving of the two arms.
         max_users: simulate at most this many users (seeded sample; 0 = every test board).
+        min_events: fewer clicks/repins than this in either arm -> "insufficient data", no lift.
+        sensitivity: also report the expected lifts under other c0, dc and examination curves.
+        ope: also log feeds from a stochastic policy and estimate both arms with IPS/SNIPS/DR.
+        ope_epsilon: the logging policy's uniform-exploration probability per slot (0, 1].
+        sessions: independent sessions per user, each showing the same feed (more events, the
+            same expected lifts; the bootstrap stays over users, so sessions of one user are
+            not treated as independent users).
     """
 
     control: str = "auto"
@@ -229,13 +237,31 @@ class ABConfig:
     n_permutations: int = 1000
     interleaving: bool = True
     max_users: int = 0
+    min_events: int = 30
+    sensitivity: bool = True
+    ope: bool = True
+    ope_epsilon: float = 0.1
+    sessions: int = 1
 
     def __post_init__(self) -> None:
         for name in ("click_min", "click_max", "repin_min", "repin_max"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"ab.{name} must be a probability in [0, 1], got {getattr(self, name)}")
-        if self.feed_size < 1 or self.n_bootstrap < 10 or self.n_permutations < 10 or self.max_users < 0:
-            raise ValueError("ab: feed_size >= 1, n_bootstrap >= 10, n_permutations >= 10, max_users >= 0 expected")
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"ab.{name} must be a probability in [0, 1], got {v!r}")
+        if self.click_min > self.click_max:
+            raise ValueError(f"ab.click_min ({self.click_min}) must be <= ab.click_max ({self.click_max})")
+        if self.repin_min > self.repin_max:
+            raise ValueError(f"ab.repin_min ({self.repin_min}) must be <= ab.repin_max ({self.repin_max})")
+        if self.examination not in ("log2", "reciprocal", "uniform"):
+            raise ValueError(f"ab.examination must be log2, reciprocal or uniform, got {self.examination!r}")
+        checks = (("feed_size", 1), ("n_bootstrap", 100), ("n_permutations", 10), ("max_users", 0),
+                  ("min_events", 0), ("sessions", 1))
+        for name, low in checks:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"ab.{name} must be an integer >= {low}, got {v!r}")
+        if not 0.0 < self.ope_epsilon <= 1.0:
+            raise ValueError(f"ab.ope_epsilon must be in (0, 1], got {self.ope_epsilon!r}")
 
 
 @dataclass(frozen=True)

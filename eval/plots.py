@@ -66,31 +66,65 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
 
 
 def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
-    """Horizontal error bars: relative lift with its 95 % CI per metric and slice; undefined lifts labelled."""
+    """Horizontal error bars: expected lift (dot) and the simulated experiment's 95 % CI per metric.
+
+    Lifts without a value are labelled with their status (``insufficient data``, ``undefined``).
+    When ab.json carries counterfactual estimates, a second panel shows the IPS / SNIPS / DR
+    lifts of repins per user with their CIs and the true lift (a cross).
+    """
     plt = _pyplot()
-    rows = [(s, m) for s in ("fresh", "warm", "all") for m in ("ctr", "repin_rate", "repins")]
-    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rows) + 1.6))
+    rows = [(s, m) for s in ("fresh", "warm", "all") for m in ("repins", "repin_exam", "ctr_exam", "ctr")
+            if m in ab["lifts"][s]]
+    ope = ab.get("ope")
+    ncol = 2 if ope else 1
+    fig, axes = plt.subplots(1, ncol, figsize=(7.5 * ncol, 0.42 * len(rows) + 1.8), squeeze=False)
+    ax = axes[0][0]
     colors = {"fresh": "#DD8452", "warm": "#4C72B0", "all": "#55A868"}
     for i, (s, m) in enumerate(rows):
         d = ab["lifts"][s][m]
         y = len(rows) - 1 - i
         if d["lift"] is None:
-            ax.text(0.5, y, "undefined: control rate is 0 or it served no pin of this slice", va="center",
-                    ha="center", fontsize=7, color="dimgrey", transform=ax.get_yaxis_transform(),
+            why = d.get("status") or "undefined"
+            if d.get("events") is not None:
+                why += f" ({d['events'][0]} / {d['events'][1]} events)"
+            ax.text(0.5, y, why, va="center", ha="center", fontsize=7, color="dimgrey",
+                    transform=ax.get_yaxis_transform(),
                     bbox={"facecolor": "white", "edgecolor": "lightgrey", "boxstyle": "round"})
             continue
         lo, hi = d["ci95"] if d["ci95"] is not None else (d["lift"], d["lift"])
-        ax.errorbar(100 * d["lift"], y, xerr=[[100 * (d["lift"] - lo)], [100 * (hi - d["lift"])]], fmt="o",
-                    color=colors[s], capsize=4)
+        ax.plot([100 * lo, 100 * hi], [y, y], color=colors[s], lw=2)
+        ax.plot(100 * d["lift"], y, "o", color=colors[s])
         ax.annotate(f"{100 * d['lift']:+.1f}%  {format_p(d['p_value'], ab['config']['n_permutations'])}",
-                    (100 * hi, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7)
+                    (100 * max(hi, d["lift"]), y), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=7)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_yticks(range(len(rows)), [f"{s} {m}" for s, m in reversed(rows)], fontsize=8)
-    ax.set_xlabel("relative lift, treatment vs control (%), paired bootstrap 95 % CI")
-    ax.set_title(f"offline A/B: {ab['treatment']} vs {ab['control']} ({ab['users']} users, {ab['relevance']})",
-                 fontsize=9)
+    names = {"repins": "repins/user", "repin_exam": "repins/exam", "ctr_exam": "clicks/exam", "ctr": "CTR"}
+    ax.set_yticks(range(len(rows)), [f"{s} {names[m]}" for s, m in reversed(rows)], fontsize=8)
+    ax.set_xlabel("relative lift (%): dot = expected, bar = 95 % CI of the simulated experiment")
+    ax.set_title(f"offline A/B: {ab['treatment']} vs {ab['control']} ({ab['users']} users)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+    if ope:
+        ax2 = axes[0][1]
+        labels = []
+        for i, r in enumerate(("repins", "fresh_repins", "clicks")):
+            for j, e in enumerate(("ips", "snips", "dr")):
+                y = -(3 * i + j)
+                labels.append((y, f"{r.replace('_', ' ')} {e.upper()}"))
+                lf = ope["lifts"][e][r]
+                if lf["truth"] is not None:
+                    ax2.plot(100 * lf["truth"], y, "x", color="black")
+                if lf["lift"] is None or lf["ci95"] is None:
+                    ax2.text(0.02, y, lf["status"], va="center", fontsize=7, color="dimgrey",
+                             transform=ax2.get_yaxis_transform())
+                    continue
+                ax2.plot([100 * lf["ci95"][0], 100 * lf["ci95"][1]], [y, y], color="#8172B2", lw=2)
+                ax2.plot(100 * lf["lift"], y, "o", color="#8172B2")
+        ax2.axvline(0, color="black", lw=0.8)
+        ax2.set_yticks([y for y, _ in labels], [t for _, t in labels], fontsize=8)
+        ax2.set_xlabel("counterfactual lift (%) with 95 % CI; x = true (online) lift")
+        ax2.set_title(f"off-policy estimates from a logging policy (eps = {ope['epsilon']:g})", fontsize=9)
+        ax2.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

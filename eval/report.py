@@ -81,38 +81,113 @@ def _slice_tables(metrics: Mapping[str, Any], cold_blind: Sequence[str], title: 
     return lines
 
 
+def _ci(ci: Sequence[float] | None) -> str:
+    return "n/a" if ci is None else f"[{_fmt(ci[0], True)}, {_fmt(ci[1], True)}]"
+
+
+def _lift_cell(d: Mapping[str, Any]) -> str:
+    """The lift, or why there is none (``insufficient data`` / ``undefined``)."""
+    if d.get("lift") is not None:
+        return _fmt(d["lift"], True)
+    return d.get("status") if d.get("status") not in (None, "ok") else "n/a"
+
+
+def _events(d: Mapping[str, Any]) -> str:
+    ev = d.get("events")
+    return "n/a" if ev is None else f"{ev[0]:,} / {ev[1]:,}"
+
+
+AB_METRIC_TEXT = {
+    "repins": "repins per user (all users)", "repin_exam": "repins per examination",
+    "ctr_exam": "clicks per examination", "ctr": "CTR per impression", "repin_rate": "repins per impression",
+    "share": "share of impressions", "exposure": "share of examination",
+}
+
+
 def _ab_section(ab: Mapping[str, Any]) -> list[str]:
     lines = ["## Offline A/B simulation", "",
              f"Control **{ab['control']}** vs treatment **{ab['treatment']}** on {ab['users']:,} simulated users "
              f"(the {ab['split']} boards); relevance = {ab['relevance']}. Engagement model: {ab['engagement']}.", ""]
-    header = ["arm", "slice", "impressions", "share", "CTR", "repin rate", "expected CTR", "expected repin rate"]
+    cm = ab.get("click_model")
+    if cm:
+        lines += [f"Click model: {cm['kind']}, P(click) = {cm['p_click']} with c0 = {cm['c0']:g}, "
+                  f"dc = {cm['dc']:g}; examination {cm['examination']} ({cm['examination_source']}); "
+                  f"P(repin | click) = {cm['p_repin_given_click']}. Calibration: {cm['calibration']}.", ""]
+    header = ["arm", "slice", "impressions", "share", "exposure", "clicks", "repins", "exp. CTR",
+              "exp. clicks / exam", "exp. repins / exam", "exp. repins / user"]
     rows = []
     for arm in ("control", "treatment"):
         for s in ("fresh", "warm", "all"):
             d = ab["arms"][arm][s]
-            rows.append([f"{ab[arm]} ({arm})", s, _fmt(d["impressions"]), _fmt(d["share"]), _fmt(d["ctr"]),
-                         _fmt(d["repin_rate"]), _fmt(d["expected_ctr"]), _fmt(d["expected_repin_rate"])])
+            rows.append([f"{ab[arm]} ({arm})", s, _fmt(d["impressions"]), _fmt(d["share"]), _fmt(d.get("exposure")),
+                         _fmt(d["clicks"]), _fmt(d["repins"]), _fmt(d["expected_ctr"]),
+                         _fmt(d.get("expected_ctr_exam")), _fmt(d.get("expected_repin_exam")),
+                         _fmt(d.get("expected_repins_per_user"))])
     lines += _table(header, rows) + [""]
-    header = ["slice", "metric", "control", "treatment", "lift", "95% CI", "p-value"]
+    header = ["slice", "metric", "control", "treatment", "lift (expected)", "95% CI (simulated)",
+              "observed lift", "events C / T", "p-value"]
     rows = []
     for s in ("fresh", "warm", "all"):
-        for m in ("ctr", "repin_rate", "repins", "share"):
-            d = ab["lifts"][s][m]
-            ci = "n/a" if d["ci95"] is None else f"[{_fmt(d['ci95'][0], True)}, {_fmt(d['ci95'][1], True)}]"
-            rows.append([s, m, _fmt(d["control"]), _fmt(d["treatment"]), _fmt(d["lift"], True), ci,
+        for m in ("repins", "repin_exam", "ctr_exam", "ctr", "repin_rate", "share", "exposure"):
+            d = ab["lifts"][s].get(m)
+            if d is None or (s == "all" and m in ("share", "exposure")):  # 1 by definition
+                continue
+            rows.append([s, AB_METRIC_TEXT.get(m, m), _fmt(d["control"]), _fmt(d["treatment"]), _lift_cell(d),
+                         _ci(d["ci95"]), _fmt(d.get("observed_lift"), True), _events(d),
                          format_p(d["p_value"], ab["config"]["n_permutations"]) or "n/a"])
     lines += _table(header, rows) + [""]
-    lines += ["`repins` is the lift in repins per user (volume: the seed's \"+15 % repins on fresh pins\"); "
-              "`ctr` and `repin_rate` are per impression of the slice; `share` is the slice's share of the feed. "
-              "A lift is n/a when the control's rate is 0 or it served no pin of the slice (a model that "
-              "cannot score cold pins serves no fresh pins).", ""]
+    lines += ["**How to read it.** `lift (expected)` is the lift of the engagement model's expected clicks / repins "
+              "on the served feeds (no click noise). The 95 % CI is a log-ratio bootstrap interval over users of "
+              "one simulated experiment with these users (it covers the expected lift in ~95 % of seeds); "
+              "`observed lift` is that experiment's point estimate. No lift is given (`insufficient data`) when "
+              f"either arm has fewer than {ab['config'].get('min_events', 30)} events or a bootstrap replicate is "
+              "non-finite; `undefined` when the control serves no pin of the slice or its rate is 0. Quality "
+              "(per examination) is not gameable by placing fresh pins higher; quantity (`share`, `exposure`) "
+              "is reported apart; `repins per user` is the volume over all users.", ""]
     il = ab.get("interleaving")
     if il:
-        lines += [f"Team-draft interleaving: {il['wins']:,} users prefer {ab['treatment']}, {il['losses']:,} prefer "
-                  f"{ab['control']}, {il['ties']:,} ties; preference {_fmt(il['preference'])}, "
-                  f"delta {il['delta']:+.4f}, sign-test p = {_fmt(il['p_value'])}.", ""]
+        status = "" if il.get("status", "ok") == "ok" else f" **{il['status']}**."
+        lines += [f"**Team-draft interleaving**: {il['wins']:,} users prefer {ab['treatment']}, {il['losses']:,} "
+                  f"prefer {ab['control']}, {il['ties']:,} ties; delta {il['delta']:+.4f} "
+                  f"(95 % CI {_ci_plain(il.get('delta_ci95'))}, bootstrap over users), sign-test "
+                  f"p = {_fmt(il['p_value'])}; treatment's share of the expected credited clicks "
+                  f"{_fmt(il.get('expected_share'))} (95 % CI {_ci_plain(il.get('expected_share_ci95'))}; "
+                  f"0.5 = no preference).{status}", ""]
+    sens = ab.get("sensitivity")
+    if sens:
+        keys = [k for k in sens[0] if k.endswith("_lift")]
+        header = ["click model", "c0", "dc", "examination"] + [k[:-5].replace("_", " ") for k in keys]
+        rows = [[r["variant"], f"{r['click_min']:g}", f"{r['dc']:g}", r["examination"]]
+                + [_fmt(r[k], True) for k in keys] for r in sens]
+        lines += ["### Sensitivity of the expected lifts to the click model", ""] + _table(header, rows)
+        lines += ["", "Each row changes one parameter of the default; a conclusion that flips sign between rows "
+                  "depends on an assumption of the simulator, not on the models.", ""]
+    ope = ab.get("ope")
+    if ope:
+        lines += ["### Counterfactual estimates from logs of a stochastic policy", "",
+                  f"Logging policy: {ope['policy']} (eps = {ope['epsilon']:g}); propensities known exactly. "
+                  f"Slots matching the control / treatment feed: {ope['matched']['control']:,} / "
+                  f"{ope['matched']['treatment']:,}. {ope['reward_model']}. `truth` = each arm's expected "
+                  "reward per user under the click model (the online truth).", ""]
+        header = ["reward per user", "estimator", "control", "treatment", "truth C / T", "lift", "95% CI",
+                  "true lift", "CI covers truth"]
+        rows = []
+        for r in ("repins", "fresh_repins", "clicks"):
+            for e in ("ips", "snips", "dr"):
+                est, lf = ope["estimates"][e][r], ope["lifts"][e][r]
+                lift = _fmt(lf["lift"], True) if lf["lift"] is not None else lf["status"]
+                cov = "n/a" if lf["covers_truth"] is None else ("yes" if lf["covers_truth"] else "**no**")
+                rows.append([r.replace("_", " "), e.upper(), _fmt(est["control"]["value"]),
+                             _fmt(est["treatment"]["value"]),
+                             f"{_fmt(est['control']['truth'])} / {_fmt(est['treatment']['truth'])}", lift,
+                             _ci(lf["ci95"]), _fmt(lf["truth"], True), cov])
+        lines += _table(header, rows) + [""]
     lines += ["![A/B lifts](plots/ab_lifts.png)", ""]
     return lines
+
+
+def _ci_plain(ci: Sequence[float] | None) -> str:
+    return "n/a" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
 def render(metrics: Mapping[str, Any], manifest: Mapping[str, Any], pin_to_pin: Mapping[str, Any] | None = None,

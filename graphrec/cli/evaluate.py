@@ -80,8 +80,8 @@ def ab_sim(
         for m in ("ctr", "repin_rate", "repins"):
             d = ab["lifts"][s][m]
             ci = "n/a" if d["ci95"] is None else f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
-            lift = "n/a" if d["lift"] is None else f"{d['lift']:+.3f}"
-            typer.echo(f"  {s:<6} {m:<11} lift {lift}  95% CI {ci}")
+            lift = (d.get("status") or "n/a") if d["lift"] is None else f"{d['lift']:+.3f}"
+            typer.echo(f"  {s:<6} {m:<11} lift {lift}  95% CI {ci}  events {d.get('events')}")
     typer.echo(f"wrote {out}/ab.json (metrics.json ab block, report.md, plots/ab_lifts.png updated)")
 
 

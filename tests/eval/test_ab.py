@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.ab import engagement_probs, examination, held_out_relevance, planted_relevance, simulate_ab
+from eval.ab import (engagement_probs, examination, held_out_relevance, metrics_section, planted_relevance,
+                     simulate_ab)
 from eval.config import ABConfig
 from eval.interleave import credit, team_draft
 from eval.stats import paired_lifts
@@ -149,3 +150,176 @@ def test_examination_curves() -> None:
     assert examination(2, "reciprocal") == pytest.approx([1.0, 0.5])
     with pytest.raises(ValueError):
         examination(2, "linear")
+
+
+# --- placement, quantity vs quality, small counts --------------------------------------------
+
+def _one_slice_arms(users: int, control_fresh_cols: list[int], treatment_fresh_cols: list[int], n: int = 10):
+    """Every pin has relevance 0.5; fresh pins 0..99 at the given columns, warm pins 100.. elsewhere."""
+    rng = np.random.default_rng(0)
+    is_cold = np.arange(400) < 100
+    relevance = lambda u, items: np.where(items >= 0, 0.5, 0.0)  # noqa: E731
+
+    def arm(cols: list[int]) -> np.ndarray:
+        feed = rng.integers(100, 400, size=(users, n))
+        feed[:, cols] = rng.integers(0, 100, size=(users, len(cols)))
+        return feed
+
+    return np.arange(users), arm(control_fresh_cols), arm(treatment_fresh_cols), relevance, is_cold
+
+
+def test_moving_fresh_pins_up_lifts_ctr_but_not_quality() -> None:
+    """Same fresh pins, same relevance; treatment places them at ranks 1-2, control at 9-10.
+
+    Per-impression CTR rises from position alone; clicks / examination (quality) does not;
+    exposure (the examination share) shows where the lift came from."""
+    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False)
+    users, control, treatment, relevance, is_cold = _one_slice_arms(3000, [8, 9], [0, 1])
+    res = simulate_ab(users, control, treatment, relevance, is_cold, cfg, seed=0)
+    fresh = res["lifts"]["fresh"]
+    exam = examination(10, "log2")
+    assert fresh["ctr"]["lift"] == pytest.approx(exam[:2].sum() / exam[8:].sum() - 1)  # about +170 %
+    assert fresh["ctr_exam"]["lift"] == pytest.approx(0.0, abs=1e-12)
+    assert fresh["repin_exam"]["lift"] == pytest.approx(0.0, abs=1e-12)
+    assert fresh["ctr_exam"]["ci95"][0] <= 0.0 <= fresh["ctr_exam"]["ci95"][1]
+    assert fresh["share"]["lift"] == pytest.approx(0.0) and fresh["exposure"]["lift"] > 1.0
+    assert fresh["ctr"]["events"][1] > fresh["ctr"]["events"][0] >= 30
+
+
+def test_more_fresh_pins_is_quantity_not_quality() -> None:
+    """Treatment shows 4 fresh pins per feed, control 1, all of relevance 0.5 and the same positions
+    mix: fresh repins per user grow with the share, repins per examination do not."""
+    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False,
+                   examination="uniform")
+    users, control, treatment, relevance, is_cold = _one_slice_arms(3000, [3], [0, 3, 6, 9])
+    res = simulate_ab(users, control, treatment, relevance, is_cold, cfg, seed=1)
+    fresh = res["lifts"]["fresh"]
+    assert fresh["share"]["lift"] == pytest.approx(3.0)
+    assert fresh["repins"]["lift"] == pytest.approx(3.0)  # volume: 4x the fresh impressions
+    assert fresh["repin_exam"]["lift"] == pytest.approx(0.0, abs=1e-12)
+    assert fresh["repin_rate"]["lift"] == pytest.approx(0.0, abs=1e-12)
+    assert res["arms"]["treatment"]["fresh"]["share"] == pytest.approx(0.4)
+
+
+def test_small_counts_give_insufficient_data_not_a_lift() -> None:
+    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=True, ope=False)
+    users, control, treatment, relevance, is_cold, _ = _planted_setup(40, seed=3)
+    wide = lambda x: np.hstack([x, x[:, ::-1]])  # noqa: E731
+    res = simulate_ab(users, wide(control), wide(treatment), relevance, is_cold, cfg, seed=0)
+    d = res["lifts"]["fresh"]["repins"]
+    assert d["status"] == "insufficient data" and d["lift"] is None and d["ci95"] is None
+    assert max(d["events"]) < 30 and "fewer than 30" in d["reason"]
+    assert res["interleaving"]["status"] == "insufficient data" and res["interleaving"]["delta_ci95"] is None
+    section = metrics_section("a", "b", res)
+    assert section["fresh"]["repin_rate_lift"] is None and section["fresh"]["repin_rate_status"] == "insufficient data"
+    assert section["fresh"]["repin_rate_events"] == res["lifts"]["fresh"]["repin_rate"]["events"]
+
+
+def test_metrics_section_keeps_the_contract_keys_and_adds_counts() -> None:
+    users, control, treatment, relevance, is_cold, _ = _planted_setup(2000, seed=0)
+    res = simulate_ab(users, control, treatment, relevance, is_cold, CFG, seed=0)
+    section = metrics_section("c", "t", res)
+    assert section["control"] == "c" and section["treatment"] == "t" and section["users"] == 2000
+    for s in ("fresh", "warm"):
+        assert {"repin_rate_lift", "repin_rate_ci95", "ctr_lift", "ctr_ci95", "repin_rate_events", "ctr_events",
+                "repins_per_user_lift", "ctr_exam_lift", "share_control", "share_treatment"} <= set(section[s])
+        assert section[s]["ctr_lift"] == res["lifts"][s]["ctr"]["lift"]
+    assert set(section["ope"]) == {"ips", "snips", "dr"}
+
+
+def test_interleaving_reports_a_ci_over_users() -> None:
+    users, control, treatment, relevance, is_cold, _ = _planted_setup(3000, seed=6)
+    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=True, ope=False)
+    wide = lambda x: np.hstack([x, x[:, ::-1]])  # noqa: E731
+    better = simulate_ab(users, wide(control), wide(treatment), relevance, is_cold, cfg, seed=0)["interleaving"]
+    lo, hi = better["delta_ci95"]
+    assert 0 < lo <= better["delta"] <= hi and better["expected_share"] > 0.5
+    assert better["expected_share_ci95"][0] > 0.5
+    same = simulate_ab(users, wide(control), wide(control), relevance, is_cold, cfg, seed=0)["interleaving"]
+    assert same["delta_ci95"][0] <= 0 <= same["delta_ci95"][1]
+    assert same["expected_share_ci95"][0] <= 0.5 <= same["expected_share_ci95"][1]
+
+
+# --- the feeds, the relevance and the config -------------------------------------------------
+
+class _SavedFirst:
+    """A 'model' that scores the board's already-saved pins highest (what the mask must remove)."""
+
+    def __init__(self, graph: PinBoardGraph) -> None:
+        import scipy.sparse as sp
+
+        known = sum(graph.csr(s) for s in ("train", "val")).T  # boards x pins
+        self.known = sp.csr_matrix(known)
+
+    def score_boards(self, boards: np.ndarray):
+        import torch
+
+        s = np.random.default_rng(0).random((len(boards), self.known.shape[1])).astype(np.float32)
+        return torch.from_numpy(s + 10.0 * (self.known[boards].toarray() > 0))
+
+
+def test_serve_feeds_never_shows_a_pin_the_board_already_saved(graph: PinBoardGraph) -> None:
+    from eval.ab import serve_feeds
+    from eval.protocol import board_to_pin_task
+
+    task = board_to_pin_task(graph, "test")
+    users = task.queries
+    model = _SavedFirst(graph)
+    feeds = serve_feeds(model, graph, task, users, depth=10, batch_size=64, seed=0)
+    known = model.known[users].toarray() > 0
+    rows = np.repeat(np.arange(len(users)), 10)
+    shown = known[rows, np.maximum(feeds.ravel(), 0)] & (feeds.ravel() >= 0)
+    assert known.sum() > 0 and not shown.any()
+    assert (feeds >= 0).all() and all(len(set(r)) == 10 for r in feeds.tolist())
+
+
+def test_planted_relevance_includes_the_pins_appeal(graph: PinBoardGraph) -> None:
+    """Two pins of one (style, niche) group score differently when their planted appeal differs."""
+    from eval.recommenders.oracle import load_truth
+
+    t = load_truth(graph)
+    assert t.group_share is not None
+    group = t.pin_style * t.niches_per_style + t.pin_niche
+    g = np.bincount(group).argmax()
+    pins = np.flatnonzero(group == g)
+    pins = pins[np.argsort(t.group_share[pins])][[0, -1]]  # least and most appealing pin of the group
+    assert t.group_share[pins[1]] > t.group_share[pins[0]]
+    rel = planted_relevance(graph)
+    board = int(t.board_idx[(t.board_style == t.pin_style[pins[0]])][0])
+    r = rel(np.array([board]), pins[None, :])[0]
+    assert r[1] > r[0] > 0
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("click_min", -0.1, "click_min"), ("click_max", 1.5, "click_max"), ("repin_min", 2.0, "repin_min"),
+    ("repin_max", -1.0, "repin_max"), ("feed_size", 0, "feed_size"), ("n_bootstrap", 99, "n_bootstrap"),
+    ("n_permutations", 5, "n_permutations"), ("max_users", -1, "max_users"), ("min_events", -1, "min_events"),
+    ("ope_epsilon", 0.0, "ope_epsilon"), ("examination", "linear", "examination"),
+    ("feed_size", 2.5, "feed_size"),
+])
+def test_ab_config_rejects_bad_values(field: str, value: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ABConfig(**{field: value})
+
+
+def test_ab_config_orders_min_and_max() -> None:
+    with pytest.raises(ValueError, match="click_min .* <= ab.click_max"):
+        ABConfig(click_min=0.4, click_max=0.3)
+    with pytest.raises(ValueError, match="repin_min .* <= ab.repin_max"):
+        ABConfig(repin_min=0.6, repin_max=0.5)
+    ABConfig(click_min=0.3, click_max=0.3, n_bootstrap=100)  # equal bounds are a valid (flat) model
+
+
+def test_sessions_add_events_not_lift() -> None:
+    users, control, treatment, relevance, is_cold, _ = _planted_setup(500, seed=8)
+    one = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False)
+    many = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False, sessions=20)
+    a = simulate_ab(users, control, treatment, relevance, is_cold, one, seed=0)["lifts"]["fresh"]["repins"]
+    b = simulate_ab(users, control, treatment, relevance, is_cold, many, seed=0)["lifts"]["fresh"]["repins"]
+    assert b["status"] == "ok" and sum(b["events"]) > 10 * sum(a["events"])
+    if a["lift"] is not None:
+        assert a["lift"] == pytest.approx(b["lift"])
+    c1 = simulate_ab(users, control, treatment, relevance, is_cold, one, seed=0)["lifts"]["fresh"]["ctr"]
+    c20 = simulate_ab(users, control, treatment, relevance, is_cold, many, seed=0)["lifts"]["fresh"]["ctr"]
+    assert c1["lift"] == pytest.approx(c20["lift"])  # the expected lift does not depend on sessions
+    assert c20["ci95"][1] - c20["ci95"][0] < 0.6 * (c1["ci95"][1] - c1["ci95"][0])  # more events, narrower

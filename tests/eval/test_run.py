@@ -83,7 +83,7 @@ def test_ab_sim_adds_to_the_eval_dir_atomically(synth_graph: Path, runs: dict[st
     import eval.ab_run as ab_run
 
     cfg = tiny_config(ab=ABConfig(control="sage_raw", treatment="content", n_bootstrap=100, n_permutations=100,
-                                  feed_size=10))
+                                  feed_size=10, min_events=5))
     before = {p.name: p.read_bytes() for p in eval_dir.iterdir() if p.is_file()}
 
     def boom(*a, **k):
@@ -98,10 +98,10 @@ def test_ab_sim_adds_to_the_eval_dir_atomically(synth_graph: Path, runs: dict[st
 
     ab = ab_sim(synth_graph, [runs["content"], runs["sage_raw"]], eval_dir, cfg)
     m = read_json(eval_dir / "metrics.json")
-    assert set(m["ab"]) == {"control", "treatment", "fresh", "warm"}
+    assert set(m["ab"]) >= {"control", "treatment", "fresh", "warm"}
     assert m["ab"]["control"] == "sage_raw" and m["ab"]["treatment"] == "content"
     for s in ("fresh", "warm"):
-        assert set(m["ab"][s]) == AB_KEYS
+        assert set(m["ab"][s]) >= AB_KEYS
         lo, hi = m["ab"][s]["ctr_ci95"]
         assert lo <= m["ab"][s]["ctr_lift"] <= hi
     # planted-truth content vs random vectors: a clear CTR gain on both slices
@@ -120,13 +120,13 @@ def test_ab_sim_refuses_an_eval_dir_of_another_graph(tmp_path: Path, eval_dir: P
     from graph_build.split import SplitConfig
 
     build_graph(tiny_dataset, tmp_path / "g", SplitConfig(seed=0))
-    cfg = tiny_config(ab=ABConfig(control="popularity", treatment="als", n_bootstrap=20, n_permutations=20))
+    cfg = tiny_config(ab=ABConfig(control="popularity", treatment="als", n_bootstrap=100, n_permutations=20))
     with pytest.raises(ValueError, match="not .*use a new --out"):
         ab_sim(tmp_path / "g", [], eval_dir, cfg)
 
 
 def test_ab_sim_into_a_new_dir_and_cold_blind_control(synth_graph: Path, runs: dict[str, Path], tmp_path: Path) -> None:
-    cfg = tiny_config(ab=ABConfig(n_bootstrap=50, n_permutations=50, feed_size=10, interleaving=True))
+    cfg = tiny_config(ab=ABConfig(n_bootstrap=100, n_permutations=50, feed_size=10, interleaving=True))
     ab = ab_sim(synth_graph, [runs["content"]], tmp_path / "A", cfg)  # auto: content vs lightgcn
     assert (ab["treatment"], ab["control"]) == ("content", "lightgcn")
     m = read_json(tmp_path / "A" / "metrics.json")

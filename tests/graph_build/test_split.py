@@ -155,3 +155,39 @@ def test_invalid_configs_are_rejected() -> None:
         SplitConfig(holdout_fraction=-0.1)
     with pytest.raises(ValueError, match="needs saved_at"):
         split_saves(2, 1, np.array([0, 1]), np.array([0, 0]), None, None, SplitConfig(cold_by="time"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("with_time", [False, True])
+def test_every_save_of_a_chosen_cold_pin_is_held_out(monkeypatch: pytest.MonkeyPatch, seed: int,
+                                                     with_time: bool) -> None:
+    """The pins the split *chose* as cold (random mode: no timestamps; time mode) keep no train save.
+
+    The invariant check above recomputes ``is_cold`` from the train labels, so a cold save
+    leaking into train only turns that pin warm and passes; here the choice is recorded."""
+    import graph_build.split as split_mod
+
+    chosen: list[np.ndarray] = []
+    real = split_mod._choose_cold
+
+    def record(*args, **kwargs):
+        cold, n_val, cutoff = real(*args, **kwargs)
+        chosen.append((cold.copy(), n_val))
+        return cold, n_val, cutoff
+
+    monkeypatch.setattr(split_mod, "_choose_cold", record)
+    rng = np.random.default_rng(seed)
+    pin, board = _random_graph(rng, 300, 60, 2400)
+    saved_at = rng.integers(0, 10**6, size=len(pin)) if with_time else None
+    res = split_saves(300, 60, pin, board, saved_at, None,
+                      SplitConfig(cold_fraction=0.3, holdout_fraction=0.3, seed=seed))
+    assert res.info["cold_by_resolved"] == ("time" if with_time else "random")
+    (cold, n_val), = chosen
+    assert len(cold) == res.info["cold_pins_chosen"] > 50
+    s = res.save_split
+    of_cold = np.isin(pin, cold)
+    assert not np.any(s[of_cold] == TRAIN)
+    assert np.all(res.is_cold[cold])
+    val_pins, test_pins = cold[:n_val], cold[n_val:]
+    assert np.all(np.isin(s[np.isin(pin, val_pins)], (VAL, DROPPED)))
+    assert np.all(np.isin(s[np.isin(pin, test_pins)], (TEST, DROPPED)))

@@ -196,3 +196,51 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(trained: dict[st
                     "--resume"], check=True, env=env)
     a, b = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _train_then_hang(args: list[str]) -> None:
+    """Child of the fast kill test: `train-sage` that stalls after its first checkpoint."""
+    import time
+
+    import graphrec.sage.train as train_mod
+
+    real = train_mod.train_sage
+
+    def stalled(*a, **k):
+        return real(*a, **k, on_checkpoint=lambda step: time.sleep(600))
+
+    train_mod.train_sage = stalled
+    runner.invoke(app, args)
+
+
+def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(trained: dict[str, Path],
+                                                                      tmp_path: Path) -> None:
+    """Fast equivalent of the slow subprocess test: a forked `train-sage` is killed with SIGKILL
+    right after its first checkpoint; `train-sage --resume` then gives the uninterrupted weights."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from safetensors.numpy import load_file
+
+    g, feat = trained["graph"], trained["feat"]
+    sets = [*SETS, "--set", "train.epochs=3", "--set", "train.checkpoint_every=2", "--set", "train.batch_size=16"]
+    ref, out = tmp_path / "ref", tmp_path / "m"
+    base = ["train-sage", "--graph", str(g), "--features", str(feat)]
+    _ok([*base, "--out", ref, *sets])
+    ck = tmp_path / ".m.partial" / "checkpoints"
+    proc = multiprocessing.get_context("fork").Process(target=_train_then_hang,
+                                                       args=([*base, "--out", str(out), *sets],))
+    proc.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.is_alive() and not any(ck.glob("ckpt-*.json")):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    assert proc.exitcode == -signal.SIGKILL
+    assert not out.exists() and any(ck.glob("ckpt-*.json"))
+    _ok([*base, "--out", out, *sets, "--resume"])
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / ".m.partial").exists()

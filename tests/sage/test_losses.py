@@ -72,3 +72,49 @@ def test_logit_scale_is_learnable_and_clamped() -> None:
     with torch.no_grad():
         model.log_logit_scale.fill_(10.0)
     assert model.logit_scale(100.0).item() == 100.0
+
+
+def test_batch_loss_subtracts_log_q_known_value_and_direction() -> None:
+    """Sampled softmax with logQ on a 2-query batch, computed by hand: logits - log Q per column.
+
+    A negative that the sampler draws often (high Q) must weigh less: the loss falls as its
+    log Q rises. Negating the correction flips both."""
+    zq = _unit([1, 0], [0, 1])
+    zp = _unit([1, 0.2], [0.3, 1])
+    zn = _unit([1, 1])
+    zh = torch.zeros(2, 0, 2)
+    cfg = LossConfig(kind="sampled_softmax", logq=True)
+    scale = 5.0
+
+    def batch(easy_log_q: float) -> PairBatch:
+        return PairBatch(pos=np.array([1, 2]), group=np.array([0, 1]), easy=np.array([3]),
+                         hard=np.empty((2, 0), np.int64), pos_log_q=np.log(np.array([0.5, 0.1])),
+                         easy_log_q=easy_log_q)
+
+    got = batch_loss(zq, zp, zn, zh, batch(math.log(0.2)), cfg, torch.tensor(scale)).item()
+    s = scale * torch.cat([zq @ zp.T, zq @ zn.T], dim=1).double()
+    z = s - torch.log(torch.tensor([0.5, 0.1, 0.2], dtype=torch.float64))[None, :]
+    want = float(-(z[0, 0] - torch.logsumexp(z[0], 0) + z[1, 1] - torch.logsumexp(z[1], 0)) / 2)
+    assert math.isclose(got, want, rel_tol=1e-5)
+    often = batch_loss(zq, zp, zn, zh, batch(math.log(0.9)), cfg, torch.tensor(scale)).item()
+    rarely = batch_loss(zq, zp, zn, zh, batch(math.log(0.01)), cfg, torch.tensor(scale)).item()
+    assert often < got < rarely
+
+
+def test_positive_log_q_is_the_log_probability_of_being_in_a_batch() -> None:
+    """prepare_epoch's logQ of a positive = log min(1, batch * frequency): <= 0, larger for frequent pins."""
+    from graphrec.sage.adjacency import Bipartite
+    from graphrec.sage.train import prepare_epoch
+    from tests.sage.helpers import tiny_config
+
+    # pin 0 on 30 boards, pins 1..30 on one board each
+    pin = np.concatenate([np.zeros(30, np.int64), np.arange(1, 31)])
+    board = np.concatenate([np.arange(30), np.arange(30)])
+    bip = Bipartite.from_edges(pin, board, 31, 30)
+    cfg = tiny_config("train.batch_size=4", "train.supervision_fraction=0", "train.cold_fraction=0")
+    data = prepare_epoch(bip, np.zeros((31, 4), np.float32), cfg, epoch=0)
+    freq = np.bincount(data.sup_pin, minlength=31) / len(data.sup_pin)
+    want = np.log(np.minimum(4 * freq[data.sup_pin], 1.0))
+    np.testing.assert_allclose(data.pos_log_q, want, rtol=1e-6)
+    assert np.all(data.pos_log_q <= 0)
+    assert data.pos_log_q[data.sup_pin == 0].min() > data.pos_log_q[data.sup_pin != 0].max()
