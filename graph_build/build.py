@@ -59,15 +59,14 @@ def check_trainable(ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig) -> 
     saves = ds.files["saves"]
     if len(ds.save_pin) == 0:
         raise DatasetError(saves, "no saves: the graph needs saves of pins to boards to train on")
-    if not res.keep_board.any():
-        raise DatasetError(saves, f"every board has fewer than split.min_board_saves={cfg.min_board_saves} saves "
-                           "(or lost them to min_pin_saves), so all were dropped: nothing to train on; "
-                           "lower --min-board-saves or add saves")
+    if np.bincount(ds.save_board, minlength=ds.n_boards).max() < cfg.min_board_saves:
+        raise DatasetError(saves, f"every board has fewer than split.min_board_saves={cfg.min_board_saves} saves, "
+                           "so all would be dropped: nothing to train on (lower --min-board-saves or add saves)")
     n_train = int((res.save_split == TRAIN).sum())
-    if n_train == 0:
-        raise DatasetError(saves, f"no train saves after the split ({int(res.keep_board.sum())} boards kept, "
-                           f"{int(res.is_cold.sum())} cold pins): every kept save was held out; lower "
-                           "cold_fraction / holdout_fraction or add saves")
+    if n_train == 0 or not res.keep_board.any():
+        raise DatasetError(saves, f"no train saves after the split (cold_fraction={cfg.cold_fraction}, "
+                           f"min_board_saves={cfg.min_board_saves}, min_pin_saves={cfg.min_pin_saves}): every "
+                           "save was held out or dropped; lower cold_fraction or the minimums, or add saves")
 
 
 def _write(tmp: Path, ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig, input_hashes: dict[str, str]) -> dict[str, Any]:

@@ -82,16 +82,14 @@ def confined_image_path(root: Path, rel: str, table: Path, row: int, roots: list
 
 def _size(p: Path, rel: str, table: Path, row: int) -> tuple[int, int]:
     """(height, width) from the header, refusing images above MAX_PIXELS before decoding."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # only the header is read here
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
-                w, h = im.size
-    except Image.DecompressionBombError:  # PIL's own guard (2x its limit, far above ours)
-        raise DatasetError(table, f"image file {rel!r} is too large (a decompression bomb by PIL's limit; "
-                           f"the limit is {MAX_PIXELS:,} pixels): downscale it", row=row, column="image") from None
+        with Image.open(p) as im:
+            w, h = im.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row, column="image") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     if w * h > MAX_PIXELS:
         raise DatasetError(table, f"image file {rel!r} is too large ({w} x {h} pixels; the limit is "
                            f"{MAX_PIXELS:,} pixels): downscale it", row=row, column="image")
