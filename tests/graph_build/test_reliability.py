@@ -18,8 +18,10 @@ from graph_build.build import build_graph
 from graph_build.contract import load_dataset, load_pins_table
 from graph_build.errors import DatasetError
 from graph_build.split import SplitConfig
-from graph_build.timestamps import MAX_SECONDS, MIN_SECONDS
 from tests.conftest import TINY_BOARDS, TINY_PINS, TINY_SAVES, write_tiny
+
+MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31T23:59:59Z
+EXTRA_ROOTS_ENV = "GRAPHREC_EXTRA_IMAGE_ROOT"
 
 
 def _err(root: Path, **kw: object) -> DatasetError:
@@ -104,7 +106,7 @@ def test_extra_image_root_is_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     paths[0] = str(shared / "a.png")
     with pytest.raises(DatasetError, match="not inside the dataset directory"):
         load_dataset(_with_images(tmp_path, paths))
-    monkeypatch.setenv(images_mod.EXTRA_ROOTS_ENV, str(shared))
+    monkeypatch.setenv(EXTRA_ROOTS_ENV, str(shared))
     assert load_dataset(_with_images(tmp_path, paths)).images.shape == (6, 6, 6, 3)
 
 
