@@ -242,14 +242,14 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
         _remove_created(created)
         raise
     _HELD[out.resolve()] = fd
-    old_tempdir = tempfile.tempdir
+    old_tempdir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
     ok = False
     try:
         _probe_writable(out)
         mark_killed(previous)
         shutil.rmtree(out / TMP, ignore_errors=True)  # left by a killed run: no one else uses it now
         (out / TMP).mkdir()
-        tempfile.tempdir = str(out / TMP)
+        tempfile.tempdir = os.environ["TMPDIR"] = str(out / TMP)  # this process and its children
         if dataset is not None:
             marker = {"kind": KIND, "schema_version": 1, "dataset": dataset}
             if _read_marker(out) != marker:
@@ -260,6 +260,10 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
         ok = True
     finally:
         tempfile.tempdir = old_tempdir
+        if old_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old_env
         shutil.rmtree(out / TMP, ignore_errors=True)
         if not ok and fresh:
             _undo_fresh(out, created)

@@ -159,6 +159,8 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
     from graphrec.candidates.layout import clean_leftovers, locked
     from graphrec.utils.io import check_output_free, sha256_file
 
+    if out is not None:  # an impossible --out fails first, in one line, before any reading
+        _check_writable(Path(out))
     pins, images = load_pins_table(pins_file)
     if out is None:  # a dry run gets its own default directory, so the real run after it is not blocked
         out = Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}{'' if save_index else '-dry-run'}"
@@ -216,6 +218,15 @@ def _write_outputs(adder: PinAdder, res: AddPinsResult, manifest: dict[str, Any]
         raise
     crash_point("addpins:staged")
     commit(cand_dir, index, staged, out)
+
+
+def _check_writable(out: Path) -> None:
+    from graphrec.utils.io import check_writable_location
+
+    try:
+        check_writable_location(out)
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _done(out: Path, run_dir: str | Path, batch: dict[str, Any], pins: pd.DataFrame) -> dict[str, Any] | None:

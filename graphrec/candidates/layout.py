@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,6 +158,11 @@ def _bundle_sha(index: Path) -> str | None:
     return sha256_file(p) if p.is_file() else None
 
 
+def _rel(path: Path | None, out: Path) -> str | None:
+    """``path`` relative to ``out`` (the journal stays valid if the run dir is moved)."""
+    return None if path is None else os.path.relpath(Path(path).absolute(), Path(out).absolute())
+
+
 def commit(out: Path, staged_index: Path, staged_files: Path | None, final_files: Path | None) -> None:
     """Switch a staged index (and move a staged output directory) in; caller holds the lock.
 
@@ -168,8 +174,7 @@ def commit(out: Path, staged_index: Path, staged_files: Path | None, final_files
     """
     journal = {"kind": "graphrec.commit", "schema_version": 1, "index_next": staged_index.name,
                "index_sha256": _bundle_sha(staged_index),
-               "files_tmp": str(Path(staged_files).absolute()) if staged_files else None,
-               "files": str(Path(final_files).absolute()) if final_files else None}
+               "files_tmp": _rel(staged_files, out), "files": _rel(final_files, out)}
     write_json_atomic(out / JOURNAL, journal)  # the commit point
     crash_point("addpins:journal")
     roll_forward(out, journal)
@@ -188,8 +193,8 @@ def roll_forward(out: Path, journal: dict[str, Any]) -> None:
         fsync_path(out)
     crash_point("addpins:switched")
     tmp, final = journal.get("files_tmp"), journal.get("files")
-    if tmp and final and Path(tmp).is_dir():
-        final_p = Path(final)
+    if tmp and final and (out / tmp).is_dir():
+        tmp, final_p = out / tmp, out / final
         if final_p.exists():
             final_p.rename(final_p.with_name(f".{final_p.name}.old-{nxt.name[len(STAGED_INDEX):]}"))
         Path(tmp).rename(final_p)

@@ -172,3 +172,9 @@ def test_exchange_dirs_swaps_atomically(tmp_path: Path) -> None:
     if not io.exchange_dirs(a, b):
         pytest.skip("renameat2(RENAME_EXCHANGE) unsupported here (the two-rename fallback is tested)")
     assert (a / "f").read_text() == "B" and (b / "f").read_text() == "A"
+
+
+def test_impossible_out_is_a_one_line_error_before_reading(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is not a directory"):
+        add_pins(tmp_path / "no-run", tmp_path / "no-pins.csv", out=tmp_path / "file" / "o")
