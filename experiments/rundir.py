@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -44,6 +45,7 @@ OWN_FILES = (MARKER, LOCK, TMP, "config.yaml")
 # Top-level names graphrec run (and add-pins) write inside a run dir.
 STAGE_DIRS = ("data", "graph", "pinclip", "content", "sage", "embeddings", "eval", "candidates",
               "ablations", "added_pins")
+_LEFTOVER = re.compile(r"^(\..+\.(tmp-.+|old-.+|reuse)|[^.].*\.json\.tmp)$")
 _HELD: dict[Path, int] = {}  # resolved run dir -> fd of its held lock file
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -248,6 +250,7 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
         _probe_writable(out)
         mark_killed(previous)
         shutil.rmtree(out / TMP, ignore_errors=True)  # left by a killed run: no one else uses it now
+        clean_leftovers(out)
         (out / TMP).mkdir()
         tempfile.tempdir = os.environ["TMPDIR"] = str(out / TMP)  # this process and its children
         if dataset is not None:
@@ -268,6 +271,27 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
         if not ok and fresh:
             _undo_fresh(out, created)
         _release(out, fd)
+
+
+def clean_leftovers(out: Path, depth: int = 3) -> list[Path]:
+    """Remove what killed writers of this run dir left (the caller holds its lock): temp and
+    trash siblings of atomic stage outputs (``.graph.tmp-*``, ``.eval.old-*``, ``.x.reuse``,
+    ``eval/.ab-sim.tmp-*``) and half-written stamps (``manifest.json.tmp``). ``candidates/`` and
+    ``added_pins/`` keep their own lock and cleanup (add-pins may be writing there now)."""
+    found = []
+    for dirpath, dirs, files in os.walk(out):
+        here = Path(dirpath)
+        level = len(here.relative_to(out).parts)
+        if level == 0:
+            dirs[:] = [d for d in dirs if d not in ("candidates", "added_pins", TMP)]
+        for name in [*dirs, *files]:
+            if _LEFTOVER.match(name):
+                found.append(here / name)
+        dirs[:] = [d for d in dirs if not _LEFTOVER.match(d)] if level + 1 < depth else []
+    for p in found:
+        log.info("removing %s, left by an interrupted run", p)
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    return found
 
 
 def _undo_fresh(out: Path, created: list[Path]) -> None:

@@ -85,7 +85,9 @@ def _kill_then_resume(tmp_path: Path, reference: dict[str, str], boundaries: lis
     for rel in boundaries:
         _kill_when(out, tmp, rel)
     _run(out, tmp)
-    assert outputs(out) == reference
+    got = outputs(out)
+    diff = sorted(k for k in set(got) | set(reference) if got.get(k) != reference.get(k))
+    assert not diff, [(k, got.get(k, "missing"), reference.get(k, "extra")) for k in diff]
     assert not any(tmp.iterdir()), list(tmp.iterdir())
 
 

@@ -207,3 +207,20 @@ def test_lock_is_held_for_the_whole_block(tmp_path: Path) -> None:
             with claim(out, "synthetic"):
                 pass
     assert not (out / rundir.LOCK).exists()
+
+
+def test_leftovers_of_killed_stage_writers_are_removed_by_the_next_writer(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with claim(out, "synthetic"):
+        for d in ("graph", "eval", "ablations/sage_raw", "candidates", "added_pins"):
+            (out / d).mkdir(parents=True)
+    junk = [out / ".graph.tmp-k1", out / ".eval.old-1234abcd", out / "eval" / ".ab-sim.tmp-x",
+            out / "ablations" / ".sage_raw.tmp-y", out / "ablations" / ".sage_raw.reuse",
+            out / "graph" / "manifest.json.tmp"]
+    keep = [out / "candidates" / ".index.tmp-z", out / "added_pins" / ".batch-1.tmp-w",  # their own locks
+            out / ".pinclip.checkpoints", out / "eval" / "notes.txt"]
+    for p in junk + keep:
+        p.mkdir(parents=True) if p.suffix != ".txt" and "json" not in p.name else p.write_text("x")
+    with claim(out, "synthetic"):
+        pass
+    assert [p for p in junk if p.exists()] == [] and all(p.exists() for p in keep)
