@@ -59,7 +59,8 @@ class RunDirLocked(RunDirError):
 
 
 def dataset_id(cfg: Any, data_dir: str | Path | None) -> str | None:
-    """``synthetic`` or the resolved dataset directory (None when not given: the run fails later)."""
+    """``synthetic`` or the resolved dataset directory (None when not given: the run fails
+    later)."""
     if cfg.data.source != "dir":
         return "synthetic"
     path = data_dir or cfg.data.path
@@ -80,7 +81,8 @@ def _read_marker(d: Path) -> dict[str, Any]:
         return {}
 
 
-def check_location(out: Path, dataset: str | None, *, force: bool, stage_outs: tuple[str, ...] = ()) -> None:
+def check_location(out: Path, dataset: str | None, *, force: bool,
+                   stage_outs: tuple[str, ...] = ()) -> None:
     """Raise RunDirError when ``out`` cannot be (or must not be) used as this run's directory."""
     for anc in out.parents:
         if anc.exists() and not anc.is_dir():
@@ -91,24 +93,25 @@ def check_location(out: Path, dataset: str | None, *, force: bool, stage_outs: t
         if anc.is_dir() and _is_run_dir(anc):
             first = out.relative_to(anc).parts[0]
             if first in STAGE_DIRS or first.startswith("."):
-                raise RunDirError(f"--out {out} is inside {anc / first}, a stage directory of the run "
-                                  f"in {anc}; pick a directory outside it")
+                raise RunDirError(f"--out {out} is inside {anc / first}, a stage directory of "
+                                  f"the run in {anc}; pick a directory outside it")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if _is_run_dir(out):
         had = _read_marker(out).get("dataset")
         if had and dataset and had != dataset and not force:
-            raise RunDirError(f"{out} is the run dir of dataset {had}, not {dataset}; use another --out "
-                              "(or --force to redo every stage there for the new dataset)")
+            raise RunDirError(f"{out} is the run dir of dataset {had}, not {dataset}; use another "
+                              "--out (or --force to redo every stage there for the new dataset)")
         return
     if not force:
-        raise RunDirError(f"{out} is not empty and is not a graphrec run dir (no {MARKER}); use an empty "
-                          "or new directory (--force uses it anyway, keeping files graphrec did not write)")
+        raise RunDirError(f"{out} is not empty and is not a graphrec run dir (no {MARKER}); use "
+                          "an empty or new directory (--force uses it anyway, keeping files "
+                          "graphrec did not write)")
     for rel in ("config.yaml", *stage_outs):
         p = out / rel
         if p.exists() and not _graphrec_output(p):
-            raise RunDirError(f"{p} exists and graphrec did not write it; a run would replace it: move it "
-                              "away or use another --out")
+            raise RunDirError(f"{p} exists and graphrec did not write it; a run would replace "
+                              "it: move it away or use another --out")
 
 
 def _graphrec_output(p: Path) -> bool:
@@ -149,7 +152,8 @@ def _holder(path: Path) -> dict[str, Any]:
 
 
 def _acquire(out: Path) -> tuple[int, dict[str, Any]]:
-    """Open and flock ``out/.graphrec.lock``; return the fd and what the previous holder recorded."""
+    """Open and flock ``out/.graphrec.lock``; return the fd and what the previous holder
+    recorded."""
     path = out / LOCK
     while True:
         try:
@@ -163,10 +167,12 @@ def _acquire(out: Path) -> tuple[int, dict[str, Any]]:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise RunDirError(f"cannot lock --out {out}: {exc.strerror or exc}") from None
             h = _holder(path)
-            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h["since"])) if "since" in h else "?"
+            since = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h["since"]))
+                     if "since" in h else "?")
             raise RunDirLocked(f"run dir locked by pid {h.get('pid', '?')} since {since}: another "
-                               f"graphrec run is writing to {out}; wait for it or use another --out") from None
-        try:  # the holder may have removed the file between our open and flock: retry on the new one
+                               f"graphrec run is writing to {out}; wait for it or use another "
+                               "--out") from None
+        try:  # the holder may have removed the file between our open and flock: retry
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
             same = False
@@ -220,13 +226,14 @@ def mark_killed(previous: dict[str, Any]) -> list[str]:
             if run.info.status == "RUNNING":
                 client.set_terminated(run.info.run_id, status="KILLED")
                 killed.append(run.info.run_id)
-            todo += client.search_runs([top.info.experiment_id],
-                                       f"tags.mlflow.parentRunId = '{run.info.run_id}'", max_results=1000)
+            children = f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+            todo += client.search_runs([top.info.experiment_id], children, max_results=1000)
     except Exception as exc:  # noqa: BLE001 - a missing store must not stop the run
         log.warning("could not mark the interrupted MLflow run %s: %s", ml.get("run_id"), exc)
         return []
     if killed:
-        log.warning("marked %d MLflow run(s) of an interrupted run KILLED: %s", len(killed), ", ".join(killed))
+        log.warning("marked %d MLflow run(s) of an interrupted run KILLED: %s", len(killed),
+                    ", ".join(killed))
     return killed
 
 
@@ -249,7 +256,7 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
     try:
         _probe_writable(out)
         mark_killed(previous)
-        shutil.rmtree(out / TMP, ignore_errors=True)  # left by a killed run: no one else uses it now
+        shutil.rmtree(out / TMP, ignore_errors=True)  # a killed run's: no one else uses it now
         clean_leftovers(out)
         (out / TMP).mkdir()
         tempfile.tempdir = os.environ["TMPDIR"] = str(out / TMP)  # this process and its children
@@ -257,7 +264,8 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
             marker = {"kind": KIND, "schema_version": 1, "dataset": dataset}
             if _read_marker(out) != marker:
                 tmp = out / f".{MARKER}.tmp"
-                tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+                tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n",
+                               encoding="utf-8")
                 os.replace(tmp, out / MARKER)
         yield out
         ok = True

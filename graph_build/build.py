@@ -55,18 +55,20 @@ def build_graph(
 
 
 def check_trainable(ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig) -> None:
-    """Reject a graph nothing can be trained on, with the reason (instead of failing in training)."""
+    """Reject a graph nothing can be trained on, with the reason (not later, inside training)."""
     saves = ds.files["saves"]
     if len(ds.save_pin) == 0:
         raise DatasetError(saves, "no saves: the graph needs saves of pins to boards to train on")
     if np.bincount(ds.save_board, minlength=ds.n_boards).max() < cfg.min_board_saves:
-        raise DatasetError(saves, f"every board has fewer than split.min_board_saves={cfg.min_board_saves} saves, "
-                           "so all would be dropped: nothing to train on (lower --min-board-saves or add saves)")
+        raise DatasetError(saves, "every board has fewer than split.min_board_saves="
+                           f"{cfg.min_board_saves} saves, so all would be dropped: nothing to train "
+                           "on (lower --min-board-saves or add saves)")
     n_train = int((res.save_split == TRAIN).sum())
     if n_train == 0 or not res.keep_board.any():
-        raise DatasetError(saves, f"no train saves after the split (cold_fraction={cfg.cold_fraction}, "
-                           f"min_board_saves={cfg.min_board_saves}, min_pin_saves={cfg.min_pin_saves}): every "
-                           "save was held out or dropped; lower cold_fraction or the minimums, or add saves")
+        raise DatasetError(saves, f"no train saves after the split (cold_fraction="
+                           f"{cfg.cold_fraction}, min_board_saves={cfg.min_board_saves}, "
+                           f"min_pin_saves={cfg.min_pin_saves}): every save was held out or "
+                           "dropped; lower cold_fraction or the minimums, or add saves")
 
 
 def _write(tmp: Path, ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig, input_hashes: dict[str, str]) -> dict[str, Any]:

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_build.errors import DatasetError
-from graph_build.images import (IMAGES_FILE, check_image_rows, confined_image_path, decode_image_files, image_roots,
-                                open_image_array)
+from graph_build.images import (IMAGES_FILE, check_image_rows, confined_image_path, decode_image_files,
+                                image_roots, open_image_array)
 from graph_build.tables import find_table, first_true, read_table
 from graph_build.timestamps import parse_timestamps
 

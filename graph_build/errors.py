@@ -34,7 +34,8 @@ class DatasetError(ValueError):
         where = [str(self.path)]
         loc = []
         if self.row is not None:
-            line = f" (line {self.line or csv_line(self.path, self.row)})" if self.path.suffix == ".csv" else ""
+            csv_file = self.path.suffix == ".csv"
+            line = f" (line {self.line or csv_line(self.path, self.row)})" if csv_file else ""
             loc.append(f"row {self.row}{line}")
         elif self.line is not None:
             loc.append(f"line {self.line}")

@@ -65,7 +65,8 @@ def image_roots(root: Path) -> list[Path]:
     return [r.resolve() for r in (root, *extra)]
 
 
-def confined_image_path(root: Path, rel: str, table: Path, row: int, roots: list[Path] | None = None) -> Path:
+def confined_image_path(root: Path, rel: str, table: Path, row: int,
+                        roots: list[Path] | None = None) -> Path:
     """``root / rel`` resolved, if it lies inside an allowed root; else DatasetError.
 
     The message is the same whether or not an outside file exists (nothing outside is opened
@@ -75,8 +76,8 @@ def confined_image_path(root: Path, rel: str, table: Path, row: int, roots: list
     if not any(p.is_relative_to(r) for r in (roots or image_roots(root))):
         raise DatasetError(table, OUTSIDE.format(rel=rel), row=row, column="image")
     if not p.is_file():
-        raise DatasetError(table, f"image file {rel!r} does not exist (paths are relative to {root})",
-                           row=row, column="image")
+        raise DatasetError(table, f"image file {rel!r} does not exist (paths are relative to "
+                           f"{root})", row=row, column="image")
     return p
 
 
@@ -87,12 +88,13 @@ def _size(p: Path, rel: str, table: Path, row: int) -> tuple[int, int]:
         with Image.open(p) as im:
             w, h = im.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row, column="image") from None
+        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row,
+                           column="image") from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
     if w * h > MAX_PIXELS:
-        raise DatasetError(table, f"image file {rel!r} is too large ({w} x {h} pixels; the limit is "
-                           f"{MAX_PIXELS:,} pixels): downscale it", row=row, column="image")
+        raise DatasetError(table, f"image file {rel!r} is too large ({w} x {h} pixels; the "
+                           f"limit is {MAX_PIXELS:,} pixels): downscale it", row=row, column="image")
     return h, w
 
 
@@ -119,11 +121,12 @@ def _decode(p: Path, rel: str, table: Path, row: int, th: int, tw: int) -> np.nd
             rgb = rgb.resize((tw, th), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row, column="image") from None
+        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row,
+                           column="image") from None
 
 
 def decode_image_files(root: Path, images: pd.Series, table: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the ``image`` column (paths relative to ``root``, confined to it) into one uint8 array.
+    """Decode the ``image`` column (paths relative to ``root``, confined to it) into one array.
 
     Returns ``(array, image_row)``; pins without an image get row -1. Images of different sizes
     are resized to the most common size (its longest side capped at ``MAX_SIDE``), so downstream
@@ -145,7 +148,8 @@ def decode_image_files(root: Path, images: pd.Series, table: Path) -> tuple[np.n
         return np.zeros((0, 1, 1, 3), dtype=np.uint8), image_row
     th, tw = _target(shapes)
     if len(shapes) > 1:
-        log.warning("images have %d different sizes; resizing all to the most common %s", len(shapes), (th, tw))
+        log.warning("images have %d different sizes; resizing all to the most common %s",
+                    len(shapes), (th, tw))
     out = np.empty((len(paths), th, tw, 3), dtype=np.uint8)
     for i in progress(range(len(paths)), desc="decode images", unit="img"):
         p, rel, row = paths[i]

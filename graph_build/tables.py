@@ -75,9 +75,9 @@ def _check_quotes(path: Path, chunk: int = 1 << 20) -> None:
             for _ in reader:
                 start = reader.line_num + 1
         except csv.Error as exc:
-            raise DatasetError(path, f"malformed CSV: a quote opened in the record starting at line {start} is "
-                               f"not closed where a field ends ({exc}); quote whole fields and double "
-                               "inner quotes (\"\")", line=start) from None
+            raise DatasetError(path, "malformed CSV: a quote opened in the record starting at "
+                               f"line {start} is not closed where a field ends ({exc}); quote "
+                               'whole fields and double inner quotes ("")', line=start) from None
 
 
 def _raise_bad_utf8_csv(path: Path) -> None:

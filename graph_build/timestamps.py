@@ -12,7 +12,8 @@ from graph_build.tables import first_true
 
 # Accepted timestamps: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z, as unix seconds.
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799
-RANGE_TEXT = (f"0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (unix seconds {MIN_SECONDS} .. {MAX_SECONDS})")
+RANGE_TEXT = (f"0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z "
+              f"(unix seconds {MIN_SECONDS} .. {MAX_SECONDS})")
 
 
 def parse_timestamps(values: pd.Series, path: Path, column: str) -> np.ndarray:
@@ -63,14 +64,16 @@ def _datetime_seconds(ts: pd.Series) -> np.ndarray:
     return np.where(naive.isna().to_numpy(), 0, secs)
 
 
-def _check_range(seconds: np.ndarray, values: pd.Series, rows: np.ndarray, path: Path, column: str) -> None:
+def _check_range(seconds: np.ndarray, values: pd.Series, rows: np.ndarray, path: Path,
+                 column: str) -> None:
     """Raise for the first value outside the accepted range (``rows`` maps ``seconds`` to rows)."""
     bad = (seconds < MIN_SECONDS) | (seconds > MAX_SECONDS)
     r = first_true(bad)
     if r is not None:
         row = int(rows[r])
         v = values.iloc[row]
-        shown = f"{float(v):g}" if isinstance(v, (float, np.floating, int, np.integer)) else repr(str(v))
+        number = isinstance(v, (float, np.floating, int, np.integer))
+        shown = f"{float(v):g}" if number else repr(str(v))
         raise DatasetError(path, f"timestamp {shown} is out of range: expected {RANGE_TEXT}",
                            row=row + 1, column=column)
 

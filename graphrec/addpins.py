@@ -166,7 +166,8 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
         out = Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}{'' if save_index else '-dry-run'}"
     out = Path(out)
     batch = {"pins_sha256": sha256_file(pins_file),
-             "saves_sha256": sha256_file(saves_file) if saves_file is not None and Path(saves_file).is_file() else None,
+             "saves_sha256": (sha256_file(saves_file)
+                              if saves_file is not None and Path(saves_file).is_file() else None),
              "k": k, "n_boards": n_boards}
     if not (save_index and _done(out, run_dir, batch, pins)):
         check_output_free(out, overwrite=overwrite)
@@ -184,7 +185,8 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
         if saves_file is not None:
             saves = load_new_saves(saves_file, pins["pin_id"].astype(str).tolist(), adder.bundle.board_ids)
         res = adder.add(pins, images, saves)
-        manifest = {**_manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards), **batch}
+        manifest = {**_manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards),
+                    **batch}
         _write_outputs(adder, res, manifest, out, overwrite, save_index, cand_dir)
     log.info("added %d pins in %.3f s (%s)", len(res.pin_ids), res.seconds["total_s"], out)
     return {**manifest, "out": str(out)}
@@ -196,7 +198,8 @@ def _write_outputs(adder: PinAdder, res: AddPinsResult, manifest: dict[str, Any]
     import tempfile
 
     from graphrec.candidates.layout import commit
-    from graphrec.utils.io import atomic_output_dir, crash_point, fsync_tree, write_json, write_parquet
+    from graphrec.utils.io import (atomic_output_dir, crash_point, fsync_tree, write_json,
+                                   write_parquet)
 
     def write(d: Path) -> None:
         write_parquet(d / "pin_candidates.parquet", res.candidates)
@@ -229,7 +232,8 @@ def _check_writable(out: Path) -> None:
         raise ValueError(str(exc)) from None
 
 
-def _done(out: Path, run_dir: str | Path, batch: dict[str, Any], pins: pd.DataFrame) -> dict[str, Any] | None:
+def _done(out: Path, run_dir: str | Path, batch: dict[str, Any],
+          pins: pd.DataFrame) -> dict[str, Any] | None:
     """The manifest of ``out`` when it is this very batch, already in the run's index."""
     from graphrec.candidates.layout import read_json_or_none
 

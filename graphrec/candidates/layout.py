@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.candidates.config import Shard
-from graphrec.utils.io import crash_point, exchange_dirs, fsync_path, read_json, sha256_file, write_json_atomic
+from graphrec.utils.io import (crash_point, exchange_dirs, fsync_path, read_json, sha256_file,
+                               write_json_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def _rel(path: Path | None, out: Path) -> str | None:
     return None if path is None else os.path.relpath(Path(path).absolute(), Path(out).absolute())
 
 
-def commit(out: Path, staged_index: Path, staged_files: Path | None, final_files: Path | None) -> None:
+def commit(out: Path, staged_index: Path, staged_files: Path | None,
+           final_files: Path | None) -> None:
     """Switch a staged index (and move a staged output directory) in; caller holds the lock.
 
     Args:
