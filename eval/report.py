@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eval.config import ORACLE
+from eval.markdown import md_code, md_text
 from eval.plots import format_p
 
 SLICE_TITLES = {
@@ -203,8 +204,8 @@ def render(metrics: Mapping[str, Any], manifest: Mapping[str, Any], pin_to_pin: 
     info = manifest.get("models", {})
     cold_blind = [m for m, d in info.items() if not d.get("can_score_cold", True)]
     p = metrics["protocol"]
-    lines = [f"# Evaluation: {metrics['dataset']}", "",
-             f"Graph `{manifest.get('graph', {}).get('path', '?')}`, split **{p['split']}**, K = {p['k']}. "
+    lines = [f"# Evaluation: {md_text(metrics['dataset'])}", "",
+             f"Graph {md_code(manifest.get('graph', {}).get('path', '?'))}, split **{p['split']}**, K = {p['k']}. "
              "Every pin of the catalogue is ranked for each query; the query board's earlier saves are masked; "
              "metrics are averaged per query over queries with >= 1 relevant pin in the slice "
              "(see docs/evaluation.md).", ""]
@@ -232,7 +233,7 @@ def render(metrics: Mapping[str, Any], manifest: Mapping[str, Any], pin_to_pin: 
     if ORACLE in metrics["models"]:
         lines += ["", "`oracle` ranks by the planted style/niche affinity of the synthetic generator; it ignores "
                   "per-pin popularity (not in truth/), so popularity-aware models can beat it on warm pins."]
-    sources = [f"{m}: {d['source']}" for m, d in info.items() if d.get("source")]
+    sources = [f"{m}: {md_text(d['source'])}" for m, d in info.items() if d.get("source")]
     if sources:
         lines += ["", "Sources: " + "; ".join(sources) + "."]
     lines += [""] + _slice_tables(metrics, cold_blind, "Board -> pin (more ideas for this board)")

@@ -117,7 +117,9 @@ def _title(metric: str) -> str:
 def format_markdown(doc: Mapping[str, Any]) -> str:
     """Markdown tables (one per metric) of an ablation document: value and change vs content-only."""
     proto = doc.get("protocol") or {}
-    out = [f"# Ablation: board -> pin on {proto.get('split', 'test')} saves ({doc.get('dataset', '?')})", "",
+    from eval.markdown import md_text  # user text (the dataset name) rendered literally
+
+    out = [f"# Ablation: board -> pin on {proto.get('split', 'test')} saves ({md_text(doc.get('dataset', '?'))})", "",
            "Each row adds one thing to the row above; the change is relative to content-only "
            "(PinSage Table 1 style). n/a: model not in metrics.json.", ""]
     header = ["#", "row", "model", "warm", "vs content", "cold", "vs content", "all", "vs content"]

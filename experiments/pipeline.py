@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from experiments import rundir
 from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
@@ -237,6 +238,7 @@ class PipelineResult:
     run_id: str | None = None
 
 
+@rundir.guarded  # checks, creates and locks ``out`` first (experiments/rundir.py)
 def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None = None,
                  force: bool = False, reuse_from: Sequence[str | Path] = ()) -> PipelineResult:
     """Run every stage of ``cfg`` into ``out``; completed stages with unchanged keys are skipped.
@@ -272,6 +274,7 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
             "config_name": cfg.name}
     with tracking.stage_run("graphrec run", params=to_dict(cfg), tags=tags) as parent:
         result.run_id = parent.info.run_id if parent is not None else None
+        rundir.record_mlflow_run(out, result.run_id)
         tracking.log_artifacts(out / "config.yaml")
         prints: dict[str, str | None] = {}
         if cfg.data.source == "dir":

@@ -14,9 +14,11 @@ import scipy.sparse as sp
 import graphrec
 from graph_build.contract import PinBoardDataset, index_of, load_dataset
 from graph_build.graph import MANIFEST, SCHEMA_VERSION, to_csr
-from graph_build.split import DROPPED, SPLIT_NAMES, SplitConfig, SplitResult, split_saves
+from graph_build.split import DROPPED, SPLIT_NAMES, TRAIN, SplitConfig, SplitResult, split_saves
 from graph_build.stats import train_graph_stats
-from graphrec.utils.io import atomic_output_dir, check_output_free, link_or_copy, sha256_file, write_json, write_parquet
+from graph_build.errors import DatasetError
+from graphrec.utils.io import (atomic_output_dir, check_output_free, check_writable_location,
+                               link_or_copy, sha256_file, write_json, write_parquet)
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,13 @@ def build_graph(
     atomically. Returns the manifest.
     """
     check_output_free(out_dir, overwrite=overwrite)
+    try:
+        check_writable_location(out_dir)
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
     ds = load_dataset(data_dir, check_images=check_images)
     res = split_saves(ds.n_pins, ds.n_boards, ds.save_pin, ds.save_board, ds.saved_at, ds.created_at, split)
+    check_trainable(ds, res, split)
     input_hashes = {p.name: sha256_file(p) for p in sorted(ds.files.values())}
     info_file = ds.root / "dataset.json"
     if info_file.is_file():
@@ -45,6 +52,23 @@ def build_graph(
         manifest = _write(tmp, ds, res, split, input_hashes)
     log.info("wrote graph directory %s", out_dir)
     return manifest
+
+
+def check_trainable(ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig) -> None:
+    """Reject a graph nothing can be trained on, with the reason (not later, inside training)."""
+    saves = ds.files["saves"]
+    if len(ds.save_pin) == 0:
+        raise DatasetError(saves, "no saves: the graph needs saves of pins to boards to train on")
+    if np.bincount(ds.save_board, minlength=ds.n_boards).max() < cfg.min_board_saves:
+        raise DatasetError(saves, "every board has fewer than split.min_board_saves="
+                           f"{cfg.min_board_saves} saves, so all would be dropped: nothing to train "
+                           "on (lower --min-board-saves or add saves)")
+    n_train = int((res.save_split == TRAIN).sum())
+    if n_train == 0 or not res.keep_board.any():
+        raise DatasetError(saves, f"no train saves after the split (cold_fraction="
+                           f"{cfg.cold_fraction}, min_board_saves={cfg.min_board_saves}, "
+                           f"min_pin_saves={cfg.min_pin_saves}): every save was held out or "
+                           "dropped; lower cold_fraction or the minimums, or add saves")
 
 
 def _write(tmp: Path, ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig, input_hashes: dict[str, str]) -> dict[str, Any]:

@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_build.errors import DatasetError
-from graph_build.images import IMAGES_FILE, check_image_rows, decode_image_files, open_image_array
+from graph_build.images import (IMAGES_FILE, check_image_rows, confined_image_path, decode_image_files,
+                                image_roots, open_image_array)
 from graph_build.tables import find_table, first_true, read_table
 from graph_build.timestamps import parse_timestamps
 
@@ -205,13 +206,17 @@ def _load_pins(root: Path, path: Path, check_images: bool):
 
 
 def _check_image_paths_exist(root: Path, images: pd.Series, path: Path) -> None:
+    roots = image_roots(root)
     for r, rel in enumerate(images.tolist()):
-        if isinstance(rel, str) and rel and not (root / rel).is_file():
-            raise DatasetError(path, f"image file {rel!r} does not exist (paths are relative to {root})", row=r + 1, column="image")
+        if isinstance(rel, str) and rel:
+            confined_image_path(root, rel, path, r + 1, roots)
 
 
 def _metadata_column(col: pd.Series, path: Path, name: str) -> tuple[pd.Series, str]:
-    """Numbers are numeric metadata (must be finite); anything else is categorical text."""
+    """Numbers are numeric metadata (must be finite); anything else is categorical text. A column
+    blank on every row is categorical with every value missing (it carries no number)."""
+    if col.isna().all():
+        return pd.Series([None] * len(col), dtype="object").astype("str"), "categorical"
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
         r = first_true(~np.isfinite(values))

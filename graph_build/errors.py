@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -20,9 +21,11 @@ class DatasetError(ValueError):
         *,
         row: int | None = None,
         column: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.row = row
+        self.line = line
         self.column = column
         self.message = message
         super().__init__(self._render())
@@ -31,10 +34,33 @@ class DatasetError(ValueError):
         where = [str(self.path)]
         loc = []
         if self.row is not None:
-            line = f" (line {self.row + 1})" if self.path.suffix == ".csv" else ""
+            csv_file = self.path.suffix == ".csv"
+            line = f" (line {self.line or csv_line(self.path, self.row)})" if csv_file else ""
             loc.append(f"row {self.row}{line}")
+        elif self.line is not None:
+            loc.append(f"line {self.line}")
         if self.column is not None:
             loc.append(f"column '{self.column}'")
         if loc:
             where.append(", ".join(loc))
         return ": ".join(where + [self.message]).replace("\n", " ")
+
+
+def csv_line(path: Path, row: int) -> int:
+    """The line where data row ``row`` (1-based) of a CSV file starts, counting quoted fields
+    that span lines and skipping blank lines as pandas does (error path only: one scan)."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            record, start = -1, 1
+            while True:
+                start = reader.line_num + 1
+                rec = next(reader)
+                if not rec:
+                    continue
+                record += 1
+                if record == row:
+                    return start
+    except (OSError, StopIteration, csv.Error):
+        pass
+    return row + 1

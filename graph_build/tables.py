@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,7 +58,26 @@ def _read_csv(path: Path, string_columns: Sequence[str]) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise DatasetError(path, f"malformed CSV: {exc}") from None
     _check_columns_unique(path, list(df.columns))
+    _check_quotes(path)
     return df
+
+
+def _check_quotes(path: Path, chunk: int = 1 << 20) -> None:
+    """Reject a stray or unclosed quote, which pandas silently turns into one long field that
+    swallows the following cells and lines. Files without a ``"`` are not re-read."""
+    with open(path, "rb") as fh:
+        if not any(b'"' in block for block in iter(lambda: fh.read(chunk), b"")):
+            return
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise DatasetError(path, "malformed CSV: a quote opened in the record starting at "
+                               f"line {start} is not closed where a field ends ({exc}); quote "
+                               'whole fields and double inner quotes ("")', line=start) from None
 
 
 def _raise_bad_utf8_csv(path: Path) -> None:

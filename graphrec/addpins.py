@@ -10,6 +10,7 @@ batch only pays for its own pins.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -170,33 +171,103 @@ class PinAdder:
 def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path | None = None, *,
              out: str | Path | None = None, k: int = 100, n_boards: int = 10, save_index: bool = True,
              overwrite: bool = False) -> dict[str, Any]:
-    """The CLI job: validate the tables, add the pins, write their candidates and boards."""
-    from graphrec.candidates.layout import locked
-    from graphrec.utils.io import atomic_output_dir, check_output_free, sha256_file, write_json, write_parquet
+    """The CLI job: validate the tables, add the pins, write their candidates and boards.
 
+    With ``save_index`` the new index and the outputs are committed together (layout.commit): a
+    kill at any point leaves the old state or the new one, and re-running the same batch after
+    it completed (or was committed and then killed) is a no-op that returns its manifest.
+    """
+    from graphrec.candidates.layout import clean_leftovers, locked
+    from graphrec.utils.io import check_output_free, sha256_file
+
+    if out is not None:  # an impossible --out fails first, in one line, before any reading
+        _check_writable(Path(out))
     pins, images = load_pins_table(pins_file)
     if out is None:  # a dry run gets its own default directory, so the real run after it is not blocked
         out = Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}{'' if save_index else '-dry-run'}"
     out = Path(out)
-    check_output_free(out, overwrite=overwrite)
+    batch = {"pins_sha256": sha256_file(pins_file),
+             "saves_sha256": (sha256_file(saves_file)
+                              if saves_file is not None and Path(saves_file).is_file() else None),
+             "k": k, "n_boards": n_boards}
+    if not (save_index and _done(out, run_dir, batch, pins)):
+        check_output_free(out, overwrite=overwrite)
     cand_dir = Path(run_dir) / "candidates"
     # The index is read, extended and written back under the candidates lock: two concurrent
     # add-pins would otherwise each save their own copy and one batch would silently vanish.
     with locked(cand_dir) if save_index and cand_dir.is_dir() else nullcontext():
+        clean_leftovers(out.parent, out.name)  # staged outputs of a batch killed before its commit
+        if save_index and (done := _done(out, run_dir, batch, pins)) is not None:
+            log.info("batch %s was already added (%s); nothing to do", pins_file, out)
+            return {**done, "out": str(out)}
+        check_output_free(out, overwrite=overwrite)
         adder = PinAdder(run_dir, k=k, n_boards=n_boards)
         saves = None
         if saves_file is not None:
             saves = load_new_saves(saves_file, pins["pin_id"].astype(str).tolist(), adder.bundle.board_ids)
         res = adder.add(pins, images, saves)
-        manifest = _manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards)
-        with atomic_output_dir(out, overwrite=overwrite) as tmp:
-            write_parquet(tmp / "pin_candidates.parquet", res.candidates)
-            write_parquet(tmp / "pin_boards.parquet", res.boards)
-            write_json(tmp / "manifest.json", manifest)
-            if save_index:  # inside the block: a failed save leaves no output that claims index_updated
-                adder.save_index()
+        manifest = {**_manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards),
+                    **batch}
+        _write_outputs(adder, res, manifest, out, overwrite, save_index, cand_dir)
     log.info("added %d pins in %.3f s (%s)", len(res.pin_ids), res.seconds["total_s"], out)
     return {**manifest, "out": str(out)}
+
+
+def _write_outputs(adder: PinAdder, res: AddPinsResult, manifest: dict[str, Any], out: Path,
+                   overwrite: bool, save_index: bool, cand_dir: Path) -> None:
+    """A dry run writes ``out`` atomically; otherwise stage ``out`` and the index, then commit."""
+    import tempfile
+
+    from graphrec.candidates.layout import commit
+    from graphrec.utils.io import (atomic_output_dir, crash_point, fsync_tree, write_json,
+                                   write_parquet)
+
+    def write(d: Path) -> None:
+        write_parquet(d / "pin_candidates.parquet", res.candidates)
+        write_parquet(d / "pin_boards.parquet", res.boards)
+        write_json(d / "manifest.json", manifest)
+
+    if not save_index:
+        with atomic_output_dir(out, overwrite=overwrite) as tmp:
+            write(tmp)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write(staged)
+        fsync_tree(staged)
+        index = adder.bundle.save_aside(cand_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    crash_point("addpins:staged")
+    commit(cand_dir, index, staged, out)
+
+
+def _check_writable(out: Path) -> None:
+    from graphrec.utils.io import check_writable_location
+
+    try:
+        check_writable_location(out)
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _done(out: Path, run_dir: str | Path, batch: dict[str, Any],
+          pins: pd.DataFrame) -> dict[str, Any] | None:
+    """The manifest of ``out`` when it is this very batch, already in the run's index."""
+    from graphrec.candidates.layout import read_json_or_none
+
+    m = read_json_or_none(out / "manifest.json")
+    if not m or m.get("kind") != "graphrec.added_pins" or not m.get("index_updated"):
+        return None
+    if any(m.get(key) != val for key, val in batch.items()):
+        return None
+    index_pins = Path(run_dir) / RUN_PARTS["index"] / "pins.parquet"
+    if not index_pins.is_file():
+        return None
+    indexed = set(pd.read_parquet(index_pins, columns=["pin_id"])["pin_id"].astype(str))
+    return m if set(pins["pin_id"].astype(str)) <= indexed else None
 
 
 def _manifest(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path | None, res: AddPinsResult,

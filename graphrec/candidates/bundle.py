@@ -16,6 +16,7 @@ continue after the catalogue. Nothing is pickled.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from graphrec.candidates.config import CandidatesError, IndexConfig
 from graphrec.candidates.index import CandidateIndex, as_queries
 from graphrec.candidates.search import TopK, recall_at_k, self_exclusion, top_k_excluding
 from graphrec.config import from_dict, to_dict
-from graphrec.utils.io import atomic_output_dir, read_json, sha256_file, write_json, write_parquet
+from graphrec.utils.io import (atomic_output_dir, fsync_tree, read_json, sha256_file, write_json,
+                               write_parquet)
 
 log = logging.getLogger(__name__)
 KIND = "graphrec.candidate_index"
@@ -126,20 +128,35 @@ class IndexBundle:
     def save(self, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
         """Write the bundle directory atomically; return its ``bundle.json``."""
         with atomic_output_dir(out, overwrite=overwrite) as tmp:
-            self.index.save(tmp / "index.faiss")
-            write_parquet(tmp / "pins.parquet", pd.DataFrame({"id": np.arange(self.n_pins, dtype=np.int64),
-                                                              "pin_id": self.pin_ids.astype(str)}))
-            write_parquet(tmp / "boards.parquet", pd.DataFrame({"board_idx": np.arange(len(self.board_ids), dtype=np.int64),
-                                                                "board_id": self.board_ids.astype(str)}))
-            np.save(tmp / "pin_emb.npy", self.pin_vectors)
-            np.save(tmp / "board_emb.npy", self.board_vectors)
-            sp.save_npz(tmp / "saved.npz", self.saved.tocsr())
-            meta = {**self.meta, "schema_version": 1, "kind": KIND, "index": self.index.params(),
-                    "index_config": to_dict(self.index.cfg),
-                    "dim": self.index.dim, "ntotal": self.index.ntotal, "n_boards": len(self.board_ids),
-                    "files_sha256": {f: sha256_file(tmp / f) for f in FILES}}
-            write_json(tmp / BUNDLE_JSON, meta)
+            meta = self.write_files(tmp)
         self.meta = meta
+        return meta
+
+    def save_aside(self, cand_dir: str | Path) -> Path:
+        """Write the bundle completely (fsynced) to a new ``CAND_DIR/.index.next-*`` directory,
+        to be switched in by :func:`graphrec.candidates.layout.commit`; ``self.meta`` is updated."""
+        from graphrec.candidates.layout import STAGED_INDEX
+
+        staged = Path(tempfile.mkdtemp(prefix=STAGED_INDEX, dir=cand_dir))
+        self.meta = self.write_files(staged)
+        fsync_tree(staged)
+        return staged
+
+    def write_files(self, tmp: Path) -> dict[str, Any]:
+        """Write every bundle file into the (empty) directory ``tmp``; return ``bundle.json``."""
+        self.index.save(tmp / "index.faiss")
+        write_parquet(tmp / "pins.parquet", pd.DataFrame({"id": np.arange(self.n_pins, dtype=np.int64),
+                                                          "pin_id": self.pin_ids.astype(str)}))
+        write_parquet(tmp / "boards.parquet", pd.DataFrame({"board_idx": np.arange(len(self.board_ids), dtype=np.int64),
+                                                            "board_id": self.board_ids.astype(str)}))
+        np.save(tmp / "pin_emb.npy", self.pin_vectors)
+        np.save(tmp / "board_emb.npy", self.board_vectors)
+        sp.save_npz(tmp / "saved.npz", self.saved.tocsr())
+        meta = {**self.meta, "schema_version": 1, "kind": KIND, "index": self.index.params(),
+                "index_config": to_dict(self.index.cfg),
+                "dim": self.index.dim, "ntotal": self.index.ntotal, "n_boards": len(self.board_ids),
+                "files_sha256": {f: sha256_file(tmp / f) for f in FILES}}
+        write_json(tmp / BUNDLE_JSON, meta)
         return meta
 
 
