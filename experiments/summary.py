@@ -52,7 +52,7 @@ def format_summary(result: PipelineResult) -> str:
                                 f"[{ci[0]:+.1%}, {ci[1]:+.1%}]" if ci else "n/a"])
         out += _table(["slice metric", "lift", "95% CI"], ab_rows)
     if result.run_id:
-        reg = f"; registered graphrec-candidates v{result.model_version} @candidate" if result.model_version else ""
+        reg = f"; {result.registered}" if result.registered else ""
         out += ["", f"MLflow parent run {result.run_id}{reg}"]
     out += [f"Outputs in {result.out}"]
     return "\n".join(out)

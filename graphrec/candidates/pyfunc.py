@@ -45,6 +45,9 @@ class CandidateGenerator(mlflow.pyfunc.PythonModel):
 
     bundle: IndexBundle
     k: int
+    # No type hints on predict (see below): this tells MLflow not to wrap it for type-hint
+    # validation, which also stops its "Add type hints to the predict method" warning.
+    _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
         """Load the bundle artifact and the model config."""
@@ -106,22 +109,28 @@ def _build_temp_bundle(graph_dir: Path, emb_dir: Path, cfg: CandidatesConfig, tm
 
 def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | Path | None = None,
                         emb_dir: str | Path | None = None, config: CandidatesConfig | None = None,
-                        registered_model_name: str = REGISTERED_NAME, alias: str = ALIAS,
-                        name: str = "candidate_generator", k: int | None = None) -> Any:
+                        registered_model_name: str = REGISTERED_NAME, alias: str | None = ALIAS,
+                        name: str = "candidate_generator", k: int | None = None,
+                        tags: dict[str, str] | None = None, run_name: str = "candidates-model",
+                        tracking_uri: str | None = None) -> Any:
     """Log the candidate generator in the active MLflow run, register it and set its alias.
 
     Give either ``cand_dir`` (the output of ``graphrec candidates``; its ``index/`` bundle is
     logged) or ``graph_dir`` + ``emb_dir`` (a bundle is built with ``config``). Without an active
-    run, one named ``candidates-model`` is opened at :func:`graphrec.tracking.tracking_uri`.
+    run, one named ``run_name`` is opened at ``tracking_uri`` (default
+    :func:`graphrec.tracking.tracking_uri`). The registry policy (names per dataset, no duplicate
+    versions, when the alias moves) is experiments/registry.py's.
 
     Args:
         cand_dir: candidate directory.
         graph_dir, emb_dir: inputs to build a bundle from instead.
         config: job config used with ``graph_dir``/``emb_dir`` (default :class:`CandidatesConfig`).
         registered_model_name: registry name (``graphrec-candidates``).
-        alias: alias pointed at the new version (``candidate``).
+        alias: alias pointed at the new version (``candidate``); None leaves aliases alone.
         name: the model's name inside the run.
         k: default candidates per query (default: the bundle's ``k``).
+        tags: tags set on the new model version.
+        run_name, tracking_uri: the run opened when none is active.
 
     Returns:
         MLflow's ``ModelInfo`` (``model_uri``, ``registered_model_version``, ...).
@@ -141,15 +150,19 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
                       signature=_signature(k), input_example=example, pip_requirements=pip_requirements(),
                       model_config={"k": k, "threads": 0}, registered_model_name=registered_model_name)
         if mlflow.active_run() is None:
-            from graphrec.tracking import EXPERIMENT, tracking_uri
+            from graphrec.tracking import EXPERIMENT
+            from graphrec.tracking import tracking_uri as default_uri
 
-            mlflow.set_tracking_uri(tracking_uri())
+            mlflow.set_tracking_uri(tracking_uri or default_uri())
             mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
-            with mlflow.start_run(run_name="candidates-model"):
+            with mlflow.start_run(run_name=run_name):
                 info = mlflow.pyfunc.log_model(**kwargs)
         else:
             info = mlflow.pyfunc.log_model(**kwargs)
-    version = info.registered_model_version
-    mlflow.MlflowClient().set_registered_model_alias(registered_model_name, alias, str(version))
-    log.info("registered %s version %s as @%s", registered_model_name, version, alias)
+    version, client = str(info.registered_model_version), mlflow.MlflowClient()
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(registered_model_name, version, key, value)
+    if alias is not None:
+        client.set_registered_model_alias(registered_model_name, alias, version)
+    log.info("registered %s version %s%s", registered_model_name, version, f" as @{alias}" if alias else "")
     return info

@@ -28,3 +28,9 @@ def add_pins_cmd(
     typer.echo(f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "
                f"({1000 * m['seconds_per_pin']:.2f} ms/pin); index {'updated' if m['index_updated'] else 'unchanged (dry run)'}; "
                f"candidates and boards in {m['out']}")
+    if m["index_updated"]:  # the served model answers for the new pins too (experiments/registry.py)
+        from experiments.registry import register_added_pins
+
+        reg = register_added_pins(model)
+        if reg is not None:
+            typer.echo(reg.describe())
