@@ -107,6 +107,23 @@ def _build_temp_bundle(graph_dir: Path, emb_dir: Path, cfg: CandidatesConfig, tm
     return tmp / INDEX_DIR
 
 
+def _model_kwargs(bundle_dir: Path, k: int | None) -> dict[str, Any]:
+    """What log_model and save_model both get: the code, the bundle artifact, signature, config."""
+    bundle = load_bundle(bundle_dir)
+    k = int(k or bundle.meta["config"]["k"])
+    example = pd.DataFrame({"pin_id": [str(bundle.pin_ids[0])]})
+    return dict(python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)}, signature=_signature(k),
+                input_example=example, pip_requirements=pip_requirements(), model_config={"k": k, "threads": 0})
+
+
+def save_candidate_model(cand_dir: str | Path, path: str | Path, k: int | None = None) -> Path:
+    """Save the candidate generator of ``cand_dir`` (or a bundle dir) as a local MLflow model at
+    ``path`` (no tracking server needed; what ``graphrec serve --run`` serves)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.pyfunc.save_model(path=str(path), **_model_kwargs(_bundle_dir(Path(cand_dir)), k))
+    return Path(path)
+
+
 def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | Path | None = None,
                         emb_dir: str | Path | None = None, config: CandidatesConfig | None = None,
                         registered_model_name: str = REGISTERED_NAME, alias: str | None = ALIAS,
@@ -143,12 +160,7 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
             bundle_dir = _build_temp_bundle(Path(graph_dir), Path(emb_dir), config or CandidatesConfig(), Path(tmp))
         else:
             raise CandidatesError("log_candidate_model needs cand_dir, or graph_dir and emb_dir")
-        bundle = load_bundle(bundle_dir)
-        k = int(k or bundle.meta["config"]["k"])
-        example = pd.DataFrame({"pin_id": [str(bundle.pin_ids[0])]})
-        kwargs = dict(name=name, python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)},
-                      signature=_signature(k), input_example=example, pip_requirements=pip_requirements(),
-                      model_config={"k": k, "threads": 0}, registered_model_name=registered_model_name)
+        kwargs = dict(name=name, registered_model_name=registered_model_name, **_model_kwargs(bundle_dir, k))
         if mlflow.active_run() is None:
             from graphrec.tracking import EXPERIMENT
             from graphrec.tracking import tracking_uri as default_uri
