@@ -32,8 +32,14 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin:1.4em 0 .3em}h3{font-size:.9em;colo
 .t{height:2.6em;overflow:hidden;margin:3px 0}.meta{color:#666;display:flex;justify-content:space-between}
 .badge{border-radius:3px;padding:0 4px;color:#fff;font-size:10px}
 .warm{background:#4C72B0}.cold{background:#DD8452}.new{background:#55A868}
-section{border-top:1px solid #ddd;padding-top:.4em}
+section{border-top:1px solid #ddd;padding-top:.4em}footer{color:#888;font-size:11px;margin-top:2em}
 """
+# After load, count the images that decoded (shown in the footer; read by the browser test).
+SCRIPT = """window.addEventListener("load", () => {
+  const imgs = [...document.images], ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.imagesLoaded = ok; document.body.dataset.imagesBroken = imgs.length - ok;
+  document.getElementById("status").textContent = `${ok} of ${imgs.length} images loaded`;
+});"""
 
 
 class Thumbs:
@@ -126,10 +132,10 @@ def render_page(run: object, n_boards: int = 6, n_pins: int = 4, k: int = 10, ma
         sims = run.similar_pins([pid], k=k, titles=True)
         parts.append(_row([card(pid, q["title"], q["is_cold"], thumbs, query=True),
                            *(card(r.pin_id, r.title, r.is_cold, thumbs, r.score, r.rank) for r in sims.itertuples())]))
-    parts.append("</section>")
+    parts.append('</section><footer>graphrec view · <span id="status"></span></footer>')
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{GENERATOR}">'
-            f"<title>{html.escape(run.dataset)} recommendations</title><style>{CSS}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+            f"<title>{html.escape(run.dataset)} recommendations</title><style>{CSS}</style>"
+            f"<script>{SCRIPT}</script></head><body>" + "\n".join(parts) + "</body></html>\n")
 
 
 def write_page(page: str, out: Path, force: bool) -> None:
@@ -137,7 +143,9 @@ def write_page(page: str, out: Path, force: bool) -> None:
     if out.exists() and not force:
         head = out.read_text(encoding="utf-8", errors="replace")[:300] if out.is_file() else ""
         if f'content="{GENERATOR}"' not in head:
-            raise FileExistsError(f"{out} exists and was not written by graphrec view (pass --force to replace it)")
+            from graphrec.utils.io import OutputExistsError
+
+            raise OutputExistsError(f"{out} exists and was not written by graphrec view (pass --force to replace it)")
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
