@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,22 @@ def _build_temp_bundle(graph_dir: Path, emb_dir: Path, cfg: CandidatesConfig, tm
     return tmp / INDEX_DIR
 
 
+@contextmanager
+def _quiet_registry_prints() -> Iterator[None]:
+    """MLflow print()s "Successfully registered model ..." to stderr whatever its log level: keep
+    its output stream off while the ``mlflow`` logger is above INFO (graphrec's console without -v)."""
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    if logging.getLogger("mlflow").getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    before, MLFLOW_LOGGING_STREAM.enabled = MLFLOW_LOGGING_STREAM.enabled, False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = before
+
+
 def _model_kwargs(bundle_dir: Path, k: int | None) -> dict[str, Any]:
     """What log_model and save_model both get: the code, the bundle artifact, signature, config."""
     bundle = load_bundle(bundle_dir)
@@ -167,10 +185,11 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
 
             mlflow.set_tracking_uri(tracking_uri or default_uri())
             mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
-            with mlflow.start_run(run_name=run_name):
+            with mlflow.start_run(run_name=run_name), _quiet_registry_prints():
                 info = mlflow.pyfunc.log_model(**kwargs)
         else:
-            info = mlflow.pyfunc.log_model(**kwargs)
+            with _quiet_registry_prints():
+                info = mlflow.pyfunc.log_model(**kwargs)
     version, client = str(info.registered_model_version), mlflow.MlflowClient()
     for key, value in (tags or {}).items():
         client.set_model_version_tag(registered_model_name, version, key, value)
