@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ class Run:
             true for pins without train saves, NA for pins added after training.
         """
         ids = _ids(board_ids)
-        rows = self.bundle.board_rows(ids)
+        rows = _lookup(self._board_index, ids, "board_id")
         if exclude_saved:
             top = self.bundle.board_candidates(rows, _k(k))
         else:
@@ -90,18 +91,18 @@ class Run:
             ``query_pin_id, rank, pin_id, score, is_cold`` (+ ``title``).
         """
         ids = _ids(pin_ids)
-        top = self.bundle.pin_candidates(self.bundle.pin_rows(ids), _k(k))
+        top = self.bundle.pin_candidates(_lookup(self._pin_index, ids, "pin_id"), _k(k))
         return self._frame(top, ids, "query_pin_id", titles)
 
     def pins(self, pin_ids: str | Iterable[str]) -> pd.DataFrame:
         """``pin_id, is_cold, title`` of indexed pins (title NA for pins added after training)."""
         ids = _ids(pin_ids)
-        self.bundle.pin_rows(ids)  # unknown ids raise
+        _lookup(self._pin_index, ids, "pin_id")  # unknown ids raise
         return self._pin_info(pd.Series(ids, dtype=object)).assign(pin_id=ids)[["pin_id", "is_cold", "title"]]
 
     def saved_pins(self, board_id: str) -> list[str]:
         """Pin ids saved to ``board_id`` in the training graph."""
-        b = int(self.bundle.board_rows([board_id])[0])
+        b = int(_lookup(self._board_index, [board_id], "board_id")[0])
         tr = self.graph.saves["train"]
         idx = tr.loc[tr["board_idx"] == b, "pin_idx"].to_numpy()
         return self.graph.pins.set_index("pin_idx").loc[idx, "pin_id"].astype(str).tolist()
@@ -116,14 +117,32 @@ class Run:
             df["title"] = info["title"].to_numpy()
         return df
 
+    @cached_property
+    def _pin_index(self) -> pd.Index:
+        return pd.Index(self.bundle.pin_ids.astype(str))
+
+    @cached_property
+    def _board_index(self) -> pd.Index:
+        return pd.Index(self.bundle.board_ids.astype(str))
+
+    @cached_property
+    def _pin_meta(self) -> pd.DataFrame:
+        meta = self.graph.pins.assign(pin_id=self.graph.pins["pin_id"].astype(str)).set_index("pin_id")
+        return meta[[c for c in ("is_cold", "title") if c in meta.columns]]
+
     def _pin_info(self, pin_ids: pd.Series) -> pd.DataFrame:
-        meta = self.graph.pins.set_index("pin_id")
-        cols = [c for c in ("is_cold", "title") if c in meta.columns]
-        out = meta[cols].reindex(pin_ids.astype(str).to_numpy())
+        out = self._pin_meta.reindex(pin_ids.astype(str).to_numpy())
         out["is_cold"] = out["is_cold"].astype("boolean") if "is_cold" in out else pd.NA
         if "title" not in out:
             out["title"] = pd.NA
         return out.reset_index(drop=True)
+
+
+def _lookup(index: pd.Index, ids: list[str], what: str) -> np.ndarray:
+    rows = index.get_indexer(ids)
+    if (rows < 0).any():
+        raise CandidatesError(f"unknown {what}(s): {[i for i, r in zip(ids, rows) if r < 0][:5]}")
+    return rows.astype(np.int64)
 
 
 def _k(k: int) -> int:
