@@ -12,7 +12,8 @@ from graphrec.cli import app, handle_errors
 @app.command("add-pins")
 @handle_errors
 def add_pins_cmd(
-    model: Path = typer.Option(..., "--model", help="Run directory of `graphrec run` (graph, pinclip, sage, candidates)."),
+    run: Path = typer.Option(None, "--run", help="Run directory of `graphrec run` (graph, pinclip, sage, candidates)."),
+    model: Path = typer.Option(None, "--model", hidden=True, help="Deprecated name of --run."),
     pins: Path = typer.Option(..., "--pins", help="New pins table (.csv/.parquet, dataset contract; images relative to it)."),
     saves: Path = typer.Option(None, "--saves", help="Optional saves of the new pins to existing boards (board_id, pin_id)."),
     out: Path = typer.Option(None, "--out", help="Where to write their candidates (default RUN_DIR/added_pins/batch-<hash>)."),
@@ -23,6 +24,12 @@ def add_pins_cmd(
 ) -> None:
     """Embed new pins (PinCLIP content + SAGE inductively), insert them into the index, list their candidates."""
     from graphrec.addpins import add_pins
+
+    if model is not None:  # --run is what recommend, serve and view call a run directory
+        typer.echo("warning: --model is deprecated, use --run (same meaning)", err=True)
+    model = run or model
+    if model is None:
+        raise ValueError("missing option --run RUN_DIR (the output directory of `graphrec run`)")
 
     m = add_pins(model, pins, saves, out=out, k=k, n_boards=boards, save_index=not dry_run, overwrite=force)
     typer.echo(f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "

@@ -99,7 +99,7 @@ def test_add_pins_registers_a_version_that_answers_for_the_new_pin(run_copy: Pat
     with pytest.raises(Exception, match="unknown pin_id"):
         old.predict(pd.DataFrame({"pin_id": ["brand-new-pin"]}))
 
-    res = CliRunner().invoke(app, ["add-pins", "--model", str(run_copy), "--pins", str(new_dir / "pins.parquet"),
+    res = CliRunner().invoke(app, ["add-pins", "--run", str(run_copy), "--pins", str(new_dir / "pins.parquet"),
                                    "--k", "5"])
     assert res.exit_code == 0, res.output
     assert f"registered {NAME} v2 (@candidate)" in res.output

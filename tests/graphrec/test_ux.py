@@ -112,3 +112,15 @@ def test_warm_cold_plot_draws_the_hatching_its_legend_names(tmp_path: Path, monk
     assert legend == ["warm", "cold", "cannot score cold pins"]
     assert ax.get_legend().legend_handles[2].get_hatch() == "//"
     plt.close("all")
+
+
+def test_add_pins_takes_run_and_still_accepts_the_deprecated_model(tmp_path: Path) -> None:
+    import graphrec.cli.addpins  # noqa: F401  (registers add-pins)
+
+    (tmp_path / "pins.csv").write_text("pin_id,title\nx1,new hat\n")
+    for flag, warned in (("--run", False), ("--model", True)):
+        res = runner.invoke(app, ["add-pins", flag, str(tmp_path / "not-a-run"), "--pins", str(tmp_path / "pins.csv")])
+        assert res.exit_code == 1 and "missing graph/" in res.stderr, res.output
+        assert ("--model is deprecated, use --run" in res.stderr) == warned
+    res = runner.invoke(app, ["add-pins", "--pins", str(tmp_path / "pins.csv")])
+    assert res.exit_code == 1 and "missing option --run" in res.stderr
