@@ -47,7 +47,7 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
         hatch = ["//" if m in cold_blind else "" for m in models]
         bars = [*ax.bar(x - 0.2, warm, 0.4, label="warm", color="#4C72B0"),
                 *ax.bar(x + 0.2, cold, 0.4, label="cold", color="#DD8452")]
-        for b, h in zip(bars, hatch + hatch):  # the warm bar too: a cold bar of height 0 shows no hatch
+        for b, h in zip(bars, hatch + hatch):  # warm bars too: a cold bar of height 0 shows none
             b.set_hatch(h)
         for i, m in enumerate(models):
             if m in cold_blind:
@@ -61,7 +61,8 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
 
     handles = axes[0][0].get_legend_handles_labels()[0]
     if cold_blind:
-        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="//", label="cannot score cold pins"))
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="//",
+                             label="cannot score cold pins"))
     axes[0][0].legend(handles=handles, loc="upper left", fontsize=8)
     fig.suptitle(f"{metrics['dataset']}: warm vs cold recall (hatched: cannot score cold pins, ranks them last)",
                  fontsize=10)

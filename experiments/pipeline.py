@@ -260,9 +260,11 @@ def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
 
 def _name_parent(run_id: str | None, cfg: RunConfig, data: Path) -> None:
     """Name the parent run ``<dataset> <config> <short id>`` (unless a sweep named it already)."""
+    if run_id is None:
+        return
     import mlflow
 
-    if run_id is None or mlflow.get_run(run_id).data.tags.get("mlflow.runName") != "graphrec run":
+    if mlflow.get_run(run_id).data.tags.get("mlflow.runName") != "graphrec run":
         return
     dataset = "synthetic" if cfg.data.source == "synthetic" else data.resolve().name
     tracking.set_tags({"mlflow.runName": f"{dataset} {cfg.name} {run_id[:8]}"})

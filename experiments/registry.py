@@ -73,7 +73,7 @@ def model_name(template: str, dataset: str) -> str:
 
 
 def bundle_digest(bundle_dir: str | Path) -> str:
-    """sha256 over the bundle's file hashes (``bundle.json`` ``files_sha256``): same files, same id."""
+    """sha256 of the bundle's file hashes (``bundle.json`` ``files_sha256``)."""
     files = read_json(Path(bundle_dir) / "bundle.json")["files_sha256"]
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
@@ -131,8 +131,8 @@ def register_bundle(bundle_dir: str | Path, name: str, alias: str, run_dir: str 
         log.info("%s: bundle already registered as version %s; nothing registered", name, version)
     else:
         info = log_candidate_model(bundle_dir, registered_model_name=name, alias=None,
-                                   tags={TAG_BUNDLE: digest, TAG_RUN_DIR: run_dir}, run_name=run_name,
-                                   tracking_uri=mlflow.get_tracking_uri())
+                                   tags={TAG_BUNDLE: digest, TAG_RUN_DIR: run_dir},
+                                   run_name=run_name, tracking_uri=mlflow.get_tracking_uri())
         version, new = str(info.registered_model_version), True
     if before is None or promote or (move_alias_from is not None and before == move_alias_from):
         if before != version:
@@ -148,8 +148,9 @@ def register_run(run_dir: str | Path, cfg: RegisterConfig) -> Registration:
     """Register a finished run's ``candidates/index`` and record it in ``RUN_DIR/registry.json``."""
     run_dir = Path(run_dir)
     dataset = read_json(run_dir / "graph" / "manifest.json")["dataset"]["name"]
-    reg = register_bundle(run_dir / "candidates" / "index", model_name(cfg.name, dataset), cfg.alias, run_dir,
-                          promote=cfg.promote)
+    name = model_name(cfg.name, dataset)
+    index = run_dir / "candidates" / "index"
+    reg = register_bundle(index, name, cfg.alias, run_dir, promote=cfg.promote)
     write_json(run_dir / REGISTRY_JSON, asdict(reg))
     return reg
 

@@ -3,7 +3,7 @@
     import graphrec
     run = graphrec.load_run("runs/demo")
     run.recommend(["b0001", "b0002"], k=20)          # board_id, rank, pin_id, score, is_cold
-    run.similar_pins(["p00017"], k=10, titles=True)   # query_pin_id, rank, pin_id, score, is_cold, title
+    run.similar_pins(["p0017"], k=10, titles=True)  # query_pin_id, rank, pin_id, score, ..., title
 
 Answers come from the run's serving bundle (``candidates/index``: the faiss index, id maps, query
 vectors and saved-pin exclusions) when the candidates stage ran, so they equal the batch tables
@@ -84,7 +84,8 @@ class Run:
                 top.ids[has], top.scores[has], top.counts[has] = sub.ids, sub.scores, sub.counts
         return self._frame(top, ids, "board_id", titles)
 
-    def similar_pins(self, pin_ids: str | Iterable[str], k: int = 20, titles: bool = False) -> pd.DataFrame:
+    def similar_pins(self, pin_ids: str | Iterable[str], k: int = 20,
+                     titles: bool = False) -> pd.DataFrame:
         """Top-``k`` most similar pins of each pin (itself excluded).
 
         Returns:
@@ -98,7 +99,8 @@ class Run:
         """``pin_id, is_cold, title`` of indexed pins (title NA for pins added after training)."""
         ids = _ids(pin_ids)
         _lookup(self._pin_index, ids, "pin_id")  # unknown ids raise
-        return self._pin_info(pd.Series(ids, dtype=object)).assign(pin_id=ids)[["pin_id", "is_cold", "title"]]
+        info = self._pin_info(pd.Series(ids, dtype=object)).assign(pin_id=ids)
+        return info[["pin_id", "is_cold", "title"]]
 
     def saved_pins(self, board_id: str) -> list[str]:
         """Pin ids saved to ``board_id`` in the training graph."""
@@ -110,7 +112,8 @@ class Run:
     def _frame(self, top: TopK, ids: list[str], qcol: str, titles: bool) -> pd.DataFrame:
         r, rank, cand, score = top.flat()
         df = pd.DataFrame({qcol: np.asarray(ids, dtype=object)[r], "rank": rank.astype(np.int64),
-                           "pin_id": self.bundle.pin_ids[cand].astype(str), "score": score.astype(np.float32)})
+                           "pin_id": self.bundle.pin_ids[cand].astype(str),
+                           "score": score.astype(np.float32)})
         info = self._pin_info(df["pin_id"])
         df["is_cold"] = info["is_cold"].to_numpy()
         if titles:
@@ -127,7 +130,8 @@ class Run:
 
     @cached_property
     def _pin_meta(self) -> pd.DataFrame:
-        meta = self.graph.pins.assign(pin_id=self.graph.pins["pin_id"].astype(str)).set_index("pin_id")
+        pins = self.graph.pins
+        meta = pins.assign(pin_id=pins["pin_id"].astype(str)).set_index("pin_id")
         return meta[[c for c in ("is_cold", "title") if c in meta.columns]]
 
     def _pin_info(self, pin_ids: pd.Series) -> pd.DataFrame:
@@ -152,7 +156,8 @@ def _k(k: int) -> int:
 
 
 def _empty(n: int, k: int) -> TopK:
-    return TopK(np.full((n, k), -1, np.int64), np.full((n, k), np.nan, np.float32), np.zeros(n, np.int64))
+    return TopK(np.full((n, k), -1, np.int64), np.full((n, k), np.nan, np.float32),
+                np.zeros(n, np.int64))
 
 
 def _in_memory_bundle(root: Path) -> IndexBundle:
@@ -180,11 +185,13 @@ def load_run(run_dir: str | Path) -> Run:
         from graphrec.embeddings import graph_fingerprint
 
         if built_for and built_for != graph_fingerprint(graph):
-            raise CandidatesError(f"{root / INDEX} was built for another graph than {root / 'graph'}; "
+            raise CandidatesError(f"{root / INDEX} was built for another graph than "
+                                  f"{root / 'graph'}; "
                                   "re-run `graphrec run` (or `graphrec candidates --force`)")
     elif (root / "embeddings" / "manifest.json").is_file():
         bundle, source = _in_memory_bundle(root), "embeddings"
     else:
-        raise FileNotFoundError(f"{root}: no candidates/index/ nor embeddings/; the run did not finish")
+        raise FileNotFoundError(f"{root}: no candidates/index/ nor embeddings/; "
+                                "the run did not finish")
     log.debug("loaded %s (%s, %d pins indexed)", root, source, bundle.n_pins)
     return Run(root=root, graph=graph, bundle=bundle, source=source)

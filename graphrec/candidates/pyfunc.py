@@ -111,8 +111,8 @@ def _build_temp_bundle(graph_dir: Path, emb_dir: Path, cfg: CandidatesConfig, tm
 
 @contextmanager
 def _quiet_registry_prints() -> Iterator[None]:
-    """MLflow print()s "Successfully registered model ..." to stderr whatever its log level: keep
-    its output stream off while the ``mlflow`` logger is above INFO (graphrec's console without -v)."""
+    """MLflow print()s "Successfully registered model ..." to stderr whatever its log level:
+    keep its stream off while the ``mlflow`` logger is above INFO (the console without -v)."""
     from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
     if logging.getLogger("mlflow").getEffectiveLevel() <= logging.INFO:
@@ -130,8 +130,9 @@ def _model_kwargs(bundle_dir: Path, k: int | None) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
     k = int(k or bundle.meta["config"]["k"])
     example = pd.DataFrame({"pin_id": [str(bundle.pin_ids[0])]})
-    return dict(python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)}, signature=_signature(k),
-                input_example=example, pip_requirements=pip_requirements(), model_config={"k": k, "threads": 0})
+    return dict(python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)},
+                signature=_signature(k), input_example=example, pip_requirements=pip_requirements(),
+                model_config={"k": k, "threads": 0})
 
 
 def save_candidate_model(cand_dir: str | Path, path: str | Path, k: int | None = None) -> Path:
@@ -178,7 +179,8 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
             bundle_dir = _build_temp_bundle(Path(graph_dir), Path(emb_dir), config or CandidatesConfig(), Path(tmp))
         else:
             raise CandidatesError("log_candidate_model needs cand_dir, or graph_dir and emb_dir")
-        kwargs = dict(name=name, registered_model_name=registered_model_name, **_model_kwargs(bundle_dir, k))
+        kwargs = dict(name=name, registered_model_name=registered_model_name,
+                      **_model_kwargs(bundle_dir, k))
         if mlflow.active_run() is None:
             from graphrec.tracking import EXPERIMENT
             from graphrec.tracking import tracking_uri as default_uri
@@ -195,5 +197,6 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
         client.set_model_version_tag(registered_model_name, version, key, value)
     if alias is not None:
         client.set_registered_model_alias(registered_model_name, alias, version)
-    log.info("registered %s version %s%s", registered_model_name, version, f" as @{alias}" if alias else "")
+    log.info("registered %s version %s%s", registered_model_name, version,
+             f" as @{alias}" if alias else "")
     return info

@@ -57,9 +57,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging (and third-party messages)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Debug logging (and third-party messages)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version."),
 ) -> None:
     from graphrec.utils.logs import setup_logging
 

@@ -12,7 +12,8 @@ from graphrec.cli import app, handle_errors
 @app.command("add-pins")
 @handle_errors
 def add_pins_cmd(
-    run: Path = typer.Option(None, "--run", help="Run directory of `graphrec run` (graph, pinclip, sage, candidates)."),
+    run: Path = typer.Option(None, "--run",
+                             help="Output dir of `graphrec run` (graph, pinclip, sage, ...)."),
     model: Path = typer.Option(None, "--model", hidden=True, help="Deprecated name of --run."),
     pins: Path = typer.Option(..., "--pins", help="New pins table (.csv/.parquet, dataset contract; images relative to it)."),
     saves: Path = typer.Option(None, "--saves", help="Optional saves of the new pins to existing boards (board_id, pin_id)."),
@@ -35,7 +36,7 @@ def add_pins_cmd(
     typer.echo(f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "
                f"({1000 * m['seconds_per_pin']:.2f} ms/pin); index {'updated' if m['index_updated'] else 'unchanged (dry run)'}; "
                f"candidates and boards in {m['out']}")
-    if m["index_updated"]:  # the served model answers for the new pins too (experiments/registry.py)
+    if m["index_updated"]:  # the served model answers for the new pins too
         from experiments.registry import register_added_pins
 
         reg = register_added_pins(model)

@@ -62,7 +62,8 @@ def embed_graph(graph: PinBoardGraph, pin_x: np.ndarray, model: SageModel, cfg: 
     out = model.embed_all(nbrs, x, chunk=chunk, progress=progress, known=known_nodes(bip))
     t2 = time.perf_counter()
     timings = {"sample_s": round(t1 - t0, 3), "layers_s": round(t2 - t1, 3)}
-    log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards, format_metrics(timings))
+    log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards,
+             format_metrics(timings))
     return out[PIN].numpy(), out[BOARD].numpy(), timings
 
 
