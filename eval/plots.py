@@ -45,9 +45,9 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
         warm = [_num(metrics["models"][m]["warm"].get(f"recall@{k}")) for m in models]
         cold = [_num(metrics["models"][m]["cold"].get(f"recall@{k}")) for m in models]
         hatch = ["//" if m in cold_blind else "" for m in models]
-        ax.bar(x - 0.2, warm, 0.4, label="warm", color="#4C72B0")
-        bars = ax.bar(x + 0.2, cold, 0.4, label="cold", color="#DD8452")
-        for b, h in zip(bars, hatch):
+        bars = [*ax.bar(x - 0.2, warm, 0.4, label="warm", color="#4C72B0"),
+                *ax.bar(x + 0.2, cold, 0.4, label="cold", color="#DD8452")]
+        for b, h in zip(bars, hatch + hatch):  # warm bars too: a cold bar of height 0 shows none
             b.set_hatch(h)
         for i, m in enumerate(models):
             if m in cold_blind:
@@ -57,7 +57,13 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
         ax.set_title(f"Recall@{k}")
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"recall ({metrics['protocol']['split']} split, board -> pin)")
-    axes[0][0].legend(loc="upper left", fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles = axes[0][0].get_legend_handles_labels()[0]
+    if cold_blind:
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="//",
+                             label="cannot score cold pins"))
+    axes[0][0].legend(handles=handles, loc="upper left", fontsize=8)
     fig.suptitle(f"{metrics['dataset']}: warm vs cold recall (hatched: cannot score cold pins, ranks them last)",
                  fontsize=10)
     fig.tight_layout()

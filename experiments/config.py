@@ -59,15 +59,23 @@ class AblationConfig:
 
 @dataclass(frozen=True)
 class RegisterConfig:
-    """Args:
+    """The model registry (rules in experiments/registry.py).
+
+    Args:
     enabled: log the candidate generator as an mlflow.pyfunc model and register it.
-    name: registered model name.
-    alias: alias pointed at the new version.
+    name: registered model name; ``{dataset}`` is replaced by the graph's dataset name.
+    alias: alias of the served version: set on a name's first version, moved only by ``promote``.
+    promote: point the alias at this run's version (``graphrec run --promote``).
     """
 
     enabled: bool = True
-    name: str = "graphrec-candidates"
+    name: str = "graphrec-{dataset}"
     alias: str = "candidate"
+    promote: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.strip() or not self.alias.strip():
+            raise ValueError("config keys 'register.name' and 'register.alias' must not be empty")
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,7 @@ class PipelineResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     model_version: str | None = None
     run_id: str | None = None
+    registered: str | None = None  # what the registry step did, one line (experiments/registry.py)
 
 
 @rundir.guarded  # checks, creates and locks ``out`` first (experiments/rundir.py)
@@ -275,6 +276,7 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
     with tracking.stage_run("graphrec run", params=to_dict(cfg), tags=tags) as parent:
         result.run_id = parent.info.run_id if parent is not None else None
         rundir.record_mlflow_run(out, result.run_id)
+        _name_parent(result.run_id, cfg, data)
         tracking.log_artifacts(out / "config.yaml")
         prints: dict[str, str | None] = {}
         if cfg.data.source == "dir":
@@ -297,6 +299,18 @@ def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
         if name != "auto" and name not in available:
             raise ValueError(f"eval.ab.{arm} is {name!r}, which this config does not build; "
                              f"available: {', '.join(sorted(available))} (enable its ablation or pick another)")
+
+
+def _name_parent(run_id: str | None, cfg: RunConfig, data: Path) -> None:
+    """Name the parent run ``<dataset> <config> <short id>`` (unless a sweep named it already)."""
+    if run_id is None:
+        return
+    import mlflow
+
+    if mlflow.get_run(run_id).data.tags.get("mlflow.runName") != "graphrec run":
+        return
+    dataset = "synthetic" if cfg.data.source == "synthetic" else data.resolve().name
+    tracking.set_tags({"mlflow.runName": f"{dataset} {cfg.name} {run_id[:8]}"})
 
 
 def _reuse(st: Stage, key: str, target: Path, sources: Sequence[Path]) -> Path | None:
@@ -374,9 +388,8 @@ def _finish(ctx: Context, result: PipelineResult) -> dict[str, Any]:
         tracking.log_artifacts(ctx.out / "eval" / f, "eval")
     tracking.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
     if ctx.cfg.register.enabled and tracking.active():
-        from graphrec.candidates.pyfunc import log_candidate_model
+        from experiments.registry import register_run
 
-        info = log_candidate_model(ctx.out / "candidates", registered_model_name=ctx.cfg.register.name,
-                                   alias=ctx.cfg.register.alias)
-        result.model_version = str(info.registered_model_version)
+        reg = register_run(ctx.out, ctx.cfg.register)
+        result.model_version, result.registered = reg.version, reg.describe()
     return metrics

@@ -44,7 +44,7 @@ def format_summary(result: PipelineResult) -> str:
     if ab:
         out += [""] + _ab_lines(ab, result.out / "eval" / "ab.json")
     if result.run_id:
-        reg = f"; registered graphrec-candidates v{result.model_version} @candidate" if result.model_version else ""
+        reg = f"; {result.registered}" if result.registered else ""
         out += ["", f"MLflow parent run {result.run_id}{reg}"]
     out += [f"Outputs in {result.out}"]
     return "\n".join(out)

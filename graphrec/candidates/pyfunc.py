@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,9 @@ class CandidateGenerator(mlflow.pyfunc.PythonModel):
 
     bundle: IndexBundle
     k: int
+    # No type hints on predict (see below): this tells MLflow not to wrap it for type-hint
+    # validation, which also stops its "Add type hints to the predict method" warning.
+    _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
         """Load the bundle artifact and the model config."""
@@ -104,24 +109,64 @@ def _build_temp_bundle(graph_dir: Path, emb_dir: Path, cfg: CandidatesConfig, tm
     return tmp / INDEX_DIR
 
 
+@contextmanager
+def _quiet_registry_prints() -> Iterator[None]:
+    """MLflow print()s "Successfully registered model ..." to stderr whatever its log level:
+    keep its stream off while the ``mlflow`` logger is above INFO (the console without -v)."""
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    if logging.getLogger("mlflow").getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    before, MLFLOW_LOGGING_STREAM.enabled = MLFLOW_LOGGING_STREAM.enabled, False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = before
+
+
+def _model_kwargs(bundle_dir: Path, k: int | None) -> dict[str, Any]:
+    """What log_model and save_model both get: the code, the bundle artifact, signature, config."""
+    bundle = load_bundle(bundle_dir)
+    k = int(k or bundle.meta["config"]["k"])
+    example = pd.DataFrame({"pin_id": [str(bundle.pin_ids[0])]})
+    return dict(python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)},
+                signature=_signature(k), input_example=example, pip_requirements=pip_requirements(),
+                model_config={"k": k, "threads": 0})
+
+
+def save_candidate_model(cand_dir: str | Path, path: str | Path, k: int | None = None) -> Path:
+    """Save the candidate generator of ``cand_dir`` (or a bundle dir) as a local MLflow model at
+    ``path`` (no tracking server needed; what ``graphrec serve --run`` serves)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.pyfunc.save_model(path=str(path), **_model_kwargs(_bundle_dir(Path(cand_dir)), k))
+    return Path(path)
+
+
 def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | Path | None = None,
                         emb_dir: str | Path | None = None, config: CandidatesConfig | None = None,
-                        registered_model_name: str = REGISTERED_NAME, alias: str = ALIAS,
-                        name: str = "candidate_generator", k: int | None = None) -> Any:
+                        registered_model_name: str = REGISTERED_NAME, alias: str | None = ALIAS,
+                        name: str = "candidate_generator", k: int | None = None,
+                        tags: dict[str, str] | None = None, run_name: str = "candidates-model",
+                        tracking_uri: str | None = None) -> Any:
     """Log the candidate generator in the active MLflow run, register it and set its alias.
 
     Give either ``cand_dir`` (the output of ``graphrec candidates``; its ``index/`` bundle is
     logged) or ``graph_dir`` + ``emb_dir`` (a bundle is built with ``config``). Without an active
-    run, one named ``candidates-model`` is opened at :func:`graphrec.tracking.tracking_uri`.
+    run, one named ``run_name`` is opened at ``tracking_uri`` (default
+    :func:`graphrec.tracking.tracking_uri`). The registry policy (names per dataset, no duplicate
+    versions, when the alias moves) is experiments/registry.py's.
 
     Args:
         cand_dir: candidate directory.
         graph_dir, emb_dir: inputs to build a bundle from instead.
         config: job config used with ``graph_dir``/``emb_dir`` (default :class:`CandidatesConfig`).
         registered_model_name: registry name (``graphrec-candidates``).
-        alias: alias pointed at the new version (``candidate``).
+        alias: alias pointed at the new version (``candidate``); None leaves aliases alone.
         name: the model's name inside the run.
         k: default candidates per query (default: the bundle's ``k``).
+        tags: tags set on the new model version.
+        run_name, tracking_uri: the run opened when none is active.
 
     Returns:
         MLflow's ``ModelInfo`` (``model_uri``, ``registered_model_version``, ...).
@@ -134,22 +179,24 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
             bundle_dir = _build_temp_bundle(Path(graph_dir), Path(emb_dir), config or CandidatesConfig(), Path(tmp))
         else:
             raise CandidatesError("log_candidate_model needs cand_dir, or graph_dir and emb_dir")
-        bundle = load_bundle(bundle_dir)
-        k = int(k or bundle.meta["config"]["k"])
-        example = pd.DataFrame({"pin_id": [str(bundle.pin_ids[0])]})
-        kwargs = dict(name=name, python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)},
-                      signature=_signature(k), input_example=example, pip_requirements=pip_requirements(),
-                      model_config={"k": k, "threads": 0}, registered_model_name=registered_model_name)
+        kwargs = dict(name=name, registered_model_name=registered_model_name,
+                      **_model_kwargs(bundle_dir, k))
         if mlflow.active_run() is None:
-            from graphrec.tracking import EXPERIMENT, tracking_uri
+            from graphrec.tracking import EXPERIMENT
+            from graphrec.tracking import tracking_uri as default_uri
 
-            mlflow.set_tracking_uri(tracking_uri())
+            mlflow.set_tracking_uri(tracking_uri or default_uri())
             mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
-            with mlflow.start_run(run_name="candidates-model"):
+            with mlflow.start_run(run_name=run_name), _quiet_registry_prints():
                 info = mlflow.pyfunc.log_model(**kwargs)
         else:
-            info = mlflow.pyfunc.log_model(**kwargs)
-    version = info.registered_model_version
-    mlflow.MlflowClient().set_registered_model_alias(registered_model_name, alias, str(version))
-    log.info("registered %s version %s as @%s", registered_model_name, version, alias)
+            with _quiet_registry_prints():
+                info = mlflow.pyfunc.log_model(**kwargs)
+    version, client = str(info.registered_model_version), mlflow.MlflowClient()
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(registered_model_name, version, key, value)
+    if alias is not None:
+        client.set_registered_model_alias(registered_model_name, alias, version)
+    log.info("registered %s version %s%s", registered_model_name, version,
+             f" as @{alias}" if alias else "")
     return info

@@ -51,10 +51,21 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from graphrec import __version__
+
+        typer.echo(f"graphrec {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Debug logging (and third-party messages)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version."),
 ) -> None:
     from graphrec.utils.logs import setup_logging
 
@@ -73,6 +84,7 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Importing a stage module registers its commands on ``app``.
     from graphrec.cli import addpins, candidates, data, evaluate, pinclip, run, sage, sweep  # noqa: F401
+    from graphrec.cli import recommend, serve, view  # noqa: F401
 
     app(prog_name="graphrec")
 

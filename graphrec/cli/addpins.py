@@ -12,7 +12,9 @@ from graphrec.cli import app, handle_errors
 @app.command("add-pins")
 @handle_errors
 def add_pins_cmd(
-    model: Path = typer.Option(..., "--model", help="Run directory of `graphrec run` (graph, pinclip, sage, candidates)."),
+    run: Path = typer.Option(None, "--run",
+                             help="Output dir of `graphrec run` (graph, pinclip, sage, ...)."),
+    model: Path = typer.Option(None, "--model", hidden=True, help="Deprecated name of --run."),
     pins: Path = typer.Option(..., "--pins", help="New pins table (.csv/.parquet, dataset contract; images relative to it)."),
     saves: Path = typer.Option(None, "--saves", help="Optional saves of the new pins to existing boards (board_id, pin_id)."),
     out: Path = typer.Option(None, "--out", help="Where to write their candidates (default RUN_DIR/added_pins/batch-<hash>)."),
@@ -24,7 +26,19 @@ def add_pins_cmd(
     """Embed new pins (PinCLIP content + SAGE inductively), insert them into the index, list their candidates."""
     from graphrec.addpins import add_pins
 
+    if model is not None:  # --run is what recommend, serve and view call a run directory
+        typer.echo("warning: --model is deprecated, use --run (same meaning)", err=True)
+    model = run or model
+    if model is None:
+        raise ValueError("missing option --run RUN_DIR (the output directory of `graphrec run`)")
+
     m = add_pins(model, pins, saves, out=out, k=k, n_boards=boards, save_index=not dry_run, overwrite=force)
     typer.echo(f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "
                f"({1000 * m['seconds_per_pin']:.2f} ms/pin); index {'updated' if m['index_updated'] else 'unchanged (dry run)'}; "
                f"candidates and boards in {m['out']}")
+    if m["index_updated"]:  # the served model answers for the new pins too
+        from experiments.registry import register_added_pins
+
+        reg = register_added_pins(model)
+        if reg is not None:
+            typer.echo(reg.describe())

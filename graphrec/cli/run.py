@@ -20,6 +20,18 @@ def data_overrides(synthetic: bool, data: Path | None) -> list[str]:
     return []
 
 
+def require_data_source(config: Path | None, overrides: list[str]) -> None:
+    """Refuse to guess the data: ``--synthetic``, ``--data`` or a config setting ``data.source``."""
+    from graphrec.config import read_yaml_mapping
+
+    if any(o.split("=", 1)[0] in ("data.source", "data.path") for o in overrides):
+        return
+    data = read_yaml_mapping(config).get("data") if config is not None else None
+    if not (isinstance(data, dict) and ("source" in data or "path" in data)):
+        raise ValueError("say which data to use: --synthetic (the embedded demo catalogue) "
+                         "or --data DATASET_DIR")
+
+
 @app.command("run")
 @handle_errors
 def run_cmd(
@@ -30,6 +42,8 @@ def run_cmd(
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set pinclip.train.steps=100."),
     force: bool = typer.Option(False, "--force", help="Redo every stage, even those already complete."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow (and do not register the model)."),
+    promote: bool = typer.Option(False, "--promote",
+                                 help="Point the registry alias (@candidate) at this run's model."),
 ) -> None:
     """Run the whole pipeline, tracked in MLflow, and print a summary table."""
     import os
@@ -39,8 +53,10 @@ def run_cmd(
     from experiments.summary import format_summary
 
     overrides = [*set_, *data_overrides(synthetic, data)]
+    overrides += ["register.promote=true"] if promote else []
     if no_mlflow:
         os.environ["GRAPHREC_MLFLOW"] = "0"
+    require_data_source(config, overrides)
     cfg = load_run_config(config, overrides)
     result = run_pipeline(cfg, out, data_dir=data, force=force)
     typer.echo(format_summary(result))

@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from graphrec.utils.logs import progress
 
 # CLIP's pixel statistics; a --clip-path folder's preprocessor_config.json overrides them.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -81,7 +80,7 @@ def resize_images(images: np.ndarray, rows: np.ndarray, size: int, chunk: int = 
     """uint8 (n, 3, size, size) for ``images[rows]``; rows < 0 (no image) give zeros."""
     out = torch.zeros((len(rows), 3, size, size), dtype=torch.uint8)
     have = np.flatnonzero(rows >= 0)
-    for a in progress(range(0, len(have), chunk), desc="resize images", unit="chunk"):
+    for a in range(0, len(have), chunk):  # called per batch: the caller's loop has the bar
         idx = have[a:a + chunk]
         x = torch.from_numpy(np.ascontiguousarray(images[rows[idx]])).permute(0, 3, 1, 2).float()
         if x.shape[-2:] != (size, size):

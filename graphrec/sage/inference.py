@@ -29,7 +29,7 @@ from graphrec.sage.inputs import degree_column, node_inputs
 from graphrec.sage.model import SageModel
 from graphrec.sage.sampler import HeteroNeighborhoods, Neighborhood, sample_neighborhoods, walk_neighborhoods
 from graphrec.sage.store import load_model
-from graphrec.utils.logs import progress
+from graphrec.utils.logs import format_metrics, progress
 
 log = logging.getLogger(__name__)
 INFER_STREAM, NEW_PIN_STREAM = 8_888_888, 9_999_999
@@ -62,7 +62,8 @@ def embed_graph(graph: PinBoardGraph, pin_x: np.ndarray, model: SageModel, cfg: 
     out = model.embed_all(nbrs, x, chunk=chunk, progress=progress, known=known_nodes(bip))
     t2 = time.perf_counter()
     timings = {"sample_s": round(t1 - t0, 3), "layers_s": round(t2 - t1, 3)}
-    log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards, timings)
+    log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards,
+             format_metrics(timings))
     return out[PIN].numpy(), out[BOARD].numpy(), timings
 
 

@@ -32,7 +32,7 @@ from graphrec.sage.objective import PairBatch, batch_loss
 from graphrec.sage.sampler import HeteroNeighborhoods, sample_neighborhoods
 from graphrec.tracking import log_metrics
 from graphrec.utils.checkpoint import latest_step, load_checkpoint, save_checkpoint
-from graphrec.utils.logs import progress
+from graphrec.utils.logs import format_metrics, progress
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def train_sage(
                     n_hard = hard_count(cfg, epoch) if miner is not None else 0
                     history.append(_record(epoch, losses, pairs, time.perf_counter() - t0, n_hard))
                     log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
-                    log.info("epoch %d: %s", epoch + 1, history[-1])
+                    log.info("sage %s", format_metrics(history[-1]))
                 save_checkpoint(ckpt_dir, gstep, model, opt, extra={**extra, "epoch": epoch + int(end),
                                 "step_in_epoch": 0 if end else step + 1, "history": history,
                                 "epoch_losses": [] if end else losses},

@@ -54,6 +54,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = _run(w)
     assert res.returncode == 0, res.stderr[-3000:]
     (w / "first_stdout.txt").write_text(res.stdout)
+    (w / "first_stderr.txt").write_text(res.stderr)
     return w
 
 
@@ -75,7 +76,10 @@ def test_summary_lists_every_stage_and_model(work: Path) -> None:
     assert _statuses(stdout) == {s: "ran" for s in STAGES}
     for model in ("full", "content", "clip_no_neighbors", "sage_raw", "als", "popularity"):
         assert any(line.split()[:1] == [model] for line in stdout.splitlines()), model
-    assert "Offline A/B" in stdout and "registered graphrec-candidates v1 @candidate" in stdout
+    assert "Offline A/B" in stdout and "registered graphrec-synthetic-fashion v1 (@candidate)" in stdout
+    stderr = (work / "first_stderr.txt").read_text()  # third-party noise is off without -v
+    for noise in ("Downloading artifacts", "Add type hints", "Successfully registered", "Creating initial MLflow"):
+        assert noise not in stderr, noise
     for part in ("graph", "pinclip", "sage", "candidates", "eval/metrics.json", "eval/report.md"):
         assert (work / "out" / part).exists(), part
 
@@ -88,6 +92,7 @@ def test_parent_and_nested_stage_runs(work: Path, client) -> None:  # noqa: ANN0
     assert parent.info.status == "FINISHED"
     tags = parent.data.tags
     assert tags["dataset"] == "synthetic" and tags["seed"] == "0" and tags["config_name"] == "tiny"
+    assert tags["mlflow.runName"] == f"synthetic tiny {parent.info.run_id[:8]}"
     assert len(tags["graphrec.git_commit"]) in (40, len("unknown"))
     # params = the flattened resolved config
     p = parent.data.params
@@ -131,9 +136,9 @@ def test_registered_model_predicts_top_k_for_pins_and_boards(work: Path, client,
     import mlflow
 
     monkeypatch.chdir(work)
-    version = client.get_model_version_by_alias("graphrec-candidates", "candidate")
+    version = client.get_model_version_by_alias("graphrec-synthetic-fashion", "candidate")
     assert str(version.version) == "1"
-    model = mlflow.pyfunc.load_model("models:/graphrec-candidates@candidate")
+    model = mlflow.pyfunc.load_model("models:/graphrec-synthetic-fashion@candidate")
     cand = work / "out" / "candidates"
     pins = pd.read_parquet(cand / "pin_candidates.parquet")
     boards = pd.read_parquet(cand / "board_candidates.parquet")
@@ -148,6 +153,13 @@ def test_registered_model_predicts_top_k_for_pins_and_boards(work: Path, client,
     assert first["candidate_pin_id"].tolist() == batch["candidate_pin_id"].tolist()
     gb = model.predict(pd.DataFrame({"board_id": q_boards}))
     assert set(gb["query_id"]) == set(q_boards) and gb["score"].notna().all()
+
+
+def test_tracked_rerun_that_changed_nothing_registers_nothing(work: Path, client) -> None:  # noqa: ANN001
+    res = _run(work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "unchanged, already registered: graphrec-synthetic-fashion v1 (@candidate)" in res.stdout
+    assert len(client.search_model_versions("name = 'graphrec-synthetic-fashion'")) == 1
 
 
 def test_rerun_skips_and_changed_key_redoes_only_downstream(work: Path) -> None:
@@ -195,7 +207,7 @@ def test_failing_stage_is_marked_failed_and_completed_stages_stay(work: Path, cl
     assert (work / "out" / "graph" / "manifest.json").read_bytes() == graph_manifest
     runs = sorted(_runs(client), key=lambda r: r.info.start_time)
     failed = {r.data.tags["mlflow.runName"] for r in runs if r.info.status == "FAILED"}
-    assert "train-sage" in failed and "graphrec run" in failed
+    assert "train-sage" in failed and any(n.startswith("synthetic tiny ") for n in failed)
 
 
 def test_ab_arm_the_config_does_not_build_fails_before_any_work(tmp_path: Path) -> None:

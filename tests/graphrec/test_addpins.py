@@ -215,7 +215,7 @@ def test_cli_output_contract(run: Path, cat: Catalogue, tmp_path: Path) -> None:
     pins = write_copies(cat, run, tmp_path / "new", src)
     saves = write_saves(cat, tmp_path / "saves.csv", src[2:])
     before = tree_digest(run / "candidates" / "index")
-    r = _cli("--model", run, "--pins", pins, "--saves", saves, "--out", tmp_path / "out", "--k", 7, "--boards", 3, "--dry-run")
+    r = _cli("--run", run, "--pins", pins, "--saves", saves, "--out", tmp_path / "out", "--k", 7, "--boards", 3, "--dry-run")
     assert r.exit_code == 0, r.output
     assert "added 4 pins" in r.stdout and "unchanged (dry run)" in r.stdout
     assert tree_digest(run / "candidates" / "index") == before
@@ -253,7 +253,7 @@ def test_same_inputs_same_candidates(run: Path, cat: Catalogue, tmp_path: Path) 
 def test_cli_errors_are_one_line_and_leave_nothing(run: Path, cat: Catalogue, tmp_path: Path) -> None:
     # A pin that is already in the catalogue (its own row, same id).
     existing = write_copies(cat, run, tmp_path / "old", cat.cold[:1], prefix="")
-    r = _cli("--model", run, "--pins", existing, "--out", tmp_path / "o1")
+    r = _cli("--run", run, "--pins", existing, "--out", tmp_path / "o1")
     assert r.exit_code == 1 and r.stderr.strip().splitlines() == [
         f"error: pin_id {cat.cold[0]!r} is already in the index; new pins need new ids"]
     assert not (tmp_path / "o1").exists()
@@ -264,13 +264,13 @@ def test_cli_errors_are_one_line_and_leave_nothing(run: Path, cat: Catalogue, tm
         rows = [(cat.boards[src[0]][0], "dup-" + src[0]), bad]
         saves = tmp_path / f"saves-{col}.csv"
         pd.DataFrame(rows, columns=["board_id", "pin_id"]).to_csv(saves, index=False)
-        r = _cli("--model", run, "--pins", pins, "--saves", saves)  # default out inside the run
+        r = _cli("--run", run, "--pins", pins, "--saves", saves)  # default out inside the run
         lines = r.stderr.strip().splitlines()
         assert r.exit_code == 2 and len(lines) == 1, r.output
         assert lines[0].startswith(f"error: {saves}: row 2 (line 3), column '{col}': unknown {col} 'nope-")
     assert not (run / "added_pins").exists()
 
-    r = _cli("--model", tmp_path / "not-a-run", "--pins", pins, "--out", tmp_path / "o2")
+    r = _cli("--run", tmp_path / "not-a-run", "--pins", pins, "--out", tmp_path / "o2")
     assert r.exit_code == 1 and "missing graph/" in r.stderr and not (tmp_path / "o2").exists()
     assert not (tmp_path / "not-a-run").exists()
 
