@@ -100,12 +100,16 @@ def test_ab_sim_adds_to_the_eval_dir_atomically(synth_graph: Path, runs: dict[st
     m = read_json(eval_dir / "metrics.json")
     assert set(m["ab"]) >= {"control", "treatment", "fresh", "warm"}
     assert m["ab"]["control"] == "sage_raw" and m["ab"]["treatment"] == "content"
+    assert m["ab"]["warm"]["ctr_status"] == "ok"
     for s in ("fresh", "warm"):
         assert set(m["ab"][s]) >= AB_KEYS
+        if m["ab"][s]["ctr_status"] != "ok":  # too few events on this tiny graph: no lift printed
+            assert m["ab"][s]["ctr_lift"] is None and m["ab"][s]["ctr_ci95"] is None
+            continue
         lo, hi = m["ab"][s]["ctr_ci95"]
         assert lo <= m["ab"][s]["ctr_lift"] <= hi
-    # planted-truth content vs random vectors: a clear CTR gain on both slices
-    assert m["ab"]["fresh"]["ctr_ci95"][0] > 0 and m["ab"]["warm"]["ctr_ci95"][0] > 0
+        # planted-truth content vs random vectors: a clear CTR gain
+        assert lo > 0
     assert m["models"] == json.loads(before["metrics.json"])["models"]  # evaluate's results are kept
     assert read_json(eval_dir / "ab.json") == ab
     assert "## Offline A/B simulation" in (eval_dir / "report.md").read_text()

@@ -107,7 +107,8 @@ def test_parent_and_nested_stage_runs(work: Path, client) -> None:  # noqa: ANN0
     metrics = json.loads((work / "out" / "eval" / "metrics.json").read_text())
     assert m["full/cold_recall_at_20"] == pytest.approx(metrics["models"]["full"]["cold"]["recall@20"])
     assert m["als/warm_mrr"] == pytest.approx(metrics["models"]["als"]["warm"]["mrr"])
-    assert m["ab/warm_ctr_lift"] == pytest.approx(metrics["ab"]["warm"]["ctr_lift"])
+    lift = metrics["ab"]["warm"]["ctr_lift"]  # None ("insufficient data") on a tiny graph: not logged
+    assert (m["ab/warm_ctr_lift"] == pytest.approx(lift)) if lift is not None else "ab/warm_ctr_lift" not in m
 
 
 def test_training_metrics_are_logged_per_step(work: Path, client) -> None:  # noqa: ANN001

@@ -26,7 +26,7 @@ from graphrec.utils import io
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = ["register.enabled=false", "ablations.clip_no_neighbors=false", "ablations.sage_raw=false"]
 GRAPHREC = str(Path(sys.executable).parent / "graphrec")
-PARTS = ("graph", "pinclip", "content", "sage", "candidates")
+PARTS = ("graph", "pinclip", "content", "sage", "full", "candidates")
 N_NEW = 5
 STEPS = ("addpins:staged", "addpins:journal", "addpins:switched", "addpins:files", "addpins:cleaned")
 
