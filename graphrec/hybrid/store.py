@@ -13,13 +13,14 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import ConfigError, from_dict, to_dict
+from graphrec.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.hybrid.calibrate import BoardStats
 from graphrec.hybrid.config import FullConfig
 from graphrec.hybrid.student import Student
 from graphrec.hybrid.train import FullModel
-from graphrec.utils.io import atomic_output_dir, read_json, sha256_file, write_json
+from graphrec.utils.io import atomic_output_dir, sha256_file, write_json
+from graphrec.utils.modeldir import open_model_dir
 
 KIND = "graphrec.full_model"
 ARRAYS, WEIGHTS, CONFIG, MANIFEST = "teacher.npz", "student.safetensors", "config.json", "manifest.json"
@@ -52,17 +53,9 @@ def save_full(out: str | Path, model: FullModel, cfg: FullConfig, graph: PinBoar
 def load_full(root: str | Path) -> tuple[FullModel, FullConfig, dict[str, Any]]:
     """``(model, config, manifest)`` of a model directory written by :func:`save_full`."""
     root = Path(root)
-    for f in (MANIFEST, CONFIG, WEIGHTS, ARRAYS):
-        if not (root / f).is_file():
-            raise FullModelDirError(f"{root}: not a full model directory (no {f}); train one with `graphrec run`")
-    manifest = read_json(root / MANIFEST)
-    if manifest.get("kind") != KIND:
-        raise FullModelDirError(f"{root / MANIFEST}: kind {manifest.get('kind')!r} is not {KIND!r}")
-    raw = read_json(root / CONFIG)
-    try:
-        cfg = from_dict(FullConfig, raw["full"], prefix="full")
-    except (ConfigError, KeyError) as exc:
-        raise FullModelDirError(f"{root / CONFIG}: {exc}") from None
+    manifest, raw, cfg = open_model_dir(root, files=(MANIFEST, CONFIG, WEIGHTS, ARRAYS), kind=KIND,
+                                        config_cls=FullConfig, section="full", error=FullModelDirError,
+                                        what="full model", hint="train one with `graphrec run`")
     arr = np.load(root / ARRAYS, allow_pickle=False)
     student = Student(int(raw["in_dim"]), arr["pin_factors"].shape[1], cfg.student)
     student.load_state_dict(load_file(str(root / WEIGHTS)))

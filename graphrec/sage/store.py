@@ -13,12 +13,12 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from graph_build.graph import MANIFEST, PinBoardGraph
-from graphrec.config import ConfigError, from_dict, to_dict
+from graphrec.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.sage.config import SageConfig
 from graphrec.sage.model import SageModel
 from graphrec.sage.train import build_model
-from graphrec.utils.io import atomic_output_dir, read_json, sha256_file, write_json
+from graphrec.utils.io import atomic_output_dir, sha256_file, write_json
 
 KIND = "graphrec.sage_model"
 WEIGHTS, CONFIG, CHECKPOINTS = "model.safetensors", "config.json", "checkpoints"
@@ -58,18 +58,12 @@ def save_model(out: str | Path, model: SageModel, cfg: SageConfig, graph: PinBoa
 
 def load_model(root: str | Path) -> tuple[SageModel, SageConfig, dict[str, Any]]:
     """Rebuild the model of a model directory: ``(model in eval mode, config, manifest)``."""
+    from graphrec.utils.modeldir import open_model_dir
+
     root = Path(root)
-    for f in (MANIFEST, CONFIG, WEIGHTS):
-        if not (root / f).is_file():
-            raise ModelDirError(f"{root}: not a SAGE model directory (no {f}); train one with `graphrec train-sage`")
-    manifest = read_json(root / MANIFEST)
-    if manifest.get("kind") != KIND:
-        raise ModelDirError(f"{root / MANIFEST}: kind {manifest.get('kind')!r} is not {KIND!r}")
-    raw = read_json(root / CONFIG)
-    try:
-        cfg = from_dict(SageConfig, raw["sage"], prefix="sage")
-    except (ConfigError, KeyError) as exc:
-        raise ModelDirError(f"{root / CONFIG}: {exc}") from None
+    manifest, raw, cfg = open_model_dir(root, files=(MANIFEST, CONFIG, WEIGHTS), kind=KIND, config_cls=SageConfig,
+                                        section="sage", error=ModelDirError, what="SAGE model",
+                                        hint="train one with `graphrec train-sage`")
     model = build_model(cfg, int(raw["in_dim"]), int(raw.get("n_pins", 0)), int(raw.get("n_boards", 0)))
     model.load_state_dict(load_file(str(root / WEIGHTS)))
     model.eval()
