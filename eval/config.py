@@ -50,7 +50,8 @@ class ALSConfig:
 
     def __post_init__(self) -> None:
         if self.factors < 1 or self.iterations < 1 or self.regularization < 0 or self.alpha <= 0:
-            raise ValueError("als: factors >= 1, iterations >= 1, regularization >= 0, alpha > 0 expected")
+            raise ValueError("als: factors >= 1, iterations >= 1, regularization >= 0, alpha > 0 "
+                             "expected")
         if any(f < 1 for f in self.factors_grid) or any(r < 0 for r in self.regularization_grid) \
                 or any(a <= 0 for a in self.alpha_grid):
             raise ValueError("als grids: factors >= 1, regularization >= 0, alpha > 0 expected")
@@ -118,7 +119,8 @@ class EASEConfig:
 
     def __post_init__(self) -> None:
         if not self.lambdas or any(v <= 0 for v in self.lambdas) or self.max_pins < 1:
-            raise ValueError(f"ease: lambdas must be positive (got {list(self.lambdas)}), max_pins >= 1")
+            raise ValueError(f"ease: lambdas must be positive (got {list(self.lambdas)}), "
+                             "max_pins >= 1")
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ class BlendConfig:
     def __post_init__(self) -> None:
         bad = [m for m in self.cf_models if m not in CF_MODELS]
         if not self.cf_models or bad:
-            raise ValueError(f"blend.cf_models must be a non-empty subset of {list(CF_MODELS)}, got {bad or '[]'}")
+            raise ValueError(f"blend.cf_models must be a non-empty subset of {list(CF_MODELS)}, "
+                             f"got {bad or '[]'}")
         if self.offset_step <= 0 or self.offset_max < self.offset_min:
             raise ValueError("blend: offset_step > 0 and offset_max >= offset_min expected")
 

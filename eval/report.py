@@ -228,8 +228,10 @@ def render(metrics: Mapping[str, Any], manifest: Mapping[str, Any], pin_to_pin: 
         lines += ["", "Skipped: " + "; ".join(f"{m} ({why})" for m, why in skipped.items()) + "."]
     chosen = {m: d["chosen"]["values"] for m, d in info.items() if d.get("chosen")}
     if chosen:
-        lines += ["", "Chosen on the val split (Recall@20, see manifest.json for every grid point): " + "; ".join(
-            f"{m}: " + ", ".join(f"{k}={v}" for k, v in vals.items()) for m, vals in chosen.items()) + "."]
+        text = "; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in vals.items())
+                         for m, vals in chosen.items())
+        lines += ["", "Chosen on the val split (Recall@20; every grid point in manifest.json): "
+                  + text + "."]
     if ORACLE in metrics["models"]:
         lines += ["", "`oracle` ranks by the planted style/niche affinity of the synthetic generator; it ignores "
                   "per-pin popularity (not in truth/), so popularity-aware models can beat it on warm pins."]

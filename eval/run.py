@@ -25,7 +25,8 @@ import numpy as np
 
 from eval.config import EMBEDDING_MODELS, EvalConfig
 from eval.protocol import SLICES, TaskResult, evaluate_task, make_task, sample_queries
-from eval.recommenders import ModelSkipped, available_models, build_recommender, load_runs, select_models
+from eval.recommenders import (ModelSkipped, available_models, build_recommender, load_runs,
+                               select_models)
 from graph_build.graph import PinBoardGraph, load_graph
 from graphrec import tracking
 from graphrec.config import to_dict

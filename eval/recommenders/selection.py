@@ -43,9 +43,11 @@ class Ranked:
     ids: torch.Tensor
 
 
-ScoreVariants = Callable[[np.ndarray, torch.Tensor], Iterable[tuple[Hashable, "torch.Tensor | Ranked"]]]
+ScoreVariants = Callable[[np.ndarray, torch.Tensor],
+                         Iterable[tuple[Hashable, "torch.Tensor | Ranked"]]]
 """``(boards, excluded) -> (label, scores)`` pairs, one or several variants per batch; scores are
-``len(boards) x n_pins`` (masked and ranked here) or ``Ranked`` (masked and ranked by the producer)."""
+``len(boards) x n_pins`` (masked and ranked here) or ``Ranked`` (masked and ranked by the
+producer)."""
 
 
 def merge_ranked(a: Ranked, b: Ranked, k: int, position: torch.Tensor) -> Ranked:
@@ -82,10 +84,12 @@ class ValidationSet:
         held = graph.csr("val").T.tocsr()
         boards = np.flatnonzero(np.diff(held.indptr) > 0)
         train = graph.csr("train").T.tocsr()
-        return cls(boards, held[boards], train[boards], torch.from_numpy(graph.is_cold.copy()), seed)
+        cold = torch.from_numpy(graph.is_cold.copy())
+        return cls(boards, held[boards], train[boards], cold, seed)
 
 
-def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 512) -> dict[Hashable, dict[str, float]]:
+def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 512
+               ) -> dict[Hashable, dict[str, float]]:
     """Recall@``SELECT_K`` per slice of every score variant: ``{label: {slice: recall}}``.
 
     A slice with no relevant pin gives NaN. Batched, so only one batch of scores exists at once.
@@ -116,7 +120,8 @@ def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 51
                 hits = (rel & in_slice[s]).gather(1, top) & torch.isfinite(vals)
                 r = topk_metrics(hits, n_rel[s], (SELECT_K,))[f"recall@{SELECT_K}"]
                 acc[s] += float(torch.nan_to_num(r, nan=0.0).sum())
-    return {label: {s: (v[s] / counts[s] if counts[s] else float("nan")) for s in SLICES} for label, v in sums.items()}
+    mean = lambda v, s: v[s] / counts[s] if counts[s] else float("nan")  # noqa: E731
+    return {label: {s: mean(v, s) for s in SLICES} for label, v in sums.items()}
 
 
 def model_variants(model: Recommender) -> ScoreVariants:
@@ -136,11 +141,13 @@ def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
 
 
-def chosen_record(params: Mapping[str, Any], table: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]],
+def chosen_record(params: Mapping[str, Any],
+                  table: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]],
                   criterion: str = CRITERION) -> dict[str, Any]:
     """The manifest entry: chosen values, the criterion, and the val recall of every grid point."""
     return {"values": dict(params), "criterion": criterion,
-            "grid": [{**p, **{f"val_{s}_recall@{SELECT_K}": r[s] for s in SLICES}} for p, r in table]}
+            "grid": [{**p, **{f"val_{s}_recall@{SELECT_K}": r[s] for s in SLICES}}
+                     for p, r in table]}
 
 
 class SelectedOnValidation(Recommender):
@@ -156,8 +163,10 @@ class SelectedOnValidation(Recommender):
         after_fit: called once the grid is fitted (e.g. to free a matrix the candidates shared).
     """
 
-    def __init__(self, name: str, candidates: Sequence[tuple[dict[str, Any], Callable[[], Recommender]]],
-                 can_score_cold: bool, seed: int, after_fit: Callable[[], None] | None = None) -> None:
+    def __init__(self, name: str,
+                 candidates: Sequence[tuple[dict[str, Any], Callable[[], Recommender]]],
+                 can_score_cold: bool, seed: int,
+                 after_fit: Callable[[], None] | None = None) -> None:
         super().__init__()
         if not candidates:
             raise ValueError(f"{name}: empty hyperparameter grid")
@@ -178,7 +187,8 @@ class SelectedOnValidation(Recommender):
         if len(self.candidates) == 1:
             params, make = self.candidates[0]
             self.best = make().fit(graph)
-            self.chosen = {"values": dict(params), "criterion": "fixed (one-point grid)", "grid": []}
+            self.chosen = {"values": dict(params), "criterion": "fixed (one-point grid)",
+                           "grid": []}
             return
         val = ValidationSet.from_graph(graph, self.seed)
         table: list[tuple[dict[str, Any], dict[str, float]]] = []

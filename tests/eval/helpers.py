@@ -51,7 +51,7 @@ def board_pin_dense(graph: PinBoardGraph, splits: tuple[str, ...]) -> np.ndarray
 
 
 def hashed_text_features(texts: list[str], dim: int = 64) -> np.ndarray:
-    """A fast deterministic stand-in for MiniLM: L2-normalised hashed bag of words (``dim`` floats)."""
+    """A fast deterministic stand-in for MiniLM: L2-normalised hashed bag of words."""
     import zlib
 
     out = np.zeros((len(texts), dim), dtype=np.float32)
@@ -63,7 +63,7 @@ def hashed_text_features(texts: list[str], dim: int = 64) -> np.ndarray:
 
 @contextmanager
 def fake_minilm() -> Iterator[None]:
-    """Replace the MiniLM encoder of ``content_minilm`` (and ``blend``) by hashed words, cache cleared."""
+    """Replace the MiniLM encoder of ``content_minilm`` (and ``blend``) by hashed words."""
     import eval.recommenders.content_minilm as cm
 
     cm._CACHE.clear()

