@@ -83,7 +83,7 @@ def test_ab_sim_adds_to_the_eval_dir_atomically(synth_graph: Path, runs: dict[st
     import eval.ab_run as ab_run
 
     cfg = tiny_config(ab=ABConfig(control="sage_raw", treatment="content", n_bootstrap=100, n_permutations=100,
-                                  feed_size=10, min_events=5))
+                                  feed_size=10, min_events=5, sessions=5))
     before = {p.name: p.read_bytes() for p in eval_dir.iterdir() if p.is_file()}
 
     def boom(*a, **k):
