@@ -40,7 +40,7 @@ def save_full(out: str | Path, model: FullModel, cfg: FullConfig, graph: PinBoar
         save_file({k: v.detach().contiguous() for k, v in model.student.state_dict().items()}, str(tmp / WEIGHTS))
         write_json(tmp / CONFIG, {"full": to_dict(cfg), "in_dim": int(model.student.net[1].in_features), "ratio": st.ratio,
                                   "offset": model.offset, "recency_weight": model.recency_weight,
-                                  "pin_norm": model.pin_norm})
+                                  "pin_norm": model.pin_norm, "regularization": model.regularization})
         manifest = {"schema_version": 1, "kind": KIND,
                     "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph),
                               "dataset": graph.name},
@@ -62,7 +62,7 @@ def load_full(root: str | Path) -> tuple[FullModel, FullConfig, dict[str, Any]]:
     student.eval()
     stats = BoardStats(arr["warm_mean"], arr["warm_std"], arr["cold_mean"], float(raw["ratio"]))
     model = FullModel(arr["board_factors"], arr["pin_factors"], student, stats, arr["recency"], float(raw["offset"]),
-                      float(raw["recency_weight"]), float(raw["pin_norm"]), {})
+                      float(raw["recency_weight"]), float(raw["pin_norm"]), float(raw["regularization"]), {})
     return model, cfg, manifest
 
 

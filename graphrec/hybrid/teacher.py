@@ -8,12 +8,14 @@ import scipy.sparse as sp
 from graphrec.hybrid.config import TeacherConfig
 
 
-def fit_teacher(train: sp.csr_matrix, cfg: TeacherConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(board_factors, pin_factors)`` float32; pins without a train save get a zero row.
+def fit_als(train: sp.csr_matrix, factors: int, regularization: float, cfg: TeacherConfig, seed: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``(board_factors, pin_factors)`` float32 of one ALS fit; pins without a train save get a zero row.
 
     Args:
         train: the pins x boards train adjacency.
-        cfg: ALS settings.
+        factors, regularization: this fit's settings.
+        cfg: alpha and iterations.
         seed: implicit's random_state.
     """
     from implicit.cpu.als import AlternatingLeastSquares
@@ -22,7 +24,7 @@ def fit_teacher(train: sp.csr_matrix, cfg: TeacherConfig, seed: int) -> tuple[np
     user_items = sp.csr_matrix(train.T, dtype=np.float32)
     user_items.data[:] = 1.0
     with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
+        model = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=cfg.alpha,
                                         iterations=cfg.iterations, num_threads=1, random_state=seed)
         model.fit(user_items, show_progress=False)
     board = np.ascontiguousarray(model.user_factors, dtype=np.float32)

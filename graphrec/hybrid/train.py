@@ -20,7 +20,7 @@ from graphrec.hybrid.calibrate import (BoardStats, board_stats, board_vectors, p
                                        slice_recall, unit_boards)
 from graphrec.hybrid.config import FullConfig, TeacherConfig
 from graphrec.hybrid.student import Student, train_student
-from graphrec.hybrid.teacher import fit_teacher
+from graphrec.hybrid.teacher import fit_als
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class FullModel:
     offset: float
     recency_weight: float
     pin_norm: float = 0.0
+    regularization: float = 0.05  # the chosen teacher's (the fold-in of new pins uses it)
     info: dict[str, Any] = field(default_factory=dict)
 
     def board_emb(self) -> np.ndarray:
@@ -78,14 +79,15 @@ class FullModel:
         cold = np.ones(m, dtype=bool)
         folded = np.zeros((m, k), np.float32)
         if saves is not None and len(saves[0]):
-            folded, has = fold_in(self.board_factors, student, saves, teacher or TeacherConfig())
+            folded, has = fold_in(self.board_factors, student, saves, (teacher or TeacherConfig()).alpha,
+                                  self.regularization)
             cold = ~has
         out, _ = pad(pin_vectors(folded, student, cold, self.stats.ratio), self.pin_norm)
         return out
 
 
-def fold_in(board: np.ndarray, prior: np.ndarray, saves: tuple[np.ndarray, np.ndarray], cfg: TeacherConfig
-            ) -> tuple[np.ndarray, np.ndarray]:
+def fold_in(board: np.ndarray, prior: np.ndarray, saves: tuple[np.ndarray, np.ndarray], alpha: float,
+            regularization: float) -> tuple[np.ndarray, np.ndarray]:
     """ALS item vectors of new pins from their saves (board vectors fixed), ridge prior ``prior``.
 
     Solves ``(U^T U + alpha U_S^T U_S + lambda I) v = (1 + alpha) U_S^T 1 + lambda prior`` per pin
@@ -93,13 +95,13 @@ def fold_in(board: np.ndarray, prior: np.ndarray, saves: tuple[np.ndarray, np.nd
     """
     pins, boards = np.asarray(saves[0], np.int64), np.asarray(saves[1], np.int64)
     k = board.shape[1]
-    gram = board.T.astype(np.float64) @ board.astype(np.float64) + cfg.regularization * np.eye(k)
+    gram = board.T.astype(np.float64) @ board.astype(np.float64) + regularization * np.eye(k)
     out = np.zeros((len(prior), k), np.float32)
     has = np.zeros(len(prior), dtype=bool)
     for p in np.unique(pins):
         us = board[boards[pins == p]].astype(np.float64)
-        a = gram + cfg.alpha * us.T @ us
-        rhs = (1.0 + cfg.alpha) * us.sum(0) + cfg.regularization * prior[p]
+        a = gram + alpha * us.T @ us
+        rhs = (1.0 + alpha) * us.sum(0) + regularization * prior[p]
         out[p] = np.linalg.solve(a, rhs)
         has[p] = True
     return out, has
@@ -115,8 +117,7 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
     """Fit teacher and student on the train split and choose the calibration on validation."""
     t0 = time.perf_counter()
     cold = graph.is_cold
-    train = graph.csr("train")
-    board, pin = fit_teacher(train, cfg.teacher, cfg.seed)
+    board, pin, teacher_grid = choose_teacher(graph, cfg)
     t1 = time.perf_counter()
     warm = np.flatnonzero(~cold)
     student, losses = train_student(content, pin, board, graph.edges("train"), warm, cfg.student, cfg.seed)
@@ -131,10 +132,29 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
     t3 = time.perf_counter()
     log.info("full: offset %.2f, recency weight %.2f (validation %s)", best["offset"], best["recency_weight"],
              {k: round(v, 4) for k, v in best["val"].items()})
-    info = {"chosen": {"offset": best["offset"], "recency_weight": best["recency_weight"], "val": best["val"]},
-            "grid": grid, "student_losses": losses, "ratio": stats.ratio,
+    info = {"chosen": {"offset": best["offset"], "recency_weight": best["recency_weight"], "val": best["val"],
+                       "teacher": teacher_grid[0]},
+            "grid": grid, "teacher_grid": teacher_grid, "student_losses": losses, "ratio": stats.ratio,
             "seconds": {"teacher": round(t1 - t0, 3), "student": round(t2 - t1, 3), "calibration": round(t3 - t2, 3)}}
-    return FullModel(board, pin, student, stats, recency, best["offset"], best["recency_weight"], norm, info)
+    return FullModel(board, pin, student, stats, recency, best["offset"], best["recency_weight"], norm,
+                     float(teacher_grid[0]["regularization"]), info)
+
+
+def choose_teacher(graph: PinBoardGraph, cfg: FullConfig) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Fit every (factors, regularization) of the teacher grid; keep the best on validation warm
+    Recall@20. Returns ``(board_factors, pin_factors, grid rows best first)``."""
+    train, known, held = graph.csr("train"), _split(graph, "train"), _split(graph, "val")
+    rows, best = [], None
+    for factors, reg in itertools.product(cfg.teacher.factors, cfg.teacher.regularization):
+        board, pin = fit_als(train, factors, reg, cfg.teacher, cfg.seed)
+        val = slice_recall(board, pin, known, held, graph.is_cold, cfg.calibration.k)["warm"]
+        rows.append({"factors": int(factors), "regularization": float(reg), "val_warm_recall": float(val)})
+        if best is None or val > best[0]:
+            best = (val, board, pin)
+    rows.sort(key=lambda r: (-r["val_warm_recall"], r["factors"], r["regularization"]))
+    log.info("full teacher: %d factors, regularization %g (validation warm Recall@%d %.4f)", rows[0]["factors"],
+             rows[0]["regularization"], cfg.calibration.k, rows[0]["val_warm_recall"])
+    return best[1], best[2], rows
 
 
 def _choose(graph: PinBoardGraph, board: np.ndarray, stats: BoardStats, recency: np.ndarray, pins: np.ndarray,
