@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +93,12 @@ def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 51
                ) -> dict[Hashable, dict[str, float]]:
     """Recall@``SELECT_K`` per slice of every score variant: ``{label: {slice: recall}}``.
 
-    A slice with no relevant pin gives NaN. Batched, so only one batch of scores exists at once.
+    A slice with no relevant pin gives NaN; without val boards every label gives NaN (the
+    selection then keeps the first grid point). Batched: one batch of scores exists at once.
     """
+    if not len(val.boards):
+        log.warning("no board has a val save: hyperparameters fall back to the first grid point")
+        return defaultdict(lambda: {s: float("nan") for s in SLICES})
     n_pins = val.relevant.shape[1]
     in_slice = {"warm": ~val.cold, "cold": val.cold, "all": torch.ones_like(val.cold)}
     perm = tie_break_permutation(n_pins, val.seed)

@@ -316,6 +316,16 @@ def test_a_one_point_grid_never_reads_the_val_split(tmp_path: Path) -> None:
     assert m.chosen == {"values": {"v": 1}, "criterion": "fixed (one-point grid)", "grid": []}
 
 
+def test_without_val_saves_the_first_grid_point_is_kept(tmp_path: Path) -> None:
+    g = blend_graph(tmp_path / "g", [])
+    first, second = cf_and_content(5, 30)["als"], cf_and_content(7, 30)["als"]
+    m = SelectedOnValidation("als", [({"v": 1}, lambda: first), ({"v": 2}, lambda: second)],
+                             False, 0).fit(g)
+    assert m.chosen["values"] == {"v": 1} and m.best is first
+    b = _blend(g, cf_and_content(5, 30), offset_min=-1.0, offset_max=1.0, offset_step=1.0)
+    assert b.chosen["values"]["cold_offset"] == -1.0
+
+
 def test_val_recall_equals_the_protocols_val_recall(graph: PinBoardGraph) -> None:
     m = RP3betaRecommender(0.5, 0.25).fit(graph)
     got = val_recall(ValidationSet.from_graph(graph, 0), model_variants(m))[None]
