@@ -5,6 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from graphrec.config import ConfigError
+
+
+def _positive(section: str, obj: object, *names: str) -> None:
+    for n in names:
+        if getattr(obj, n) < 1:
+            raise ConfigError(f"pinclip.{section}.{n} must be >= 1, got {getattr(obj, n)}")
+
+
+def _unit(section: str, obj: object, *names: str, closed: bool = False) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0):
+            raise ConfigError(f"pinclip.{section}.{n} must be in [0, 1{']' if closed else ')'}, got {v}")
+
 
 @dataclass(frozen=True)
 class ImageTowerConfig:
@@ -24,6 +39,16 @@ class ImageTowerConfig:
     intermediate_size: int = 192
     pooled_grid: int = 2
     augment: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("image", self, "image_size", "patch_size", "hidden_size", "num_layers", "num_heads",
+                  "intermediate_size", "pooled_grid")
+        if self.image_size % self.patch_size:
+            raise ConfigError(f"pinclip.image.image_size ({self.image_size}) must be a multiple of "
+                              f"patch_size ({self.patch_size})")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"pinclip.image.hidden_size ({self.hidden_size}) must be divisible by "
+                              f"num_heads ({self.num_heads})")
 
 
 @dataclass(frozen=True)
@@ -47,6 +72,13 @@ class TextTowerConfig:
     intermediate_size: int = 192
     fusion_tokens: int = 4
 
+    def __post_init__(self) -> None:
+        _positive("text", self, "vocab_size", "min_frequency", "max_length", "hidden_size", "num_layers",
+                  "num_heads", "intermediate_size", "fusion_tokens")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"pinclip.text.hidden_size ({self.hidden_size}) must be divisible by "
+                              f"num_heads ({self.num_heads})")
+
 
 @dataclass(frozen=True)
 class MetadataConfig:
@@ -55,6 +87,9 @@ class MetadataConfig:
     """
 
     max_categories: int = 256
+
+    def __post_init__(self) -> None:
+        _positive("metadata", self, "max_categories")
 
 
 @dataclass(frozen=True)
@@ -73,6 +108,12 @@ class FusionConfig:
     dropout: float = 0.0
     embed_dim: int = 128
     modality_dropout: float = 0.15
+
+    def __post_init__(self) -> None:
+        _positive("fusion", self, "dim", "num_layers", "num_heads", "embed_dim")
+        _unit("fusion", self, "dropout", "modality_dropout")
+        if self.dim % self.num_heads:
+            raise ConfigError(f"pinclip.fusion.dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
 
 
 @dataclass(frozen=True)
@@ -99,6 +140,16 @@ class LossConfig:
     temperature_init: float = 0.07
     max_logit_scale: float = 100.0
 
+    def __post_init__(self) -> None:
+        weights = ("image_text", "text_metadata", "fused_modality", "neighbor", "pin_board")
+        for n in weights:
+            if getattr(self, n) < 0:
+                raise ConfigError(f"pinclip.loss.{n} must be >= 0, got {getattr(self, n)}")
+        if not any(getattr(self, n) > 0 for n in weights):
+            raise ConfigError("pinclip.loss: at least one objective needs a weight > 0")
+        if self.temperature_init <= 0 or self.max_logit_scale <= 1:
+            raise ConfigError("pinclip.loss: temperature_init must be > 0 and max_logit_scale > 1")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -120,6 +171,15 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 20
     embed_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        _positive("train", self, "batch_size", "checkpoint_every", "log_every", "embed_batch_size")
+        if self.steps < 0:
+            raise ConfigError(f"pinclip.train.steps must be >= 0 (0 = an untrained model), got {self.steps}")
+        if self.batch_size < 2:
+            raise ConfigError("pinclip.train.batch_size must be >= 2 (in-batch negatives)")
+        if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0:
+            raise ConfigError("pinclip.train: lr > 0, weight_decay, warmup_steps, grad_clip >= 0 expected")
 
 
 @dataclass(frozen=True)
