@@ -20,8 +20,6 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import functools
 import json
 import logging
@@ -29,16 +27,18 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graphrec.utils.runlock import LOCK, RunDirError, RunDirLocked, acquire, write_holder
+
+__all__ = ["LOCK", "RunDirError", "RunDirLocked", "claim", "guarded", "record_mlflow_run"]
+
 log = logging.getLogger(__name__)
 
 MARKER = "run.json"
-LOCK = ".graphrec.lock"
 TMP = ".tmp"
 KIND = "graphrec.run"
 OWN_FILES = (MARKER, LOCK, TMP, "config.yaml")
@@ -48,14 +48,6 @@ STAGE_DIRS = ("data", "graph", "pinclip", "content", "sage", "embeddings", "eval
 _LEFTOVER = re.compile(r"^(\..+\.(tmp-.+|old-.+|reuse)|[^.].*\.json\.tmp)$")
 _HELD: dict[Path, int] = {}  # resolved run dir -> fd of its held lock file
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class RunDirError(ValueError):
-    """The run directory cannot be used (foreign content, another dataset, not writable)."""
-
-
-class RunDirLocked(RunDirError):
-    """Another live process is writing to the run directory."""
 
 
 def dataset_id(cfg: Any, data_dir: str | Path | None) -> str | None:
@@ -144,51 +136,6 @@ def _probe_writable(out: Path) -> None:
         raise RunDirError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
 
 
-def _holder(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
-
-
-def _acquire(out: Path) -> tuple[int, dict[str, Any]]:
-    """Open and flock ``out/.graphrec.lock``; return the fd and what the previous holder
-    recorded."""
-    path = out / LOCK
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise RunDirError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunDirError(f"cannot lock --out {out}: {exc.strerror or exc}") from None
-            h = _holder(path)
-            since = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h["since"]))
-                     if "since" in h else "?")
-            raise RunDirLocked(f"run dir locked by pid {h.get('pid', '?')} since {since}: another "
-                               f"graphrec run is writing to {out}; wait for it or use another "
-                               "--out") from None
-        try:  # the holder may have removed the file between our open and flock: retry
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    previous = _holder(path)
-    _write_holder(fd, {"pid": os.getpid(), "since": int(time.time())})
-    return fd, previous
-
-
-def _write_holder(fd: int, data: dict[str, Any]) -> None:
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(data, sort_keys=True) + "\n").encode(), 0)
-
-
 def record_mlflow_run(out: str | Path, run_id: str | None) -> None:
     """Note the run's MLflow run id in its lock file (so a killed run can be marked later)."""
     fd = _HELD.get(Path(out).resolve())
@@ -200,7 +147,7 @@ def record_mlflow_run(out: str | Path, run_id: str | None) -> None:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
     h = _holder_fd(fd)
-    _write_holder(fd, {**h, "mlflow": {"uri": uri, "run_id": run_id}})
+    write_holder(fd, {**h, "mlflow": {"uri": uri, "run_id": run_id}})
 
 
 def _holder_fd(fd: int) -> dict[str, Any]:
@@ -246,7 +193,7 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
     fresh = not out.exists() or not any(out.iterdir())
     created = _make_dirs(out)
     try:
-        fd, previous = _acquire(out)
+        fd, previous = acquire(out)
     except RunDirError:
         _remove_created(created)
         raise

@@ -179,6 +179,7 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
     """
     from graphrec.candidates.layout import clean_leftovers, locked
     from graphrec.utils.io import check_output_free, sha256_file
+    from graphrec.utils.runlock import run_lock
 
     if out is not None:  # an impossible --out fails first, in one line, before any reading
         _check_writable(Path(out))
@@ -195,7 +196,9 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
     cand_dir = Path(run_dir) / "candidates"
     # The index is read, extended and written back under the candidates lock: two concurrent
     # add-pins would otherwise each save their own copy and one batch would silently vanish.
-    with locked(cand_dir) if save_index and cand_dir.is_dir() else nullcontext():
+    # One writer per run dir: graphrec run holds the same lock for its whole run.
+    lock = run_lock(run_dir) if Path(run_dir).is_dir() else nullcontext()  # (no dir: the checks below say why)
+    with lock, (locked(cand_dir) if save_index and cand_dir.is_dir() else nullcontext()):
         clean_leftovers(out.parent, out.name)  # staged outputs of a batch killed before its commit
         if save_index and (done := _done(out, run_dir, batch, pins)) is not None:
             log.info("batch %s was already added (%s); nothing to do", pins_file, out)

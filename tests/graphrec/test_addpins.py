@@ -284,3 +284,31 @@ def test_new_saves_are_validated_and_deduplicated(tmp_path: Path) -> None:
     pd.DataFrame({"board_id": ["b1", None], "pin_id": ["n1", "n2"]}).to_parquet(path, index=False)
     with pytest.raises(DatasetError, match=r"saves.parquet: row 2, column 'board_id': missing board_id$"):
         load_new_saves(path, ["n1", "n2"], np.array(["b1", "b2"], dtype=object))
+
+
+def test_add_pins_waits_for_no_one_while_graphrec_run_holds_the_run_dir(run: Path, cat: Catalogue,
+                                                                         tmp_path: Path) -> None:
+    """One writer per run dir: add-pins refuses (touching nothing) while another process holds the
+    run dir's lock, as graphrec run does for its whole run, and works once it is released."""
+    import subprocess
+    import sys
+
+    from graphrec.utils.runlock import RunDirLocked
+
+    own = tmp_path / "run"
+    shutil.copytree(run, own)
+    pins_file = write_copies(cat, run, tmp_path / "a", cat.cold[:1], "lk-")
+    before = tree_digest(own / "candidates" / "index")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom graphrec.utils.runlock import acquire\nfrom pathlib import Path\n"
+        f"acquire(Path({str(own)!r}))\nprint('held', flush=True)\ntime.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunDirLocked, match="run dir locked by pid"):
+            add_pins(own, pins_file, k=5)
+        assert tree_digest(own / "candidates" / "index") == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert add_pins(own, pins_file, k=5)["index_updated"] is True
