@@ -114,7 +114,7 @@ def slice_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, hel
     Args:
         boards, pins: the vectors (score = inner product).
         known: boards x pins saves removed from the ranking.
-        held: boards x pins held-out saves (the relevant pins).
+        held: boards x pins held-out saves (the relevant pins; binary).
         cold: cold flag per pin.
         k: the cut-off.
     """
@@ -128,10 +128,10 @@ def slice_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, hel
         kn = known[q].tocoo()
         s[torch.from_numpy(kn.row.astype(np.int64)), torch.from_numpy(kn.col.astype(np.int64))] = -torch.inf
         top = torch.topk(s, min(k, s.shape[1]), dim=1).indices.numpy()
-        rel = held[q].toarray() > 0
-        hit = np.take_along_axis(rel, top, 1)
+        held_q = held[q]
+        hit = np.take_along_axis(held_q.toarray() > 0, top, 1)
         for name, mask in (("warm", ~cold), ("cold", cold), ("all", np.ones_like(cold))):
-            n_rel = rel[:, mask].sum(1)
+            n_rel = np.rint(np.asarray(held_q @ mask.astype(np.float64))).astype(np.int64).ravel()
             h = (hit & mask[top]).sum(1)
             ok = n_rel > 0
             sums[name][0] += float((h[ok] / n_rel[ok]).sum())
