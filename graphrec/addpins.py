@@ -117,12 +117,9 @@ class PinAdder:
 
         if not self.full_cfg.text_features:
             return content
-        from graphrec.pinclip.tokenizer import pin_texts
-        from graphrec.pinclip.towers import minilm_features
+        from graphrec.features.minilm import pin_text_features
 
-        texts = pin_texts(pins["title"].fillna("").astype(str).tolist(),
-                          pins.get("description", pd.Series([""] * len(pins))).fillna("").astype(str).tolist())
-        return student_inputs(content, minilm_features(texts, 64))
+        return student_inputs(content, pin_text_features(pins))
 
     def indexed(self, ids: list[str]) -> list[str]:
         """The ids in ``ids`` that are already indexed (O(len(ids)) per call, not O(catalogue))."""
@@ -146,7 +143,7 @@ class PinAdder:
         content = embed_table(lp, table, lp.cfg.train.embed_batch_size)
         t1 = time.perf_counter()
         if self.full is not None:
-            vectors = self.full.new_pin_emb(self._student_inputs(pins, content), saves, self.full_cfg.teacher)
+            vectors = self.full.new_pin_emb(self._student_inputs(pins, content), saves)
         else:
             vectors = self.sage.embed_new_pins(content, saves)
         t2 = time.perf_counter()

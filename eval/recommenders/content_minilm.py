@@ -22,18 +22,11 @@ from eval.config import ContentMiniLMConfig
 from eval.recommenders.base import FactorRecommender, Factors, ModelSkipped
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import boards_from_pins, graph_fingerprint
+from graphrec.features.minilm import pin_text_list
 
 log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, int], np.ndarray] = {}
 _CACHE_SIZE = 2
-
-
-def pin_text_list(pins: pd.DataFrame) -> list[str]:
-    """``title. description`` per pin, the text PinCLIP encodes too."""
-    from graphrec.pinclip.tokenizer import pin_texts
-
-    desc = pins["description"].fillna("").tolist() if "description" in pins else [""] * len(pins)
-    return pin_texts(pins["title"].fillna("").astype(str).tolist(), desc)
 
 
 def encode_texts(texts: list[str], cfg: ContentMiniLMConfig) -> np.ndarray:

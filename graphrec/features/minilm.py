@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import write_embeddings
 
@@ -20,16 +23,27 @@ log = logging.getLogger(__name__)
 NAME = "content_minilm"
 
 
+def pin_text_list(pins: pd.DataFrame) -> list[str]:
+    """``title. description`` per pin (a missing description column counts as empty), the text
+    PinCLIP encodes too."""
+    from graphrec.pinclip.tokenizer import pin_texts
+
+    desc = pins["description"].fillna("").astype(str).tolist() if "description" in pins else [""] * len(pins)
+    return pin_texts(pins["title"].fillna("").astype(str).tolist(), desc)
+
+
+def pin_text_features(pins: pd.DataFrame, max_length: int = 64) -> np.ndarray:
+    """Frozen MiniLM embeddings (unit rows) of the pins' ``title. description``."""
+    from graphrec.pinclip.towers import minilm_features
+
+    return minilm_features(pin_text_list(pins), max_length)
+
+
 def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: int = 64,
                           overwrite: bool = False) -> dict[str, Any]:
     """Embed every pin's text with the frozen MiniLM and write a content embedding directory."""
-    from graphrec.pinclip.tokenizer import pin_texts
-    from graphrec.pinclip.towers import minilm_features
-
-    texts = pin_texts(graph.pins["title"].fillna("").astype(str).tolist(),
-                      graph.pins["description"].fillna("").astype(str).tolist())
     t0 = time.perf_counter()
-    emb = minilm_features(texts, max_length)
+    emb = pin_text_features(graph.pins, max_length)
     seconds = time.perf_counter() - t0
     log.info("content_minilm: %d pins in %.1f s", len(emb), seconds)
     return write_embeddings(out, graph, model_name=NAME, pin=emb, overwrite=overwrite,

@@ -17,7 +17,9 @@ from graphrec.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.hybrid.calibrate import BoardStats
 from graphrec.hybrid.config import FullConfig
+from graphrec.hybrid.neighbours import ContentNeighbours
 from graphrec.hybrid.student import Student
+from graphrec.hybrid.teacher import Teacher
 from graphrec.hybrid.train import FullModel
 from graphrec.utils.io import atomic_output_dir, sha256_file, write_json
 from graphrec.utils.modeldir import open_model_dir
@@ -36,11 +38,16 @@ def save_full(out: str | Path, model: FullModel, cfg: FullConfig, graph: PinBoar
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         st = model.stats
         np.savez(tmp / ARRAYS, board_factors=model.board_factors, pin_factors=model.pin_factors,
-                 warm_mean=st.warm_mean, warm_std=st.warm_std, cold_mean=st.cold_mean, recency=model.recency)
+                 warm_mean=st.warm_mean, warm_std=st.warm_std, cold_mean=st.cold_mean, recency=model.recency,
+                 **_fold_arrays(model.fold), **_neighbour_arrays(model))
         save_file({k: v.detach().contiguous() for k, v in model.student.state_dict().items()}, str(tmp / WEIGHTS))
         write_json(tmp / CONFIG, {"full": to_dict(cfg), "in_dim": int(model.student.net[1].in_features), "ratio": st.ratio,
                                   "offset": model.offset, "recency_weight": model.recency_weight,
-                                  "pin_norm": model.pin_norm, "regularization": model.regularization})
+                                  "pin_norm": model.pin_norm, "regularization": model.regularization,
+                                  "alpha": model.alpha, "student_kind": model.student_kind,
+                                  "mix_scale": model.mix_scale,
+                                  "neighbours": None if model.neighbours is None else
+                                  {"k": model.neighbours.k, "temperature": model.neighbours.temperature}})
         manifest = {"schema_version": 1, "kind": KIND,
                     "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph),
                               "dataset": graph.name},
@@ -48,6 +55,20 @@ def save_full(out: str | Path, model: FullModel, cfg: FullConfig, graph: PinBoar
                     **model.info, "files_sha256": {f: sha256_file(tmp / f) for f in (ARRAYS, WEIGHTS, CONFIG)}}
         write_json(tmp / MANIFEST, manifest)
     return manifest
+
+
+def _fold_arrays(fold: Teacher | None) -> dict[str, np.ndarray]:
+    """A blend teacher's fold-in ALS (empty arrays for an ALS teacher)."""
+    f = fold or Teacher(np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), 0.0, 0.0)
+    return {"fold_board": f.fold_board, "fold_mean": f.fold_mean, "fold_std": f.fold_std}
+
+
+def _neighbour_arrays(model: FullModel) -> dict[str, np.ndarray]:
+    """The neighbour path's keys (warm pins' unit content rows) and values (their teacher vectors)."""
+    nb = model.neighbours
+    if nb is None:
+        return {"neighbour_keys": np.zeros((0, 0), np.float32), "neighbour_values": np.zeros((0, 0), np.float32)}
+    return {"neighbour_keys": nb.keys, "neighbour_values": nb.values}
 
 
 def load_full(root: str | Path) -> tuple[FullModel, FullConfig, dict[str, Any]]:
@@ -61,8 +82,17 @@ def load_full(root: str | Path) -> tuple[FullModel, FullConfig, dict[str, Any]]:
     student.load_state_dict(load_file(str(root / WEIGHTS)))
     student.eval()
     stats = BoardStats(arr["warm_mean"], arr["warm_std"], arr["cold_mean"], float(raw["ratio"]))
+    fold = None
+    if "fold_board" in arr.files and arr["fold_board"].size:
+        fold = Teacher(arr["board_factors"], arr["pin_factors"], float(raw["alpha"]), float(raw["regularization"]),
+                       fold_board=arr["fold_board"], fold_mean=arr["fold_mean"], fold_std=arr["fold_std"])
     model = FullModel(arr["board_factors"], arr["pin_factors"], student, stats, arr["recency"], float(raw["offset"]),
-                      float(raw["recency_weight"]), float(raw["pin_norm"]), float(raw["regularization"]), {})
+                      float(raw["recency_weight"]), float(raw["pin_norm"]), float(raw["regularization"]),
+                      float(raw.get("alpha", cfg.teacher.alpha)), {}, fold, raw.get("student_kind", "mlp"),
+                      None, float(raw.get("mix_scale", 1.0)))
+    if raw.get("neighbours"):
+        model.neighbours = ContentNeighbours(arr["neighbour_keys"], arr["neighbour_values"],
+                                             int(raw["neighbours"]["k"]), float(raw["neighbours"]["temperature"]))
     return model, cfg, manifest
 
 

@@ -17,11 +17,13 @@ from eval.protocol import evaluate_task, make_task, rank_top, tie_break_permutat
 from eval.recommenders.base import UNSCOREABLE, ModelSkipped
 from eval.recommenders.blend import BlendRecommender, zscore_columns
 from eval.recommenders.content_minilm import ContentMiniLMRecommender
-from eval.recommenders.ease import EASERecommender, ease_weights
-from eval.recommenders.rp3beta import RP3betaRecommender, top_k_per_row
+from eval.recommenders.ease import EASERecommender
+from eval.recommenders.rp3beta import RP3betaRecommender
 from eval.recommenders.selection import (Ranked, SelectedOnValidation, ValidationSet, merge_ranked,
                                          model_variants, val_recall)
 from graph_build.graph import PinBoardGraph, to_csr
+from graphrec.cf.ease import ease_weights
+from graphrec.cf.rp3beta import top_k_per_row
 from graphrec.utils.io import read_json, write_json
 from tests.eval.conftest import tiny_config
 from tests.eval.helpers import FixedScores, fake_minilm, hashed_text_features

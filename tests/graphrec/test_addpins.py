@@ -148,9 +148,14 @@ def test_warm_copy_with_the_originals_saves_moves_to_it(run: Path, cat: Catalogu
 
     before = np.array([rank_of(plain.candidates, "dup-" + p, p) for p in src])
     after = np.array([rank_of(saved.candidates, "dup-" + p, p) for p in src])
-    assert (after[:, 1] > before[:, 1]).all(), (before, after)  # closer to the original, every pin
-    assert (after[:, 0] <= before[:, 0]).all()
-    assert (after[:, 0] == 1).mean() >= 0.25 and (after[:, 0] <= 10).mean() >= 0.5, after[:, 0]
+    # The tiny run's teacher is a blend (EASE, through its SVD): a pin with saves is folded into
+    # the kept ALS and projected into the blend's space (FullModel.new_pin_emb). Measured here:
+    # 13 of 16 copies become their original's nearest pin, 14 in its top 2 (content alone: 2 of
+    # 16); the two misses are among the most-saved pins, whose ALS score column differs most
+    # from EASE's. (The cosine to the original is no longer compared: content alone already
+    # reaches 0.93 through the content-neighbour path, where the copy finds its original.)
+    assert (after[:, 0] <= before[:, 0]).mean() >= 0.75, (before, after)  # closer to the original
+    assert (after[:, 0] == 1).mean() >= 0.5 and (after[:, 0] <= 10).mean() >= 0.75, after[:, 0]
     # Best-fit boards (all of them ranked here): on average the original's boards beat the median
     # board (~0.66 here). Per pin, one of them is in the top 10 for under half of the copies (7 of 16).
     pct = []

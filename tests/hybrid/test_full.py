@@ -14,10 +14,14 @@ import pytest
 from graph_build.graph import load_graph
 from graphrec.hybrid.calibrate import pad, slice_recall
 from graphrec.hybrid.config import CalibrationConfig, FullConfig, StudentConfig
-from graphrec.hybrid.train import _split, fit_full
+from graphrec.hybrid.teacher import binary as _split
+from graphrec.hybrid.train import criterion_score, fit_full
 
+# ``macro``: on 600 pins the default ``guarded`` criterion keeps cold pins out (they cost warm
+# recall here), and these tests are about the cold path itself.
 CFG = FullConfig(student=StudentConfig(epochs=25, hidden_dim=128, dropout=0.0, batch_size=128),
-                 calibration=CalibrationConfig(offsets=(-10.0, 0.0, 1.0, 2.0), recency=(0.0, 1.0)))
+                 calibration=CalibrationConfig(offsets=(-10.0, 0.0, 1.0, 2.0), recency=(0.0, 1.0),
+                                               criterion="macro"))
 
 
 def _content(graph, seed: int = 0) -> np.ndarray:
@@ -86,3 +90,26 @@ def test_duplicate_of_a_warm_pin_lands_among_the_originals_top10(fitted) -> None
         sims[p] = -np.inf
         ranks.append(int((sims > float(dup[i] @ pins[p])).sum()) + 1)
     assert np.mean(np.array(ranks) <= 10) >= 0.8, ranks
+
+
+def test_guarded_criterion_takes_the_most_cold_recall_within_the_warm_tolerance() -> None:
+    points = [{"warm": 0.30, "cold": 0.00}, {"warm": 0.298, "cold": 0.01}, {"warm": 0.296, "cold": 0.02},
+              {"warm": 0.25, "cold": 0.20}]
+    floor = 0.99 * 0.30
+    best = max(points, key=lambda v: criterion_score(v, "guarded", floor))
+    assert best == {"warm": 0.298, "cold": 0.01}  # 0.296 < 0.297: outside the tolerance
+    # nothing within the tolerance: the most warm recall wins
+    assert max(points[3:], key=lambda v: criterion_score(v, "guarded", 0.5)) == points[3]
+    assert max(points, key=lambda v: criterion_score(v, "macro", floor)) == points[3]
+
+
+def test_guarded_default_keeps_warm_within_tolerance_of_the_best_single_model(fitted) -> None:
+    graph, content, _ = fitted
+    cfg = FullConfig(student=CFG.student)
+    model = fit_full(graph, content, cfg)
+    chosen = model.info["chosen"]
+    single = max(r["val_warm_recall"] for r in model.info["teacher_grid"] if r["model"] in ("als", "ease", "rp3beta"))
+    floor = (1 - cfg.calibration.tolerance) * single
+    assert chosen["val"]["warm"] >= floor - 1e-12
+    eligible = [r for r in model.info["grid"] if r["val"]["warm"] >= floor]
+    assert chosen["val"]["cold"] == max(r["val"]["cold"] for r in eligible)
