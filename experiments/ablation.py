@@ -7,7 +7,10 @@ A cumulative ladder, each row adding one thing to the row above (board -> pin, w
 3. ``SAGE mean-pool``: GraphSAGE over (2), uniform pooling, no hard negatives (``sage_mean_pool``),
 4. ``importance-pool``: (3) with importance pooling (``sage_importance_pool``),
 5. ``+ hard negatives``: (4) with the config's curriculum hard negatives (``sage_hard_negatives``),
-6. ``full``: (5) over the PinCLIP-with-neighbour-alignment embeddings (``full``).
+6. ``sage``: (5) over the PinCLIP-with-neighbour-alignment embeddings,
+7. ``full_teacher_only`` .. ``full``: the served model built up from its teacher (rows from
+   ``ablations.full_ladder``: the teacher alone, + the MLP student calibrated without recency,
+   + the inductive path chosen on validation, + the recency term = ``full``).
 
 Rows 3-5 come from ``ablations.sage_ladder`` (experiments/pipeline.py). Every value is shown with
 its relative change against content-only. A model missing from metrics.json is shown as
@@ -30,7 +33,10 @@ LADDER: tuple[tuple[str, str], ...] = (
     ("importance-pool", "sage_importance_pool"),
     ("+ hard negatives", "sage_hard_negatives"),
     ("SAGE over PinCLIP", "sage"),
-    ("full: CF teacher + aligned content student + calibration", "full"),
+    ("full's teacher alone (ALS/EASE/RP3beta chosen on validation; no cold pins)", "full_teacher_only"),
+    ("+ MLP content student, calibrated (no recency term)", "full_mlp_no_recency"),
+    ("+ inductive path chosen on validation (neighbours / MLP / mix)", "full_no_recency"),
+    ("full: + recency term in the calibration", "full"),
 )
 """(row label, evaluation model name), in ladder order."""
 BASELINE = "content"

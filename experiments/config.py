@@ -50,11 +50,15 @@ class AblationConfig:
             ``sage_mean_pool`` (mean pooling, no hard negatives), ``sage_importance_pool``
             (importance pooling, no hard negatives) and ``sage_hard_negatives`` (importance
             pooling with ``sage.loss.hard_negatives``). Off by default: three more SAGE trainings.
+        full_ladder: ``full`` without parts (``full_teacher_only``, ``full_mlp_no_recency``,
+            ``full_no_recency``; graphrec/hybrid/config.py ABLATIONS), rebuilt from the fitted
+            model without retraining: a few seconds each.
     """
 
     clip_no_neighbors: bool = True
     sage_raw: bool = True
     sage_ladder: bool = False
+    full_ladder: bool = True
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
 from graphrec.config import to_dict
+from graphrec.hybrid.config import ABLATIONS as FULL_ABLATIONS
 from graphrec.sage.config import SageConfig
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ MODEL_RUNS = (
     ModelRun("sage_mean_pool", "embed-graph-mean-pool", "ablations/embeddings_sage_mean_pool"),
     ModelRun("sage_importance_pool", "embed-graph-importance-pool", "ablations/embeddings_sage_importance_pool"),
     ModelRun("sage_hard_negatives", "embed-graph-hard-negatives", "ablations/embeddings_sage_hard_negatives"),
+    # full without parts (ablations.full_ladder; graphrec.hybrid.train.ABLATIONS), no retraining
+    ModelRun("full_teacher_only", "embed-full-teacher-only", "ablations/embeddings_full_teacher_only"),
+    ModelRun("full_mlp_no_recency", "embed-full-mlp-no-recency", "ablations/embeddings_full_mlp_no_recency"),
+    ModelRun("full_no_recency", "embed-full-no-recency", "ablations/embeddings_full_no_recency"),
 )
 RUNS = {m.stage: m.out for m in MODEL_RUNS}  # embedding directories evaluated, by the stage that writes them
 MODEL_NAMES = {m.stage: m.name for m in MODEL_RUNS}  # evaluation model name of each embedding stage's output
@@ -141,6 +146,15 @@ def _embed_full(ctx: Context, out: Path) -> None:
                    overwrite=True)
 
 
+def _embed_full_ablation(variant: str):
+    def run(ctx: Context, out: Path) -> None:
+        from graphrec.hybrid.api import embed_full_ablation_dir
+
+        embed_full_ablation_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.out / "full", out, variant,
+                                text=ctx.out / RUNS["embed-text"], overwrite=True)
+    return run
+
+
 def _embed_text(ctx: Context, out: Path) -> None:
     from graphrec.features.minilm import write_minilm_features
 
@@ -193,6 +207,11 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
     s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "embed-text", "train-full"), "full",
                    _embed_full))
+    if cfg.ablations.full_ladder:
+        for variant in FULL_ABLATIONS:
+            stage = "embed-full-" + variant.replace("_", "-")
+            s.append(Stage(stage, RUNS[stage], ("build-graph", "embed-pins", "embed-text", "train-full"),
+                           f"full_{variant}", _embed_full_ablation(variant)))
     if cfg.ablations.sage_raw:
         s.append(Stage("raw-features", "ablations/raw_features", ("build-graph",), cfg.raw, _raw_features))
         s.append(Stage("train-sage-raw", "ablations/sage_raw", ("build-graph", "raw-features"), cfg.sage,

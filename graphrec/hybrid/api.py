@@ -42,20 +42,47 @@ def train_full_dir(graph: PinBoardGraph, features: str | Path, cfg: FullConfig, 
     return save_full(out, model, cfg, graph, feats, overwrite=overwrite)
 
 
-def embed_full_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,
-                   text: str | Path | None = None, name: str = "full", overwrite: bool = False) -> dict[str, Any]:
-    """Embed every pin and board with a fitted ``full`` model (an embedding directory)."""
-    from graphrec.embeddings import write_embeddings
+def _fitted(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, text: str | Path | None):
+    """``(model, config, manifest, content embeddings, student inputs)`` of a fitted model dir,
+    checked against ``graph`` and the content model it was trained on."""
     from graphrec.hybrid.store import check_graph, load_full
     from graphrec.sage.inference import check_features
 
-    check_output_free(out, overwrite=overwrite)
     model, cfg, manifest = load_full(model_dir)
     check_graph(manifest, graph, Path(model_dir))
     check_features(features, graph, None, manifest["features"]["model_name"])
     feats, x = _inputs(graph, features, text if cfg.text_features else None)
+    return model, cfg, manifest, feats, x
+
+
+def embed_full_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,
+                   text: str | Path | None = None, name: str = "full", overwrite: bool = False) -> dict[str, Any]:
+    """Embed every pin and board with a fitted ``full`` model (an embedding directory)."""
+    from graphrec.embeddings import write_embeddings
+
+    check_output_free(out, overwrite=overwrite)
+    model, cfg, manifest, feats, x = _fitted(graph, features, model_dir, text)
     pin = model.pin_emb(x, graph.is_cold)
     return write_embeddings(out, graph, model_name=name, pin=pin, board=model.board_emb(), overwrite=overwrite,
                             extra={"model_dir": str(Path(model_dir).resolve()), "features": str(Path(features).resolve()),
                                    "features_model_name": feats.model_name,
                                    "calibration": {"offset": model.offset, "recency_weight": model.recency_weight}})
+
+
+def embed_full_ablation_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path,
+                            variant: str, *, text: str | Path | None = None, overwrite: bool = False
+                            ) -> dict[str, Any]:
+    """Embed the graph with ``full`` without some of its parts (``graphrec.hybrid.train.ABLATIONS``),
+    rebuilt from the fitted model directory without retraining; model name ``full_<variant>``."""
+    from graphrec.embeddings import write_embeddings
+    from graphrec.hybrid.config import TEACHER_MODELS
+    from graphrec.hybrid.train import ablate
+
+    check_output_free(out, overwrite=overwrite)
+    model, cfg, manifest, _, x = _fitted(graph, features, model_dir, text)
+    reference = max(r["val_warm_recall"] for r in manifest["teacher_grid"] if r["model"] in TEACHER_MODELS)
+    part = ablate(model, graph, x, cfg, reference, variant)
+    return write_embeddings(out, graph, model_name=f"full_{variant}", pin=part.pin_emb(x, graph.is_cold),
+                            board=part.board_emb(), overwrite=overwrite,
+                            extra={"model_dir": str(Path(model_dir).resolve()), "ablation": variant,
+                                   "calibration": {"offset": part.offset, "recency_weight": part.recency_weight}})

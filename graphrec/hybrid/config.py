@@ -10,6 +10,11 @@ from graphrec.config import ConfigError
 TEACHER_MODELS = ("als", "ease", "rp3beta")
 CRITERIA = ("guarded", "macro", "all")
 STUDENT_KINDS = ("auto", "mlp", "neighbours", "mix")
+ABLATIONS = ("teacher_only", "mlp_no_recency", "no_recency")
+"""``full`` without parts, rebuilt from a fitted model without retraining (a cumulative ladder,
+graphrec/hybrid/train.py ``ablate``): the teacher alone (no cold pin ever enters a list), + the
+MLP student calibrated without the recency term, + the validation's choice of inductive path
+(neighbours / MLP / mix), still without recency; ``full`` itself adds the recency term."""
 
 
 @dataclass(frozen=True)

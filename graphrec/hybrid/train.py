@@ -6,6 +6,7 @@ recency weight) from the config's grids, exactly as every other setting here is 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -17,7 +18,7 @@ import numpy as np
 from graph_build.graph import PinBoardGraph
 from graphrec.hybrid.calibrate import (BoardStats, board_stats, board_vectors, pad, pin_vectors, recency_feature,
                                        slice_recall, unit_boards)
-from graphrec.hybrid.config import CalibrationConfig, FullConfig
+from graphrec.hybrid.config import ABLATIONS, CalibrationConfig, FullConfig
 from graphrec.hybrid.neighbours import ContentNeighbours, unit_rows
 from graphrec.hybrid.student import Student, train_student
 from graphrec.hybrid.teacher import Teacher, binary, fit_teacher, warm_recall
@@ -157,12 +158,9 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
     student, losses = train_student(content, pin, board, graph.edges("train"), warm, cfg.student, cfg.seed)
     kind, neighbours, scale, student_grid = choose_student(graph, content, board, pin, student, cfg)
     t2 = time.perf_counter()
-    s_pin = np.zeros(pin.shape, np.float32)
-    s_pin[cold] = student_vectors(kind, student, neighbours, scale, content[cold])
-    stats = board_stats(board, pin, s_pin, cold)
     recency = recency_feature(graph.saves.get("train"), graph.n_boards)
-    pins, norm = pad(pin_vectors(pin, s_pin, cold, stats.ratio))
-    grid = _choose(graph, board, stats, recency, pins, cfg.calibration, teacher.best_single)
+    s_pin = student_vectors(kind, student, neighbours, scale, content[cold])
+    stats, norm, grid = calibrate(graph, board, pin, s_pin, recency, cfg.calibration, teacher.best_single)
     best = grid[0]
     t3 = time.perf_counter()
     log.info("full: offset %.2f, recency weight %.2f (validation %s)", best["offset"], best["recency_weight"],
@@ -219,6 +217,44 @@ def choose_student(graph: PinBoardGraph, content: np.ndarray, board: np.ndarray,
              {k: v for k, v in rows[order[0]].items() if k != "val_cold_recall"}, cfg.calibration.k,
              rows[order[0]]["val_cold_recall"])
     return kind, nb, scale, [rows[i] for i in order]
+
+
+def calibrate(graph: PinBoardGraph, board: np.ndarray, pin: np.ndarray, cold_student: np.ndarray,
+              recency: np.ndarray, cal: CalibrationConfig, reference: float
+              ) -> tuple[BoardStats, float, list[dict[str, Any]]]:
+    """Score statistics, the padding norm and the validation grid (best first) for teacher
+    vectors ``pin`` (warm rows) and inductive vectors ``cold_student`` (one row per cold pin)."""
+    cold = graph.is_cold
+    s_pin = np.zeros(pin.shape, np.float32)
+    s_pin[cold] = cold_student
+    stats = board_stats(board, pin, s_pin, cold)
+    pins, norm = pad(pin_vectors(pin, s_pin, cold, stats.ratio))
+    return stats, norm, _choose(graph, board, stats, recency, pins, cal, reference)
+
+
+def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, reference: float,
+           variant: str) -> FullModel:
+    """The ``variant`` of :data:`ABLATIONS` of a fitted ``model`` (calibration re-chosen on
+    validation by the same criterion; ``reference``: the best single model's validation warm
+    recall, from the manifest's ``teacher_grid``)."""
+    if variant not in ABLATIONS:
+        raise ValueError(f"full ablation: expected one of {list(ABLATIONS)}, got {variant!r}")
+    out = dataclasses.replace(model, info={})
+    if variant == "teacher_only":
+        out.offset, out.recency_weight = NO_COLD, 0.0
+        return out
+    if variant == "mlp_no_recency":
+        out.student_kind, out.neighbours = "mlp", None
+    cal = dataclasses.replace(cfg.calibration, recency=(0.0,))
+    cold = graph.is_cold
+    out.stats, out.pin_norm, grid = calibrate(graph, model.board_factors, model.pin_factors,
+                                              out.student_emb(content[cold]), model.recency, cal, reference)
+    out.offset, out.recency_weight = grid[0]["offset"], 0.0
+    out.info = {"chosen": grid[0]}
+    return out
+
+
+NO_COLD = -1.0e4  # a cold offset no student z-score reaches: the teacher's ranking alone
 
 
 def _choose(graph: PinBoardGraph, board: np.ndarray, stats: BoardStats, recency: np.ndarray, pins: np.ndarray,

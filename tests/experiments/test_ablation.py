@@ -35,7 +35,10 @@ def test_rows_follow_the_ladder_with_relative_change_vs_content() -> None:
     rows = ablation_rows(METRICS)
     assert [r.label for r in rows] == ["content-only", "CLIP without neighbors", "SAGE mean-pool", "importance-pool",
                                        "+ hard negatives", "SAGE over PinCLIP",
-                                       "full: CF teacher + aligned content student + calibration"]
+                                       "full's teacher alone (ALS/EASE/RP3beta chosen on validation; no cold pins)",
+                                       "+ MLP content student, calibrated (no recency term)",
+                                       "+ inductive path chosen on validation (neighbours / MLP / mix)",
+                                       "full: + recency term in the calibration"]
     assert [r.model for r in rows] == [m for _, m in LADDER]
     full = rows[-1]
     assert full.values["recall@20"] == {"warm": 0.4, "cold": 0.2, "all": 0.3}
@@ -59,11 +62,12 @@ def test_markdown_and_json_written_from_a_run_dir(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "ablation.json").read_text()) == doc
     md = (tmp_path / "out" / "ablation.md").read_text()
     assert md.index("## Recall@20") < md.index("## NDCG@20") < md.index("## MRR")
-    assert ("| 7 | full: CF teacher + aligned content student + calibration | `full` | 0.4000 | +100.0% | 0.2000 "
+    assert ("| 10 | full: + recency term in the calibration | `full` | 0.4000 | +100.0% | 0.2000 "
             "| +100.0% | 0.3000 | +50.0% |") in md
     assert "| 1 | content-only | `content` | 0.2000 | base |" in md
     assert "| 4 | importance-pool | `sage_importance_pool` | n/a |  | n/a |" in md
-    assert "Not evaluated: sage_importance_pool, sage_hard_negatives, sage" in md
+    assert ("Not evaluated: sage_importance_pool, sage_hard_negatives, sage, full_teacher_only, "
+            "full_mlp_no_recency, full_no_recency") in md
     assert "popularity" not in md
 
 
@@ -89,7 +93,7 @@ def test_ladder_is_off_by_default_and_adds_its_stages_when_on() -> None:
     default = [s.name for s in build_stages(load_run_config(None))]
     assert default == ["synth", "build-graph", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
                        "embed-pins-no-neighbors", "train-sage", "embed-graph", "embed-text", "train-full", "embed-full",
-                       "raw-features", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
+                       "embed-full-teacher-only", "embed-full-mlp-no-recency", "embed-full-no-recency", "raw-features", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
     on = build_stages(load_run_config(None, ["ablations.sage_ladder=true", "ablations.clip_no_neighbors=false"]))
     names = [s.name for s in on]
     assert "embed-pins-no-neighbors" in names  # the ladder needs it
@@ -105,7 +109,7 @@ def test_ablation_run_on_tiny_evaluates_every_ladder_row(tmp_path: Path) -> None
     tr, doc = run_ablation(TINY, tmp_path / "run", overrides=["ablations.sage_raw=false", "sage.train.epochs=1"])
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
     for model in ("content", "clip_no_neighbors", "sage_mean_pool", "sage_importance_pool", "sage_hard_negatives",
-                  "full"):
+                  "full_teacher_only", "full_mlp_no_recency", "full_no_recency", "full"):
         assert model in metrics["models"], model
     assert all(r["evaluated"] for r in doc["rows"])
     assert "| n/a" not in (tmp_path / "run" / "ablation.md").read_text()

@@ -113,3 +113,21 @@ def test_guarded_default_keeps_warm_within_tolerance_of_the_best_single_model(fi
     assert chosen["val"]["warm"] >= floor - 1e-12
     eligible = [r for r in model.info["grid"] if r["val"]["warm"] >= floor]
     assert chosen["val"]["cold"] == max(r["val"]["cold"] for r in eligible)
+
+
+def test_ablations_drop_one_part_each(fitted) -> None:
+    from graphrec.hybrid.train import ablate
+
+    graph, content, model = fitted
+    ref = max(r["val_warm_recall"] for r in model.info["teacher_grid"] if r["model"] in ("als", "ease", "rp3beta"))
+    known, held = _split(graph, "train"), _split(graph, "val")
+    alone = ablate(model, graph, content, CFG, ref, "teacher_only")
+    val = slice_recall(alone.board_emb(), alone.pin_emb(content, graph.is_cold), known, held, graph.is_cold, 20)
+    assert val["cold"] == 0.0 and val["warm"] == pytest.approx(model.info["chosen"]["teacher"]["val_warm_recall"])
+    mlp = ablate(model, graph, content, CFG, ref, "mlp_no_recency")
+    assert mlp.student_kind == "mlp" and mlp.recency_weight == 0.0
+    no_rec = ablate(model, graph, content, CFG, ref, "no_recency")
+    assert no_rec.student_kind == model.student_kind and no_rec.recency_weight == 0.0
+    assert model.offset == model.info["chosen"]["offset"]  # the fitted model is left as it was
+    with pytest.raises(ValueError, match="full ablation"):
+        ablate(model, graph, content, CFG, ref, "no_teacher")
