@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from graph_build.graph import PinBoardGraph
-from graphrec.hybrid.calibrate import (BoardStats, board_stats, board_vectors, pad, pin_vectors, recency_feature,
-                                       slice_recall, unit_boards)
+from graphrec.hybrid.calibrate import (BoardStats, board_stats, board_vectors, grid_recall, pad, pin_vectors,
+                                       recency_feature, unit_boards)
 from graphrec.hybrid.config import ABLATIONS, CalibrationConfig, FullConfig
 from graphrec.hybrid.neighbours import ContentNeighbours, unit_rows
 from graphrec.hybrid.student import Student, train_student
@@ -229,7 +229,7 @@ def calibrate(graph: PinBoardGraph, board: np.ndarray, pin: np.ndarray, cold_stu
     s_pin[cold] = cold_student
     stats = board_stats(board, pin, s_pin, cold)
     pins, norm = pad(pin_vectors(pin, s_pin, cold, stats.ratio))
-    return stats, norm, _choose(graph, board, stats, recency, pins, cal, reference)
+    return stats, norm, _choose(graph, board, stats, recency, pins, norm, cal, reference)
 
 
 def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, reference: float,
@@ -258,19 +258,22 @@ NO_COLD = -1.0e4  # a cold offset no student z-score reaches: the teacher's rank
 
 
 def _choose(graph: PinBoardGraph, board: np.ndarray, stats: BoardStats, recency: np.ndarray, pins: np.ndarray,
-            cal: CalibrationConfig, teacher_warm: float) -> list[dict[str, Any]]:
+            norm: float, cal: CalibrationConfig, teacher_warm: float) -> list[dict[str, Any]]:
     """Every grid point scored on validation, best first by ``cal.criterion`` (ties: more warm
     recall, then the smaller offset and weight). ``teacher_warm``: the best single collaborative
     model's validation warm recall, the reference of the ``guarded`` criterion."""
     known, held = binary(graph, "train"), binary(graph, "val")
     weights = cal.recency if recency.any() else (0.0,)
     floor = (1.0 - cal.tolerance) * teacher_warm
-    rows = []
-    for offset, weight in itertools.product(cal.offsets, weights):
-        b = unit_boards(board_vectors(board, stats, offset, weight, recency))
-        val = slice_recall(b, pins, known, held, graph.is_cold, cal.k)
-        rows.append({"offset": float(offset), "recency_weight": float(weight), "val": val,
-                     "score": float(criterion_score(val, cal.criterion, floor))})
+    points = list(itertools.product(cal.offsets, weights))
+    # one scoring pass: the grid points differ only by a per-board constant on cold pins, which
+    # (pins padded to norm M, calibrate.py) is (offset + weight * r_b) / M in raw score units
+    base = board_vectors(board, stats, 0.0, 0.0, recency)
+    base = np.hstack([base, np.zeros((len(base), 1), np.float32)])
+    shifts = np.array([(o + w * recency) / norm for o, w in points], dtype=np.float64)
+    vals = grid_recall(base, pins, known, held, graph.is_cold, shifts, cal.k)
+    rows = [{"offset": float(o), "recency_weight": float(w), "val": val,
+             "score": float(criterion_score(val, cal.criterion, floor))} for (o, w), val in zip(points, vals)]
     return sorted(rows, key=lambda r: (-r["score"], -r["val"]["warm"], r["offset"], r["recency_weight"]))
 
 

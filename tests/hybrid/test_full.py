@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from graph_build.graph import load_graph
 from graphrec.hybrid.calibrate import pad, slice_recall
@@ -131,3 +132,22 @@ def test_ablations_drop_one_part_each(fitted) -> None:
     assert model.offset == model.info["chosen"]["offset"]  # the fitted model is left as it was
     with pytest.raises(ValueError, match="full ablation"):
         ablate(model, graph, content, CFG, ref, "no_teacher")
+
+
+def test_grid_recall_equals_one_scoring_pass_per_grid_point() -> None:
+    from graphrec.hybrid.calibrate import grid_recall
+
+    rng = np.random.default_rng(0)
+    n_b, n_p, d = 40, 90, 6
+    boards = rng.standard_normal((n_b, d)).astype(np.float32)
+    pins = rng.standard_normal((n_p, d)).astype(np.float32)
+    cold = rng.random(n_p) < 0.3
+    known = sp.csr_matrix((rng.random((n_b, n_p)) < 0.1).astype(np.float32))
+    held = sp.csr_matrix(((rng.random((n_b, n_p)) < 0.08) & (known.toarray() == 0)).astype(np.float32))
+    shifts = rng.standard_normal((7, n_b)) * 2
+    got = grid_recall(boards, pins, known, held, cold, shifts, 10)
+    for g, shift in enumerate(shifts):  # the same shift as an extra column: cold pins x 1, boards x shift
+        b = np.hstack([boards, shift[:, None].astype(np.float32)])
+        p = np.hstack([pins, cold[:, None].astype(np.float32)])
+        want = slice_recall(b, p, known, held, cold, 10)
+        assert got[g] == pytest.approx(want, abs=1e-9), g
