@@ -75,13 +75,11 @@ def embed_full_ablation_dir(graph: PinBoardGraph, features: str | Path, model_di
     """Embed the graph with ``full`` without some of its parts (``graphrec.hybrid.train.ABLATIONS``),
     rebuilt from the fitted model directory without retraining; model name ``full_<variant>``."""
     from graphrec.embeddings import write_embeddings
-    from graphrec.hybrid.config import TEACHER_MODELS
     from graphrec.hybrid.train import ablate
 
     check_output_free(out, overwrite=overwrite)
     model, cfg, manifest, _, x = _fitted(graph, features, model_dir, text)
-    reference = max(r["val_warm_recall"] for r in manifest["teacher_grid"] if r["model"] in TEACHER_MODELS)
-    part = ablate(model, graph, x, cfg, reference, variant)
+    part = ablate(model, graph, x, cfg, float(manifest["chosen"]["guard_floor"]), variant)
     return write_embeddings(out, graph, model_name=f"full_{variant}", pin=part.pin_emb(x, graph.is_cold),
                             board=part.board_emb(), overwrite=overwrite,
                             extra={"model_dir": str(Path(model_dir).resolve()), "ablation": variant,

@@ -52,6 +52,7 @@ class Teacher:
     fold_board: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     fold_mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     fold_std: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    gain: float = 0.0  # a blend teacher's cross-fitted validation gain over the best single model
 
     @property
     def chosen(self) -> dict[str, Any]:
@@ -61,6 +62,12 @@ class Teacher:
     def best_single(self) -> float:
         """The best validation warm recall of one model alone (ALS, EASE or RP3beta, no blend)."""
         return max(r["val_warm_recall"] for r in self.rows if r["model"] in TEACHER_MODELS)
+
+    def guard_floor(self, tolerance: float) -> float:
+        """The least validation warm recall the ``guarded`` calibration may keep: the teacher's
+        own, less its cross-fitted gain over the best single model (what cold pins may spend
+        without falling below that model) and ``tolerance`` x that model's recall."""
+        return self.chosen["val_warm_recall"] - max(self.gain, 0.0) - tolerance * self.best_single
 
 
 def binary(graph: PinBoardGraph, split: str) -> sp.csr_matrix:
@@ -73,13 +80,34 @@ def binary(graph: PinBoardGraph, split: str) -> sp.csr_matrix:
 def warm_recall(scores: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix, k: int) -> float:
     """Recall@k of dense boards x warm-pins ``scores`` against ``held`` (boards x warm pins),
     the ``known`` saves masked: mean over boards with a held-out save."""
+    return float(board_recalls(scores, known, held, k).mean())
+
+
+def crossfit_gain(blends: list[np.ndarray], single: np.ndarray) -> float:
+    """How much better than ``single`` the best of ``blends`` is on boards it was not chosen on.
+
+    ``blends[i]`` and ``single`` are per-board recalls (the same boards). The boards are split in
+    two folds (alternating); the blend chosen on one fold is scored against ``single`` on the
+    other, and the two gains are averaged: an estimate of the blend's gain without the optimism
+    of choosing it among many on the same boards."""
+    fold = np.arange(len(single)) % 2
+    gains = []
+    for f in (0, 1):
+        this, other = fold == f, fold != f
+        i = max(range(len(blends)), key=lambda j: (blends[j][other].mean(), -j))
+        gains.append(float(blends[i][this].mean() - single[this].mean()))
+    return float(np.mean(gains))
+
+
+def board_recalls(scores: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per-board Recall@k (boards with a held-out save, in order) of :func:`warm_recall`."""
     q = np.flatnonzero(np.diff(held.indptr) > 0)
     s = torch.from_numpy(np.ascontiguousarray(scores[q], dtype=np.float32))
     kn = known[q].tocoo()
     s[torch.from_numpy(kn.row.astype(np.int64)), torch.from_numpy(kn.col.astype(np.int64))] = -torch.inf
     top = torch.topk(s, min(k, s.shape[1]), dim=1).indices.numpy()
     hits = np.take_along_axis(held[q].toarray() > 0, top, 1).sum(1)
-    return float((hits / np.diff(held[q].indptr)).mean())
+    return hits / np.diff(held[q].indptr)
 
 
 def zscore_rows(scores: np.ndarray) -> np.ndarray:
@@ -142,15 +170,18 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
     if scores:
         z = {"als": zscore_rows(als_board @ als_pin[warm].T), **{f: zscore_rows(s) for f, s in scores.items()}}
         names = list(z)
-        mixed = [(warm_recall(_mix(z, names, w), known_w, held_w, k), w) for w in simplex(len(names), cfg.blend_step)]
+        per_board = [board_recalls(_mix(z, names, w), known_w, held_w, k) for w in simplex(len(names), cfg.blend_step)]
+        mixed = [(float(r.mean()), w) for r, w in zip(per_board, simplex(len(names), cfg.blend_step))]
         val, w = max(mixed, key=lambda t: (t[0], t[1][0]))  # ties: more ALS weight
+        family = max(z, key=lambda f: best[f][0])
+        gain = crossfit_gain(per_board, board_recalls(_single_scores(best, family, warm), known_w, held_w, k))
         weights = {n: float(wi) for n, wi in zip(names, w)}
         rows.append({"model": "blend", "weights": weights, "val_warm_recall": float(val)})
         if val > als_val and weights["als"] < 1.0:
             board, pin_w = truncated(_mix(z, names, w), cfg.rank, seed)
             t_val = warm_recall(board @ pin_w.T, known_w, held_w, k)
             rows.append({"model": "blend_svd", "weights": weights, "rank": int(pin_w.shape[1]),
-                         "val_warm_recall": float(t_val)})
+                         "val_warm_recall": float(t_val), "crossfit_gain": gain})
             if t_val > als_val:
                 als_scores = als_board @ als_pin[warm].T
                 teacher.fold_board = als_board
@@ -159,11 +190,17 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
                 teacher.board = board
                 teacher.pin = np.zeros((graph.n_pins, pin_w.shape[1]), np.float32)
                 teacher.pin[warm] = pin_w
+                teacher.gain = gain
                 chosen = rows[-1]
     teacher.rows = [chosen, *sorted((r for r in rows if r is not chosen), key=lambda r: -r["val_warm_recall"])]
     log.info("full teacher: %s (validation warm Recall@%d %.4f)",
              {k_: v for k_, v in chosen.items() if k_ != "val_warm_recall"}, k, chosen["val_warm_recall"])
     return teacher
+
+
+def _single_scores(best: dict[str, tuple[float, Any, dict[str, Any]]], family: str, warm: np.ndarray) -> np.ndarray:
+    keep = best[family][1]
+    return keep[0] @ keep[1][warm].T if family == "als" else keep
 
 
 def _mix(z: dict[str, np.ndarray], names: list[str], weights: tuple[float, ...]) -> np.ndarray:

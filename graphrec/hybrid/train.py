@@ -160,13 +160,14 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
     t2 = time.perf_counter()
     recency = recency_feature(graph.saves.get("train"), graph.n_boards)
     s_pin = student_vectors(kind, student, neighbours, scale, content[cold])
-    stats, norm, grid = calibrate(graph, board, pin, s_pin, recency, cfg.calibration, teacher.best_single)
+    floor = teacher.guard_floor(cfg.calibration.tolerance)
+    stats, norm, grid = calibrate(graph, board, pin, s_pin, recency, cfg.calibration, floor)
     best = grid[0]
     t3 = time.perf_counter()
     log.info("full: offset %.2f, recency weight %.2f (validation %s)", best["offset"], best["recency_weight"],
              {k: round(v, 4) for k, v in best["val"].items()})
     info = {"chosen": {"offset": best["offset"], "recency_weight": best["recency_weight"], "val": best["val"],
-                       "teacher": teacher.chosen, "student": student_grid[0]},
+                       "teacher": teacher.chosen, "student": student_grid[0], "guard_floor": floor},
             "grid": grid, "teacher_grid": teacher.rows, "student_grid": student_grid, "student_losses": losses,
             "ratio": stats.ratio,
             "seconds": {"teacher": round(t1 - t0, 3), "student": round(t2 - t1, 3), "calibration": round(t3 - t2, 3)}}
@@ -220,7 +221,7 @@ def choose_student(graph: PinBoardGraph, content: np.ndarray, board: np.ndarray,
 
 
 def calibrate(graph: PinBoardGraph, board: np.ndarray, pin: np.ndarray, cold_student: np.ndarray,
-              recency: np.ndarray, cal: CalibrationConfig, reference: float
+              recency: np.ndarray, cal: CalibrationConfig, floor: float
               ) -> tuple[BoardStats, float, list[dict[str, Any]]]:
     """Score statistics, the padding norm and the validation grid (best first) for teacher
     vectors ``pin`` (warm rows) and inductive vectors ``cold_student`` (one row per cold pin)."""
@@ -229,14 +230,14 @@ def calibrate(graph: PinBoardGraph, board: np.ndarray, pin: np.ndarray, cold_stu
     s_pin[cold] = cold_student
     stats = board_stats(board, pin, s_pin, cold)
     pins, norm = pad(pin_vectors(pin, s_pin, cold, stats.ratio))
-    return stats, norm, _choose(graph, board, stats, recency, pins, norm, cal, reference)
+    return stats, norm, _choose(graph, board, stats, recency, pins, norm, cal, floor)
 
 
-def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, reference: float,
+def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, floor: float,
            variant: str) -> FullModel:
     """The ``variant`` of :data:`ABLATIONS` of a fitted ``model`` (calibration re-chosen on
-    validation by the same criterion; ``reference``: the best single model's validation warm
-    recall, from the manifest's ``teacher_grid``)."""
+    validation by the same criterion; ``floor``: the guarded criterion's, the manifest's
+    ``chosen.guard_floor``)."""
     if variant not in ABLATIONS:
         raise ValueError(f"full ablation: expected one of {list(ABLATIONS)}, got {variant!r}")
     out = dataclasses.replace(model, info={})
@@ -248,7 +249,7 @@ def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: Ful
     cal = dataclasses.replace(cfg.calibration, recency=(0.0,))
     cold = graph.is_cold
     out.stats, out.pin_norm, grid = calibrate(graph, model.board_factors, model.pin_factors,
-                                              out.student_emb(content[cold]), model.recency, cal, reference)
+                                              out.student_emb(content[cold]), model.recency, cal, floor)
     out.offset, out.recency_weight = grid[0]["offset"], 0.0
     out.info = {"chosen": grid[0]}
     return out
@@ -258,13 +259,12 @@ NO_COLD = -1.0e4  # a cold offset no student z-score reaches: the teacher's rank
 
 
 def _choose(graph: PinBoardGraph, board: np.ndarray, stats: BoardStats, recency: np.ndarray, pins: np.ndarray,
-            norm: float, cal: CalibrationConfig, teacher_warm: float) -> list[dict[str, Any]]:
+            norm: float, cal: CalibrationConfig, floor: float) -> list[dict[str, Any]]:
     """Every grid point scored on validation, best first by ``cal.criterion`` (ties: more warm
-    recall, then the smaller offset and weight). ``teacher_warm``: the best single collaborative
-    model's validation warm recall, the reference of the ``guarded`` criterion."""
+    recall, then the smaller offset and weight). ``floor``: the least validation warm recall
+    the ``guarded`` criterion keeps (``Teacher.guard_floor``)."""
     known, held = binary(graph, "train"), binary(graph, "val")
     weights = cal.recency if recency.any() else (0.0,)
-    floor = (1.0 - cal.tolerance) * teacher_warm
     points = list(itertools.product(cal.offsets, weights))
     # one scoring pass: the grid points differ only by a per-board constant on cold pins, which
     # (pins padded to norm M, calibrate.py) is (offset + weight * r_b) / M in raw score units

@@ -110,7 +110,9 @@ def test_guarded_default_keeps_warm_within_tolerance_of_the_best_single_model(fi
     model = fit_full(graph, content, cfg)
     chosen = model.info["chosen"]
     single = max(r["val_warm_recall"] for r in model.info["teacher_grid"] if r["model"] in ("als", "ease", "rp3beta"))
-    floor = (1 - cfg.calibration.tolerance) * single
+    gain = chosen["teacher"].get("crossfit_gain", 0.0)
+    floor = chosen["teacher"]["val_warm_recall"] - max(gain, 0.0) - cfg.calibration.tolerance * single
+    assert chosen["guard_floor"] == pytest.approx(floor)
     assert chosen["val"]["warm"] >= floor - 1e-12
     eligible = [r for r in model.info["grid"] if r["val"]["warm"] >= floor]
     assert chosen["val"]["cold"] == max(r["val"]["cold"] for r in eligible)
@@ -120,7 +122,7 @@ def test_ablations_drop_one_part_each(fitted) -> None:
     from graphrec.hybrid.train import ablate
 
     graph, content, model = fitted
-    ref = max(r["val_warm_recall"] for r in model.info["teacher_grid"] if r["model"] in ("als", "ease", "rp3beta"))
+    ref = model.info["chosen"]["guard_floor"]
     known, held = _split(graph, "train"), _split(graph, "val")
     alone = ablate(model, graph, content, CFG, ref, "teacher_only")
     val = slice_recall(alone.board_emb(), alone.pin_emb(content, graph.is_cold), known, held, graph.is_cold, 20)

@@ -28,6 +28,17 @@ def test_truncated_svd_is_exact_at_full_rank_and_seeded() -> None:
     assert b2.shape == (30, 5) and np.array_equal(b2, truncated(s, 5, seed=1)[0])
 
 
+def test_crossfit_gain_is_scored_on_the_other_fold() -> None:
+    from graphrec.hybrid.teacher import crossfit_gain
+
+    single = np.full(8, 0.5)
+    lucky = np.array([1.0, 0.5] * 4)   # great on fold 0 (even boards) only
+    honest = np.full(8, 0.6)
+    # chosen on fold 1 (odd boards): honest (0.6 > 0.5), scored on fold 0: +0.1; chosen on fold 0:
+    # lucky (1.0), scored on fold 1: 0.0 -> mean +0.05 (the in-sample gain of lucky is +0.25)
+    assert crossfit_gain([lucky, honest], single) == pytest.approx(0.05)
+
+
 def test_warm_recall_by_hand() -> None:
     scores = np.array([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]], np.float32)
     known = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0]], np.float32))
