@@ -92,9 +92,16 @@ def test_frozen_adapter_trains_reuses_features_and_is_deterministic(synth_graph:
     np.testing.assert_allclose(e1, e2, atol=1e-5)
 
 
-def test_features_of_another_length_are_not_reused(synth_graph: Path, tmp_path: Path) -> None:
+def test_features_of_another_length_are_not_reused(synth_graph: Path, text_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
     g = load_graph(synth_graph)
-    write_minilm_features(g, tmp_path / "t", max_length=FEATURE_MAX_LENGTH // 2)
+    shutil.copytree(text_dir, tmp_path / "t")
+    manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    assert manifest["max_length"] == FEATURE_MAX_LENGTH
+    manifest["max_length"] = FEATURE_MAX_LENGTH // 2
+    (tmp_path / "t" / "manifest.json").write_text(json.dumps(manifest))
     assert reusable_features(tmp_path / "t", g) is None
     assert reusable_features(tmp_path / "missing", g) is None
 
