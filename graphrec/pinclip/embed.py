@@ -54,10 +54,12 @@ def modality_embeddings(loaded: LoadedPinClip, table: PinTable, rows: np.ndarray
 
 
 def embed_graph_pins(graph: PinBoardGraph, model_dir: str | Path, out: str | Path, *, name: str = "content",
-                     batch_size: int | None = None, overwrite: bool = False, ray: Any = None) -> dict[str, Any]:
+                     batch_size: int | None = None, overwrite: bool = False, ray: Any = None,
+                     text_features: str | Path | None = None) -> dict[str, Any]:
     """Embed every pin of ``graph`` (warm and cold) and write an embedding directory.
 
     ``ray``: a ``graphrec.distributed.ray_jobs.RayOptions`` to embed in Ray shards (same bytes).
+    ``text_features``: an ``embed-text`` directory of this graph (frozen backbone features reused).
     """
     check_output_free(out, overwrite=overwrite)
     loaded = load_model_dir(model_dir)
@@ -67,8 +69,10 @@ def embed_graph_pins(graph: PinBoardGraph, model_dir: str | Path, out: str | Pat
         t0 = time.perf_counter()
         emb = embed_pins_on_ray(graph, model_dir, batch_size or loaded.cfg.train.embed_batch_size, out, ray)
     else:
+        from graphrec.pinclip.text_backbone import reusable_features
+
         table = PinTable.from_pins(graph.pins, graph.images(), loaded.tokenizer, loaded.vocab, loaded.cfg,
-                                   loaded.image_size)
+                                   loaded.image_size, text_features=reusable_features(text_features, graph))
         t0 = time.perf_counter()
         emb = embed_table(loaded, table, batch_size or loaded.cfg.train.embed_batch_size)
     seconds = time.perf_counter() - t0

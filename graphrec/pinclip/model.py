@@ -18,6 +18,7 @@ from torch import nn
 
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import PinInputs
+from graphrec.pinclip.text_backbone import TextAdapter
 
 LOSS_NAMES = ("image_text", "text_metadata", "fused_modality", "neighbor", "pin_board")
 
@@ -37,7 +38,8 @@ class PinClip(nn.Module):
     Args:
         cfg: the PinCLIP config.
         vision: the image tower (a CLIPVisionModel).
-        text: the trainable text tower (CLIPTextModel), or None when text features are precomputed.
+        text: the trainable text tower (CLIPTextModel, or a fine-tuned pretrained encoder), or None
+            when text features are precomputed (a frozen backbone; a trained TextAdapter reads them).
         text_feature_dim: width of precomputed text features (frozen MiniLM), used when ``text`` is None.
         categorical_sizes: vocabulary size (incl. unknown) of each categorical metadata column.
         n_numeric: number of numeric metadata columns.
@@ -51,6 +53,7 @@ class PinClip(nn.Module):
         D, E = cfg.fusion.dim, cfg.fusion.embed_dim
         self.vision = vision
         self.text = text
+        self.text_adapter = TextAdapter(text_feature_dim, cfg.text.adapter_dim) if text is None else None
         hv = vision.config.hidden_size
         ht = text.config.hidden_size if text is not None else text_feature_dim
         grid = vision.config.image_size // vision.config.patch_size
@@ -116,7 +119,7 @@ class PinClip(nn.Module):
 
     def _text_tokens(self, inp: PinInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self.text is None:
-            feat = inp.text_features
+            feat = self.text_adapter(inp.text_features)
             return self.txt_in(feat).unsqueeze(1), feat, torch.zeros(feat.shape[0], 1, dtype=torch.bool)
         out = self.text(input_ids=inp.input_ids, attention_mask=inp.attention_mask)
         states, pooled = out.last_hidden_state, out.pooler_output

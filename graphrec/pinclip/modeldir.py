@@ -66,6 +66,17 @@ def save_model_dir(out: Path, model: PinClip, cfg: PinClipConfig, tokenizer, voc
     write_json(out / "manifest.json", {"kind": KIND, "schema_version": 1, **manifest})
 
 
+def _text_tower(config: dict[str, Any] | None, cfg: PinClipConfig):
+    """The text tower's architecture from build.json (its weights come from model.safetensors)."""
+    if config is None:
+        return None
+    if config.get("model_type") == "clip_text_model" or cfg.text.kind == "clip":
+        return CLIPTextModel(CLIPTextConfig(**config))
+    from graphrec.pinclip.text_backbone import finetune_tower_from_config
+
+    return finetune_tower_from_config(config, cfg.text.finetune_layers)
+
+
 def load_model_dir(path: str | Path) -> LoadedPinClip:
     """Rebuild the model from its directory alone (no --clip-path folder or network needed)."""
     path = Path(path)
@@ -78,7 +89,7 @@ def load_model_dir(path: str | Path) -> LoadedPinClip:
     cfg = from_dict(PinClipConfig, json.loads((path / "config.json").read_text()))
     info = read_json(path / "build.json")
     vision = CLIPVisionModel(CLIPVisionConfig(**info["vision_config"]))
-    text = CLIPTextModel(CLIPTextConfig(**info["text_config"])) if info["text_config"] else None
+    text = _text_tower(info["text_config"], cfg)
     model = PinClip(cfg, vision, text, info["text_feature_dim"], info["categorical_sizes"], info["n_numeric"],
                     info["pixel_mean"], info["pixel_std"])
     load_model(model, str(path / "model.safetensors"))

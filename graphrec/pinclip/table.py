@@ -32,8 +32,12 @@ class PinTable:
 
     @classmethod
     def from_pins(cls, pins: pd.DataFrame, images: np.ndarray | None, tokenizer, vocab: MetadataVocab,
-                  cfg: PinClipConfig, image_size: int) -> "PinTable":
-        """Build from a pins frame (graph pins or a new pins table) and its image array."""
+                  cfg: PinClipConfig, image_size: int, text_features: np.ndarray | None = None) -> "PinTable":
+        """Build from a pins frame (graph pins or a new pins table) and its image array.
+
+        ``text_features``: the frozen backbone's features of these pins, already computed (e.g.
+        by the run's ``embed-text`` stage); computed here when a frozen backbone needs them.
+        """
         texts = np.array(pin_texts(pins["title"].tolist(), pins.get("description", pd.Series([""] * len(pins))).fillna("").tolist()),
                          dtype=object)
         cat, num = vocab.encode(pins)
@@ -42,10 +46,12 @@ class PinTable:
         else:
             rows = np.full(len(pins), -1, dtype=np.int64)
         feats = None
-        if cfg.text.kind == "minilm":
-            from graphrec.pinclip.towers import minilm_features
+        if cfg.text.kind == "minilm" and cfg.text.finetune_layers == 0:
+            from graphrec.pinclip.text_backbone import frozen_features
 
-            feats = minilm_features(texts.tolist(), max_length=128)
+            feats = text_features if text_features is not None else frozen_features(texts.tolist(), cfg.text.backbone)
+            if feats.shape[0] != len(pins):
+                raise ValueError(f"text_features has {feats.shape[0]} rows for {len(pins)} pins")
         return cls(texts=texts, categorical=cat, numeric=num, image_rows=rows, images=images, tokenizer=tokenizer,
                    max_length=cfg.text.max_length, image_size=image_size, text_features=feats)
 

@@ -33,8 +33,16 @@ def vision_tower(cfg: PinClipConfig) -> CLIPVisionModel:
         num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, num_channels=3))
 
 
-def text_tower(cfg: PinClipConfig, tokenizer) -> CLIPTextModel:
-    """The trainable text tower: a fresh small CLIP text transformer, or the one at clip_path."""
+def text_tower(cfg: PinClipConfig, tokenizer) -> torch.nn.Module | None:
+    """The trainable text tower: a fresh small CLIP text transformer, the one at clip_path, the
+    pretrained backbone with its top layers fine-tuned, or None (frozen backbone: precomputed
+    features)."""
+    if cfg.text.kind == "minilm":
+        if cfg.text.finetune_layers == 0:
+            return None
+        from graphrec.pinclip.text_backbone import finetune_tower
+
+        return finetune_tower(cfg.text.backbone, cfg.text.finetune_layers)
     if cfg.clip_path:
         return CLIPTextModel.from_pretrained(cfg.clip_path, local_files_only=True)
     c = cfg.text
@@ -42,6 +50,21 @@ def text_tower(cfg: PinClipConfig, tokenizer) -> CLIPTextModel:
         vocab_size=len(tokenizer), hidden_size=c.hidden_size, num_hidden_layers=c.num_layers,
         num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+
+
+def pin_tokenizer(cfg: PinClipConfig, warm_pins) -> object:
+    """The tokenizer of the text tower: the fine-tuned backbone's own, the --clip-path CLIP's, or
+    a WordPiece trained on the warm pins' text (unused by a frozen backbone, kept for the model dir)."""
+    from graphrec.pinclip.tokenizer import load_tokenizer, pin_texts, train_tokenizer
+
+    if cfg.text.kind == "minilm" and cfg.text.finetune_layers > 0:
+        from graphrec.pinclip.text_backbone import backbone_tokenizer
+
+        return backbone_tokenizer(cfg.text.backbone)
+    if cfg.clip_path:
+        return load_tokenizer(cfg.clip_path)
+    return train_tokenizer(pin_texts(warm_pins["title"].tolist(), warm_pins["description"].tolist()),
+                           cfg.text.vocab_size, cfg.text.min_frequency)
 
 
 def clip_pixel_stats(clip_path: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -26,8 +26,8 @@ from graphrec.pinclip.model import PinClip
 from graphrec.pinclip.modeldir import save_model_dir
 from graphrec.pinclip.sampling import CoBoardSampler
 from graphrec.pinclip.table import PinTable
-from graphrec.pinclip.tokenizer import load_tokenizer, pin_texts, train_tokenizer
-from graphrec.pinclip.towers import clip_pixel_stats, text_tower, vision_tower
+from graphrec.pinclip.text_backbone import reusable_features
+from graphrec.pinclip.towers import clip_pixel_stats, pin_tokenizer, text_tower, vision_tower
 from graphrec.tracking import log_artifacts, log_metrics, stage_run
 from graphrec.utils.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.utils.io import atomic_output_dir, check_output_free
@@ -49,7 +49,7 @@ def checkpoint_dir(out: str | Path) -> Path:
 
 def build_model(cfg: PinClipConfig, tokenizer, vocab: MetadataVocab) -> PinClip:
     vision = vision_tower(cfg)
-    text = text_tower(cfg, tokenizer) if cfg.text.kind == "clip" else None
+    text = text_tower(cfg, tokenizer)
     mean, std = clip_pixel_stats(cfg.clip_path)
     return PinClip(cfg, vision, text, 384, vocab.sizes, len(vocab.numeric), mean, std)
 
@@ -125,28 +125,28 @@ def _weighted(cfg: PinClipConfig, terms: dict[str, torch.Tensor]) -> torch.Tenso
 
 
 def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path, *, resume: bool = False,
-                  overwrite: bool = False, stop_after: int | None = None) -> dict[str, Any]:
+                  overwrite: bool = False, stop_after: int | None = None,
+                  text_features: str | Path | None = None) -> dict[str, Any]:
     """Train on ``graph`` and write the model directory ``out``; returns its manifest.
 
     Args:
         resume: continue from the newest checkpoint of an interrupted run of the same ``out``.
         overwrite: replace an existing ``out``.
         stop_after: raise TrainingInterrupted after this many steps (tests simulate kills with it).
+        text_features: an ``embed-text`` directory of this graph whose frozen backbone features
+            are reused (a frozen text backbone; otherwise they are computed here).
     """
     check_output_free(out, overwrite=overwrite)
     ckpt = checkpoint_dir(out)
     rng = seed_everything(cfg.seed)
     warm = np.flatnonzero(~graph.is_cold)
     warm_pins = graph.pins.iloc[warm]
-    if cfg.clip_path:
-        tokenizer = load_tokenizer(cfg.clip_path)
-    else:
-        tokenizer = train_tokenizer(pin_texts(warm_pins["title"].tolist(), warm_pins["description"].tolist()),
-                                    cfg.text.vocab_size, cfg.text.min_frequency)
+    tokenizer = pin_tokenizer(cfg, warm_pins)
     vocab = MetadataVocab.fit(warm_pins, graph.categorical_columns, graph.numeric_columns, cfg.metadata.max_categories)
     model = build_model(cfg, tokenizer, vocab)
     image_size = int(model.vision.config.image_size)
-    table = PinTable.from_pins(graph.pins, graph.images(), tokenizer, vocab, cfg, image_size)
+    table = PinTable.from_pins(graph.pins, graph.images(), tokenizer, vocab, cfg, image_size,
+                               text_features=reusable_features(text_features, graph))
     sampler = CoBoardSampler(graph.csr("train"))
     if len(sampler.anchors) < 2:
         raise ValueError(f"{graph.root}: fewer than two pins with train saves; nothing to train on")

@@ -91,9 +91,10 @@ def test_ladder_configs_add_one_thing_per_row() -> None:
 
 def test_ladder_is_off_by_default_and_adds_its_stages_when_on() -> None:
     default = [s.name for s in build_stages(load_run_config(None))]
-    assert default == ["synth", "build-graph", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
-                       "embed-pins-no-neighbors", "train-sage", "embed-graph", "embed-text", "train-full", "embed-full",
-                       "embed-full-teacher-only", "embed-full-mlp-no-recency", "embed-full-no-recency", "raw-features", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
+    assert default == ["synth", "build-graph", "embed-text", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
+                       "embed-pins-no-neighbors", "train-sage", "embed-graph", "train-full", "embed-full",
+                       "embed-full-teacher-only", "embed-full-mlp-no-recency", "embed-full-no-recency",
+                       "raw-features", "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
     on = build_stages(load_run_config(None, ["ablations.sage_ladder=true", "ablations.clip_no_neighbors=false"]))
     names = [s.name for s in on]
     assert "embed-pins-no-neighbors" in names  # the ladder needs it

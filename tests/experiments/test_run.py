@@ -19,8 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "experiments" / "configs" / "tiny.yaml"
 GRAPHREC = [str(Path(sys.executable).parent / "graphrec")]
-STAGES = ["synth", "build-graph", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
-          "embed-pins-no-neighbors", "train-sage", "embed-graph", "embed-text", "train-full", "embed-full",
+STAGES = ["synth", "build-graph", "embed-text", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
+          "embed-pins-no-neighbors", "train-sage", "embed-graph", "train-full", "embed-full",
           "embed-full-teacher-only", "embed-full-mlp-no-recency", "embed-full-no-recency", "raw-features",
           "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
 

@@ -1,4 +1,5 @@
-"""Tiny PinCLIP configs so tests train in seconds."""
+"""Tiny PinCLIP configs so tests train in seconds (text tower from scratch; the pretrained
+backbone paths have their own tests in test_text_backbone.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from graphrec.pinclip.config import PinClipConfig
 TINY = {
     "image": {"image_size": 16, "patch_size": 8, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
               "intermediate_size": 64, "pooled_grid": 2},
-    "text": {"vocab_size": 300, "max_length": 24, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+    "text": {"kind": "clip", "vocab_size": 300, "max_length": 24, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
              "intermediate_size": 64, "fusion_tokens": 2},
     "fusion": {"dim": 32, "num_layers": 1, "num_heads": 2, "embed_dim": 16},
     "train": {"steps": 6, "batch_size": 16, "checkpoint_every": 2, "log_every": 2, "warmup_steps": 2,

