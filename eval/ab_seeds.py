@@ -41,14 +41,15 @@ from graphrec.utils.io import read_json
 
 SAME = ("dataset", "control", "treatment", "split", "config")
 """ab.json keys that must agree between replicates (``config`` is the whole simulator section)."""
-METHOD = ("t-interval over seeds of the per-seed observed log-lifts (training-seed + user variance); "
-          "headline = exp(mean per-seed log expected lift) - 1")
+METHOD = ("t-interval over seeds of the per-seed observed log-lifts (training-seed + user "
+          "variance); headline = exp(mean per-seed log expected lift) - 1")
 
 
 def load_ab(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """``(ab.json, the run's config or None)`` from a run dir, an EVAL_DIR or an ab.json file."""
     p = Path(path)
-    for cand, cfg in ((p / "eval" / "ab.json", p / "config.yaml"), (p / "ab.json", None), (p, None)):
+    candidates = ((p / "eval" / "ab.json", p / "config.yaml"), (p / "ab.json", None), (p, None))
+    for cand, cfg in candidates:
         if cand.is_file():
             run_cfg = None
             if cfg is not None and cfg.is_file():
@@ -56,7 +57,8 @@ def load_ab(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
 
                 run_cfg = yaml.safe_load(cfg.read_text())
             return read_json(cand), run_cfg
-    raise ValueError(f"{p}: no ab.json (pass a `graphrec run` OUT dir, an EVAL_DIR or an ab.json file)")
+    raise ValueError(f"{p}: no ab.json (pass a `graphrec run` OUT dir, an EVAL_DIR or an "
+                     "ab.json file)")
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -71,33 +73,38 @@ def check_replicates(abs_: Sequence[Mapping[str, Any]], configs: Sequence[Mappin
                      names: Sequence[str]) -> None:
     """Raise ValueError unless the runs differ only in seed (same arms, data, simulator, config)."""
     if len(abs_) < 2:
-        raise ValueError("ab-seeds needs at least 2 runs (one per seed) to estimate the seed variance")
+        raise ValueError("ab-seeds needs at least 2 runs (one per seed) to estimate the seed "
+                         "variance")
     first = abs_[0]
     for ab, name in zip(abs_[1:], names[1:]):
         for key in SAME:
             if ab.get(key) != first.get(key):
                 raise ValueError(f"{name}: ab.json {key!r} differs from {names[0]} "
-                                 f"({ab.get(key)!r} vs {first.get(key)!r}); the runs must differ only in seed")
+                                 f"({ab.get(key)!r} vs {first.get(key)!r}); the runs must "
+                                 "differ only in seed")
     seeds = [ab.get("seed") for ab in abs_]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the runs must have distinct seeds, got {seeds}")
     given = [(_flat(c), n) for c, n in zip(configs, names) if c is not None]
     if given:
-        base, base_name = ({k: v for k, v in given[0][0].items() if not k.endswith("seed")}, given[0][1])
+        base = {k: v for k, v in given[0][0].items() if not k.endswith("seed")}
+        base_name = given[0][1]
         for flat, name in given[1:]:
             other = {k: v for k, v in flat.items() if not k.endswith("seed")}
             diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
             if diff:
                 raise ValueError(f"{name}: config differs from {base_name} in {diff[0]!r} "
-                                 f"({other.get(diff[0])!r} vs {base.get(diff[0])!r}), not only in seed")
+                                 f"({other.get(diff[0])!r} vs {base.get(diff[0])!r}), "
+                                 "not only in seed")
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float] | None:
-    """``mean +- t_{S-1} sd / sqrt(S)`` of ``values``; None for fewer than 2 or a non-finite value."""
+    """``mean +- t_{S-1} sd / sqrt(S)`` of ``values``; None for < 2 values or a non-finite one."""
     v = np.asarray(values, dtype=np.float64)
     if len(v) < 2 or not np.all(np.isfinite(v)):
         return None
-    half = float(student_t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    t = float(student_t.ppf(0.5 + level / 2, len(v) - 1))
+    half = t * float(v.std(ddof=1)) / math.sqrt(len(v))
     return float(v.mean() - half), float(v.mean() + half)
 
 
@@ -122,16 +129,19 @@ def combine_lift(per_seed: Sequence[Mapping[str, Any]], seeds: Sequence[Any]) ->
     """One lift over seeds from the per-seed lift dicts (``Lift.to_dict()`` or an OPE lift)."""
     lifts = [d.get("lift") for d in per_seed]
     events = [d.get("events") for d in per_seed]
+    total = ([int(sum(e[0] for e in events)), int(sum(e[1] for e in events))]
+             if all(e is not None for e in events) else None)
     out: dict[str, Any] = {"per_seed": lifts, "seeds": list(seeds), "events_per_seed": events,
-                           "events": ([int(sum(e[0] for e in events)), int(sum(e[1] for e in events))]
-                                      if all(e is not None for e in events) else None)}
-    bad = [(s, d.get("status")) for s, d in zip(seeds, per_seed) if d.get("status", OK) != OK or d.get("lift") is None]
+                           "events": total}
+    bad = [(s, d.get("status")) for s, d in zip(seeds, per_seed)
+           if d.get("status", OK) != OK or d.get("lift") is None]
     if bad:
         status = "undefined" if any(st == "undefined" for _, st in bad) else "insufficient data"
         return {**out, "lift": None, "ci95": None, "expected_ci95": None, "users_only_ci95": None,
-                "status": status, "reason": "; ".join(f"seed {s}: {st or 'no lift'}" for s, st in bad)}
+                "status": status,
+                "reason": "; ".join(f"seed {s}: {st or 'no lift'}" for s, st in bad)}
     exp_log = np.log1p(np.asarray(lifts, dtype=np.float64))
-    obs = [d.get("observed_lift") if d.get("observed_lift") is not None else d["lift"] for d in per_seed]
+    obs = [d["lift"] if d.get("observed_lift") is None else d["observed_lift"] for d in per_seed]
     obs_log = np.log1p(np.asarray(obs, dtype=np.float64))
     return {**out, "lift": float(np.expm1(exp_log.mean())), "ci95": _expm1(t_interval(obs_log)),
             "expected_ci95": _expm1(t_interval(exp_log)), "users_only_ci95": _users_only(per_seed),
@@ -149,27 +159,29 @@ def _interleaving(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any]) -> di
             "per_seed": deltas, "seeds": list(seeds), "status": OK if ok else "insufficient data"}
 
 
-def combine(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The combined result: per slice and metric of ``lifts`` (and ``replay``, ``ope``) one lift over seeds."""
+def combine(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any] | None = None
+            ) -> dict[str, Any]:
+    """Per slice and metric of ``lifts`` (and ``replay``, ``ope``): one lift over the seeds."""
     seeds = list(seeds) if seeds is not None else [ab.get("seed") for ab in abs_]
     first = abs_[0]
     lifts = {s: {m: combine_lift([ab["lifts"][s][m] for ab in abs_], seeds) for m in per}
              for s, per in first["lifts"].items()}
     out: dict[str, Any] = {"method": METHOD, "n_seeds": len(abs_), "seeds": seeds,
-                           **{k: first.get(k) for k in ("dataset", "control", "treatment", "split")},
+                           **{k: first.get(k)
+                              for k in ("dataset", "control", "treatment", "split")},
                            "users_per_seed": [ab.get("users") for ab in abs_], "lifts": lifts,
                            "interleaving": _interleaving(abs_, seeds), "replay": None, "ope": None}
     if all(ab.get("replay") for ab in abs_):
-        out["replay"] = {s: {m: combine_lift([ab["replay"]["lifts"][s][m] for ab in abs_], seeds) for m in per}
-                         for s, per in first["replay"]["lifts"].items()}
+        out["replay"] = {s: {m: combine_lift([ab["replay"]["lifts"][s][m] for ab in abs_], seeds)
+                             for m in per} for s, per in first["replay"]["lifts"].items()}
     if all(ab.get("ope") for ab in abs_):
-        out["ope"] = {e: {r: combine_lift([ab["ope"]["lifts"][e][r] for ab in abs_], seeds) for r in per}
-                      for e, per in first["ope"]["lifts"].items()}
+        out["ope"] = {e: {r: combine_lift([ab["ope"]["lifts"][e][r] for ab in abs_], seeds)
+                          for r in per} for e, per in first["ope"]["lifts"].items()}
     return out
 
 
-_ROWS = (("repins", "repins/user"), ("repin_exam", "repins/exam"), ("ctr_exam", "clicks/exam"), ("ctr", "CTR"),
-         ("repin_rate", "repin rate"))
+_ROWS = (("repins", "repins/user"), ("repin_exam", "repins/exam"), ("ctr_exam", "clicks/exam"),
+         ("ctr", "CTR"), ("repin_rate", "repin rate"))
 
 
 def _pct(x: float | None) -> str:
@@ -188,16 +200,18 @@ def _cells(d: Mapping[str, Any]) -> list[str]:
 
 def format_table(c: Mapping[str, Any]) -> str:
     """Markdown table of the combined lifts (A/B, interleaving, replay, IPS/SNIPS/DR)."""
-    head = ["slice metric", "lift", "95% CI over seeds", "users-only CI", "per seed", "events C/T (sum)"]
+    head = ["slice metric", "lift", "95% CI over seeds", "users-only CI", "per seed",
+            "events C/T (sum)"]
     rows = [[f"{s} {label}", *_cells(c["lifts"][s][m])] for s in ("fresh", "warm", "all")
             for m, label in _ROWS if m in c["lifts"].get(s, {})]
     if c.get("replay"):
-        rows += [[f"replay {s} hit rate", *_cells(c["replay"][s]["hit_rate"])] for s in ("fresh", "warm", "all")]
+        rows += [[f"replay {s} hit rate", *_cells(c["replay"][s]["hit_rate"])]
+                 for s in ("fresh", "warm", "all")]
     if c.get("ope"):
         rows += [[f"{r.replace('_', ' ')}/user {e.upper()}", *_cells(c["ope"][e][r])]
                  for r in ("repins", "fresh_repins") for e in ("ips", "snips", "dr")]
-    lines = [f"Offline A/B over {c['n_seeds']} seeds {c['seeds']}: treatment {c['treatment']} vs control "
-             f"{c['control']} ({c['dataset']}); {c['method']}", "",
+    lines = [f"Offline A/B over {c['n_seeds']} seeds {c['seeds']}: treatment {c['treatment']} "
+             f"vs control {c['control']} ({c['dataset']}); {c['method']}", "",
              "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     il = c.get("interleaving")
