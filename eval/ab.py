@@ -396,6 +396,10 @@ def metrics_section(control: str, treatment: str, result: dict) -> dict[str, obj
     il = result.get("interleaving")
     if il:
         out["interleaving"] = {k: il[k] for k in ("delta", "delta_ci95", "status", "wins", "losses", "ties")}
+    rp = result.get("replay")
+    if rp:
+        out["replay"] = {s: {f"{m}_{k}": rp["lifts"][s][m][k] for m in ("hit_rate", "exam_credit")
+                             for k in ("lift", "ci95", "status", "events")} for s in ("fresh", "warm", "all")}
     ope = result.get("ope")
     if ope:
         out["ope"] = {est: {m: {k: v[k] for k in ("lift", "ci95")} for m, v in per.items()}

@@ -21,11 +21,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval.ab import held_out_relevance, metrics_section, planted_relevance, serve_feeds, simulate_ab
+from eval.ab import (examination, held_out_relevance, metrics_section, planted_relevance, serve_feeds,
+                     simulate_ab)
 from eval.config import EvalConfig
-from eval.protocol import board_to_pin_task
+from eval.protocol import board_to_pin_task, tie_break_permutation
 from eval.recommenders import available_models, load_runs
 from eval.recommenders.oracle import has_truth
+from eval.replay import replay_compare, replay_log, replay_ranks
 from eval.run import (AB, AB_PLOT, KIND, MANIFEST, METRICS, PIN_TO_PIN, REPORT, _graph_info, clean, fit_models,
                       resolve_arms, torch_threads, write_report)
 from graph_build.graph import PinBoardGraph, load_graph
@@ -53,17 +55,36 @@ def run_simulation(graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], 
     depth = 2 * cfg.ab.feed_size if cfg.ab.interleaving else cfg.ab.feed_size
     feeds: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
+    rlog = replay_log(graph, cfg.split, users) if cfg.ab.replay else None
+    ranks: dict[str, np.ndarray] = {}
     for name, model, minfo in fit_models(graph, [control, treatment], cfg, runs):
         feeds[name] = serve_feeds(model, graph, task, users, depth, cfg.batch_size, cfg.seed)
+        if rlog is not None:
+            ranks[name] = replay_ranks(model.score_boards, rlog, tie_break_permutation(graph.n_pins, cfg.seed))
         info[name] = minfo
     planted = has_truth(graph)
     relevance = planted_relevance(graph) if planted else held_out_relevance(graph, cfg.split)
     result = simulate_ab(users, feeds[control], feeds[treatment], relevance, graph.is_cold, cfg.ab, cfg.seed)
+    result["replay"] = _replay(rlog, ranks, control, treatment, cfg)
     return clean({"dataset": graph.name, "graph": _graph_info(graph), "control": control, "treatment": treatment,
                   "split": cfg.split, "seed": cfg.seed, "config": to_dict(cfg.ab), "engagement": _engagement_text(cfg),
                   "relevance": "planted affinity / board's best (synthetic truth)" if planted
                   else f"held-out {cfg.split} saves (1) vs other pins (0)",
                   "models": info, **result})
+
+
+def _replay(rlog: Any, ranks: dict[str, np.ndarray], control: str, treatment: str, cfg: EvalConfig
+            ) -> dict[str, Any] | None:
+    """The time-ordered replay (``eval.replay``) of the two arms, or None (off, or saves without times)."""
+    if rlog is None:
+        if cfg.ab.replay:
+            log.info("ab-sim: no replay (the saves have no saved_at)")
+        return None
+    a = cfg.ab
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(5,)))  # after simulate_ab's 5
+    return replay_compare(rlog, {"control": ranks[control], "treatment": ranks[treatment]},
+                          examination(a.feed_size, a.examination), a.n_bootstrap, a.n_permutations, a.min_events,
+                          rng)
 
 
 def _log_ab(ab: dict[str, Any]) -> None:

@@ -226,6 +226,8 @@ class ABConfig:
         sessions: independent sessions per user, each showing the same feed (more events, the
             same expected lifts; the bootstrap stays over users, so sessions of one user are
             not treated as independent users).
+        replay: also replay the held-out saves in time order (``eval.replay``; needs
+            ``saved_at``): is the saved pin in the arm's feed for that board at that time?
     """
 
     control: str = "auto"
@@ -245,6 +247,7 @@ class ABConfig:
     ope: bool = True
     ope_epsilon: float = 0.1
     sessions: int = 1
+    replay: bool = True
 
     def __post_init__(self) -> None:
         for name in ("click_min", "click_max", "repin_min", "repin_max"):

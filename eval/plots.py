@@ -76,18 +76,21 @@ def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
 
     Lifts without a value are labelled with their status (``insufficient data``, ``undefined``).
     When ab.json carries counterfactual estimates, a second panel shows the IPS / SNIPS / DR
-    lifts of repins per user with their CIs and the true lift (a cross).
+    lifts of repins per user with their CIs and the true lift (a cross). The time-ordered replay's
+    hit-rate lifts (real saves, no click model) are the last rows of the first panel.
     """
     plt = _pyplot()
-    rows = [(s, m) for s in ("fresh", "warm", "all") for m in ("repins", "repin_exam", "ctr_exam", "ctr")
-            if m in ab["lifts"][s]]
+    names = {"repins": "repins/user", "repin_exam": "repins/exam", "ctr_exam": "clicks/exam", "ctr": "CTR"}
+    rows = [(s, f"{s} {names[m]}", ab["lifts"][s][m]) for s in ("fresh", "warm", "all")
+            for m in ("repins", "repin_exam", "ctr_exam", "ctr") if m in ab["lifts"][s]]
+    if ab.get("replay"):
+        rows += [(s, f"replay {s} hit rate", ab["replay"]["lifts"][s]["hit_rate"]) for s in ("fresh", "warm", "all")]
     ope = ab.get("ope")
     ncol = 2 if ope else 1
     fig, axes = plt.subplots(1, ncol, figsize=(7.5 * ncol, 0.42 * len(rows) + 1.8), squeeze=False)
     ax = axes[0][0]
     colors = {"fresh": "#DD8452", "warm": "#4C72B0", "all": "#55A868"}
-    for i, (s, m) in enumerate(rows):
-        d = ab["lifts"][s][m]
+    for i, (s, _, d) in enumerate(rows):
         y = len(rows) - 1 - i
         if d["lift"] is None:
             why = d.get("status") or "undefined"
@@ -105,9 +108,8 @@ def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
                     fontsize=7)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    names = {"repins": "repins/user", "repin_exam": "repins/exam", "ctr_exam": "clicks/exam", "ctr": "CTR"}
-    ax.set_yticks(range(len(rows)), [f"{s} {names[m]}" for s, m in reversed(rows)], fontsize=8)
-    ax.set_xlabel("relative lift (%): dot = expected, bar = 95 % CI of the simulated experiment")
+    ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)], fontsize=8)
+    ax.set_xlabel("relative lift (%): dot = expected (replay: observed), bar = 95 % CI")
     ax.set_title(f"offline A/B: {ab['treatment']} vs {ab['control']} ({ab['users']} users)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     if ope:

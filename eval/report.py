@@ -183,8 +183,31 @@ def _ab_section(ab: Mapping[str, Any]) -> list[str]:
                              f"{_fmt(est['control']['truth'])} / {_fmt(est['treatment']['truth'])}", lift,
                              _ci(lf["ci95"]), _fmt(lf["truth"], True), cov])
         lines += _table(header, rows) + [""]
+    lines += _replay_section(ab.get("replay"), ab)
     lines += ["![A/B lifts](plots/ab_lifts.png)", ""]
     return lines
+
+
+def _replay_section(rp: Mapping[str, Any] | None, ab: Mapping[str, Any]) -> list[str]:
+    """The time-ordered replay of the held-out saves (eval.replay), when the saves have times."""
+    if not rp:
+        return []
+    lines = ["### Time-ordered replay of the held-out saves", "",
+             f"{rp['events']:,} held-out saves of {rp['boards']:,} boards, replayed in time order: an arm is "
+             f"credited when the saved pin is in its top {rp['feed_size']} among the pins eligible at that time "
+             "(released, not yet saved by the board). `exam credit` weights a hit by the examination of its "
+             "position. Organic saves were not logged under a random policy, so this measures agreement with "
+             "what users went on to save, not an unbiased online rate (docs/evaluation.md).", ""]
+    header = ["slice", "events", "hits C / T", "hit rate C / T", "hit-rate lift", "hit-rate 95% CI",
+              "exam-credit lift", "exam-credit 95% CI"]
+    rows = []
+    for s in ("fresh", "warm", "all"):
+        c, t = rp["arms"]["control"][s], rp["arms"]["treatment"][s]
+        h, e = rp["lifts"][s]["hit_rate"], rp["lifts"][s]["exam_credit"]
+        rows.append([s, _fmt(c["events"]), f"{c['hits']:,} / {t['hits']:,}",
+                     f"{_fmt(c['hit_rate'])} / {_fmt(t['hit_rate'])}", _lift_cell(h), _ci(h["ci95"]),
+                     _lift_cell(e), _ci(e["ci95"])])
+    return lines + _table(header, rows) + [""]
 
 
 def _ci_plain(ci: Sequence[float] | None) -> str:

@@ -106,4 +106,14 @@ def _ab_lines(ab: dict, ab_json: Any) -> list[str]:
                              _fmt(lf["truth"], pct=True)])
         out += [f"Counterfactual lifts from a logging policy (eps = {ope['epsilon']:g}) vs the online truth"]
         out += _table(["reward estimator", "lift", "95% CI", "true lift"], rows)
+    rp = full.get("replay")
+    if rp:
+        rows = []
+        for sl in ("fresh", "warm", "all"):
+            c, t, d = rp["arms"]["control"][sl], rp["arms"]["treatment"][sl], rp["lifts"][sl]["hit_rate"]
+            rows.append([f"{sl} hit rate", f"{_fmt(c['hit_rate'])} -> {_fmt(t['hit_rate'])}", _lift(d),
+                         _ci(d.get("ci95")), f"{c['hits']}/{t['hits']} of {c['events']}"])
+        out += [f"Time-ordered replay of {rp['events']:,} held-out saves (saved pin in the top "
+                f"{rp['feed_size']} at that time; hits control/treatment)"]
+        out += _table(["slice metric", "control -> treatment", "lift", "95% CI", "hits"], rows)
     return out

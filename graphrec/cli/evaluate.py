@@ -1,4 +1,4 @@
-"""CLI commands of the evaluate stage (registered on import by graphrec.cli.main): evaluate, ab-sim."""
+"""CLI commands of the evaluate stage (registered on import by graphrec.cli.main): evaluate, ab-sim, ab-seeds."""
 
 from __future__ import annotations
 
@@ -83,6 +83,28 @@ def ab_sim(
             lift = (d.get("status") or "n/a") if d["lift"] is None else f"{d['lift']:+.3f}"
             typer.echo(f"  {s:<6} {m:<11} lift {lift}  95% CI {ci}  events {d.get('events')}")
     typer.echo(f"wrote {out}/ab.json (metrics.json ab block, report.md, plots/ab_lifts.png updated)")
+
+
+@app.command("ab-seeds")
+@handle_errors
+def ab_seeds(
+    runs: list[Path] = typer.Argument(..., help="2+ `graphrec run` OUT dirs (or EVAL_DIRs / ab.json files) "
+                                                "that differ only in seed."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the combined result to this JSON file."),
+) -> None:
+    """One A/B lift per metric over training seeds, with a CI that includes the seed variance."""
+    from eval.ab_seeds import check_replicates, combine, format_table, load_ab
+    from graphrec.utils.io import write_json_atomic
+
+    loaded = [load_ab(r) for r in runs]
+    names = [str(r) for r in runs]
+    check_replicates([a for a, _ in loaded], [c for _, c in loaded], names)
+    combined = combine([a for a, _ in loaded])
+    combined["runs"] = names
+    typer.echo(format_table(combined), nl=False)
+    if out is not None:
+        write_json_atomic(out, combined)
+        typer.echo(f"wrote {out}")
 
 
 def _num(x: float | None) -> str:

@@ -10,6 +10,7 @@ import pytest
 from eval.ab_run import ab_sim
 from eval.config import ABConfig
 from eval.run import evaluate
+from graph_build.graph import load_graph
 from graphrec.utils.io import OutputExistsError, read_json
 from tests.eval.conftest import tiny_config
 
@@ -138,6 +139,11 @@ def test_ab_sim_into_a_new_dir_and_cold_blind_control(synth_graph: Path, runs: d
     assert ab["arms"]["control"]["fresh"]["impressions"] == 0 and ab["arms"]["treatment"]["fresh"]["impressions"] > 0
     assert ab["interleaving"]["wins"] + ab["interleaving"]["losses"] + ab["interleaving"]["ties"] == ab["users"]
     assert "n/a" in (tmp_path / "A" / "report.md").read_text()
+    # the synthetic saves have times: the replay walks every test save of the simulated boards
+    assert ab["replay"]["events"] == len(load_graph(synth_graph).saves["test"])
+    assert ab["replay"]["arms"]["control"]["fresh"]["hits"] == 0  # lightgcn cannot score cold pins
+    assert "Time-ordered replay" in (tmp_path / "A" / "report.md").read_text()
+    assert m["ab"]["replay"]["all"]["hit_rate_status"] in ("ok", "insufficient data")
     with pytest.raises(ValueError, match="no embedding model for the treatment"):
         ab_sim(synth_graph, [], tmp_path / "B", cfg)
     assert not (tmp_path / "B").exists()
