@@ -36,7 +36,7 @@ from graphrec.config import apply_overrides, from_dict  # noqa: E402
 from graphrec.embeddings import load_embeddings  # noqa: E402
 from graphrec.pinclip.config import PinClipConfig  # noqa: E402
 from graphrec.pinclip.embed import embed_graph_pins, modality_embeddings  # noqa: E402
-from graphrec.pinclip.modeldir import load_model_dir  # noqa: E402
+from graphrec.pinclip.store import load_model_dir  # noqa: E402
 from graphrec.pinclip.quality import cold_neighbor_recall, cross_modal_recall  # noqa: E402
 from graphrec.pinclip.table import PinTable  # noqa: E402
 from graphrec.pinclip.train import train_pinclip  # noqa: E402

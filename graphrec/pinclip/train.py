@@ -23,7 +23,7 @@ from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.losses import info_nce, masked_info_nce
 from graphrec.pinclip.model import PinClip
-from graphrec.pinclip.modeldir import save_model_dir
+from graphrec.pinclip.store import save_model_dir
 from graphrec.pinclip.sampling import CoBoardSampler
 from graphrec.pinclip.table import PinTable
 from graphrec.pinclip.tokenizer import load_tokenizer, pin_texts, train_tokenizer

@@ -19,7 +19,7 @@ from graph_build.graph import load_graph
 from graph_build.split import SplitConfig
 from graphrec.embeddings import load_embeddings
 from graphrec.pinclip.embed import embed_graph_pins, embed_new_pins
-from graphrec.pinclip.modeldir import load_model_dir
+from graphrec.pinclip.store import load_model_dir
 from graphrec.pinclip.table import PinTable
 from graphrec.pinclip.train import TrainingInterrupted, checkpoint_dir, train_pinclip
 from tests.pinclip.conftest import tiny_config
