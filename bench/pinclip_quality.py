@@ -39,7 +39,7 @@ from graphrec.pinclip.embed import embed_graph_pins, modality_embeddings  # noqa
 from graphrec.pinclip.store import load_model_dir  # noqa: E402
 from graphrec.pinclip.quality import cold_neighbor_recall, cross_modal_recall  # noqa: E402
 from graphrec.pinclip.table import PinTable  # noqa: E402
-from graphrec.pinclip.train import train_pinclip  # noqa: E402
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip  # noqa: E402
 
 SHARED = Path(os.environ.get("GRAPHREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATASET_SETS = {  # per-dataset config changes (documented in the README table)

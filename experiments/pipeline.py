@@ -79,10 +79,10 @@ def _build_graph(ctx: Context, out: Path) -> None:
 
 def _train_pinclip(neighbors: bool):
     def run(ctx: Context, out: Path) -> None:
-        from graphrec.pinclip.train import train_pinclip
+        from graphrec.pinclip.api import train_pinclip_dir
 
         cfg = ctx.cfg.pinclip if neighbors else _no_neighbors(ctx.cfg)
-        train_pinclip(_graph(ctx), cfg, out, overwrite=True)
+        train_pinclip_dir(_graph(ctx), cfg, out, overwrite=True, resume="auto")
     return run
 
 
@@ -108,7 +108,7 @@ def _train_sage(features: str, sage: SageConfig | None = None):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.sage.api import train_sage_dir
 
-        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True)
+        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True, resume="auto")
     return run
 
 

@@ -30,12 +30,12 @@ def train_pinclip_cmd(
     import os
 
     from graph_build.graph import load_graph
-    from graphrec.pinclip.train import train_pinclip
+    from graphrec.pinclip.api import train_pinclip_dir
 
     if no_mlflow:
         os.environ["GRAPHREC_MLFLOW"] = "0"
     cfg = stage_config(config, set_, clip_path=clip_path, seed=seed)
-    manifest = train_pinclip(load_graph(graph), cfg, out, resume=resume, overwrite=force)
+    manifest = train_pinclip_dir(load_graph(graph), cfg, out, resume=resume, overwrite=force)
     final = manifest["final_losses"]
     typer.echo(f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "
                f"{final.get('loss', float('nan')):.4f}; wrote {out}")
