@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from experiments import rundir
 from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
+from graphrec.tracking import Tracker
 from graphrec.config import to_dict
 from graphrec.sage.config import SageConfig
 
@@ -82,7 +84,7 @@ def _train_pinclip(neighbors: bool):
         from graphrec.pinclip.api import train_pinclip_dir
 
         cfg = ctx.cfg.pinclip if neighbors else _no_neighbors(ctx.cfg)
-        train_pinclip_dir(_graph(ctx), cfg, out, overwrite=True, resume="auto")
+        train_pinclip_dir(_graph(ctx), cfg, out, overwrite=True, resume="auto", tracker=ctx.tracker)
     return run
 
 
@@ -108,7 +110,8 @@ def _train_sage(features: str, sage: SageConfig | None = None):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.sage.api import train_sage_dir
 
-        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True, resume="auto")
+        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True, resume="auto",
+                       tracker=ctx.tracker)
     return run
 
 
@@ -156,13 +159,13 @@ def _eval_runs(ctx: Context) -> list[Path]:
 def _evaluate(ctx: Context, out: Path) -> None:
     from eval.run import evaluate
 
-    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True)
+    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker)
 
 
 def _ab_sim(ctx: Context, out: Path) -> None:
     from eval.ab_run import ab_sim
 
-    ab_sim(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True)
+    ab_sim(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker)
 
 
 def _candidates(ctx: Context, out: Path) -> None:
@@ -241,7 +244,8 @@ class PipelineResult:
 
 @rundir.guarded  # checks, creates and locks ``out`` first (experiments/rundir.py)
 def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None = None,
-                 force: bool = False, reuse_from: Sequence[str | Path] = ()) -> PipelineResult:
+                 force: bool = False, reuse_from: Sequence[str | Path] = (), track: bool = True,
+                 tracker: Tracker | None = None) -> PipelineResult:
     """Run every stage of ``cfg`` into ``out``; completed stages with unchanged keys are skipped.
 
     Args:
@@ -253,6 +257,8 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
             up to date here but whose output there carries the same stamped key is copied
             instead of recomputed (keys stand for outputs; paths recorded in copied manifests
             still name the directory they were computed in).
+        track: open an MLflow run for the pipeline (``--no-mlflow`` passes False).
+        tracker: report to this (a sweep's trial run) instead of opening a run.
     """
     out = Path(out)
     stages = build_stages(cfg)
@@ -273,11 +279,16 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
     result = PipelineResult(out=out)
     tags = {"dataset": "synthetic" if cfg.data.source == "synthetic" else str(data), "seed": cfg.seed,
             "config_name": cfg.name}
-    with tracking.stage_run("graphrec run", params=to_dict(cfg), tags=tags) as parent:
-        result.run_id = parent.info.run_id if parent is not None else None
+    opened = tracking.open_run("graphrec run", enabled=track) if tracker is None else nullcontext(tracker)
+    with opened as parent:
+        parent.set_tags(tags)
+        parent.log_params(to_dict(cfg))
+        result.run_id = parent.run_id
         rundir.record_mlflow_run(out, result.run_id)
-        _name_parent(result.run_id, cfg, data)
-        tracking.log_artifacts(out / "config.yaml")
+        if tracker is None:
+            _name_parent(parent, cfg, data)
+        parent.log_artifacts(out / "config.yaml")
+        ctx.tracker = parent
         prints: dict[str, str | None] = {}
         if cfg.data.source == "dir":
             prints["data"] = dataset_fingerprint(data)
@@ -301,16 +312,32 @@ def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
                              f"available: {', '.join(sorted(available))} (enable its ablation or pick another)")
 
 
-def _name_parent(run_id: str | None, cfg: RunConfig, data: Path) -> None:
-    """Name the parent run ``<dataset> <config> <short id>`` (unless a sweep named it already)."""
-    if run_id is None:
-        return
-    import mlflow
-
-    if mlflow.get_run(run_id).data.tags.get("mlflow.runName") != "graphrec run":
+def _name_parent(parent: Tracker, cfg: RunConfig, data: Path) -> None:
+    """Name the pipeline's own run ``<dataset> <config> <short id>`` (a sweep names its trials)."""
+    if parent.run_id is None:
         return
     dataset = "synthetic" if cfg.data.source == "synthetic" else data.resolve().name
-    tracking.set_tags({"mlflow.runName": f"{dataset} {cfg.name} {run_id[:8]}"})
+    parent.set_tags({"mlflow.runName": f"{dataset} {cfg.name} {parent.run_id[:8]}"})
+
+
+def config_section(cfg: Any, sub: Any, prefix: str = "") -> str | None:
+    """The dotted key of the section of ``cfg`` of ``sub``'s type (``pinclip``, ``eval.ab``)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not dataclasses.is_dataclass(value):
+            continue
+        if type(value) is type(sub):
+            return prefix + f.name
+        if (inner := config_section(value, sub, f"{prefix}{f.name}.")) is not None:
+            return inner
+    return None
+
+
+def _stage_params(cfg: RunConfig, st: Stage) -> dict[str, Any] | None:
+    """A stage's config as flattened params under its section's key (``pinclip.train.lr``)."""
+    if not dataclasses.is_dataclass(st.config):
+        return None
+    return {config_section(cfg, st.config) or "config": to_dict(st.config)}
 
 
 def _reuse(st: Stage, key: str, target: Path, sources: Sequence[Path]) -> Path | None:
@@ -347,13 +374,12 @@ def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bo
         res = StageResult(st.name, "reused", time.perf_counter() - t0, target)
     else:
         log.info("%s: running -> %s", st.name, target)
-        params = None if isinstance(st.config, str) else {"stage_config": st.config}
-        with tracking.stage_run(st.name, params=params):
-            st.run(ctx, target)
+        with ctx.tracker.child(st.name, params=_stage_params(ctx.cfg, st)) as child:
+            st.run(dataclasses.replace(ctx, tracker=child), target)
             stamp(manifest, key)
             seconds = time.perf_counter() - t0
-            tracking.log_metrics({"wall_seconds": seconds})
-            tracking.log_artifacts(manifest, "manifests")
+            child.log_metrics({"wall_seconds": seconds})
+            child.log_artifacts(manifest, "manifests")
         res = StageResult(st.name, "ran", seconds, target)
     prints[st.name] = key
     if st.name == "synth":
@@ -382,12 +408,13 @@ def _finish(ctx: Context, result: PipelineResult) -> dict[str, Any]:
     from graphrec.utils.io import read_json
 
     metrics = read_json(ctx.out / "eval" / "metrics.json")
-    tracking.log_metrics({f"stage_seconds/{s.name}": s.seconds for s in result.stages})
-    tracking.log_metrics(headline_metrics(metrics))
+    parent = ctx.tracker
+    parent.log_metrics({f"stage_seconds/{s.name}": s.seconds for s in result.stages})
+    parent.log_metrics(headline_metrics(metrics))
     for f in ("report.md", "metrics.json", "ab.json"):
-        tracking.log_artifacts(ctx.out / "eval" / f, "eval")
-    tracking.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
-    if ctx.cfg.register.enabled and tracking.active():
+        parent.log_artifacts(ctx.out / "eval" / f, "eval")
+    parent.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
+    if ctx.cfg.register.enabled and parent.enabled:
         from experiments.registry import register_run
 
         reg = register_run(ctx.out, ctx.cfg.register)

@@ -56,17 +56,17 @@ def candidates_cmd(
     cfg = load_config(CandidatesConfig, config, overrides)
     from graphrec.candidates.job import log_result, run_candidates  # imports faiss: after the cheap checks
     from graphrec.config import to_dict
-    from graphrec.tracking import stage_run
+    from graphrec.tracking import open_run
 
-    with stage_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
-                   enabled=not no_mlflow):
+    with open_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
+                  enabled=not no_mlflow) as tracker:
         if ray_opts is not None:
             from graphrec.distributed.ray_jobs import candidates_on_ray
 
             result = candidates_on_ray(graph, emb, out, cfg, ray_opts, force=force)
         else:
             result = run_candidates(graph, emb, out, cfg, shard_, force=force)
-        log_result(result)
+        log_result(result, tracker)
     if result.status == "complete":
         typer.echo(f"{out} is already complete for these inputs and config (pass --force to redo it)")
     elif result.status == "merged":

@@ -27,15 +27,14 @@ def train_pinclip_cmd(
     from graphrec.distributed.device import resolve_device
 
     resolve_device(device, "train-pinclip")
-    import os
-
     from graph_build.graph import load_graph
+    from graphrec.config import to_dict
     from graphrec.pinclip.api import train_pinclip_dir
+    from graphrec.tracking import open_run
 
-    if no_mlflow:
-        os.environ["GRAPHREC_MLFLOW"] = "0"
     cfg = stage_config(config, set_, clip_path=clip_path, seed=seed)
-    manifest = train_pinclip_dir(load_graph(graph), cfg, out, resume=resume, overwrite=force)
+    with open_run("train-pinclip", params=to_dict(cfg), enabled=not no_mlflow) as tracker:
+        manifest = train_pinclip_dir(load_graph(graph), cfg, out, resume=resume, overwrite=force, tracker=tracker)
     final = manifest["final_losses"]
     typer.echo(f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "
                f"{final.get('loss', float('nan')):.4f}; wrote {out}")

@@ -13,13 +13,13 @@ from graph_build.graph import PinBoardGraph
 from graphrec.config import to_dict
 from graphrec.embeddings import graph_fingerprint
 from graphrec.pinclip.config import PinClipConfig
-from graphrec.tracking import log_artifacts, stage_run
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import Resume, checkpoint_dir, resume_from
 from graphrec.utils.io import check_output_free
 
 
 def train_pinclip_dir(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path, *, resume: Resume = False,
-                      overwrite: bool = False) -> dict[str, Any]:
+                      overwrite: bool = False, tracker: Tracker = NULL) -> dict[str, Any]:
     """Train on ``graph``'s train split and write the model directory ``out``; returns its manifest.
 
     Checkpoints live in ``checkpoint_dir(out)`` until the model directory is written, so an
@@ -29,6 +29,7 @@ def train_pinclip_dir(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path,
         resume: False (start over), True (continue an interrupted run of the same ``out``, same
             config and graph), ``"auto"`` (continue one when it matches).
         overwrite: replace an existing ``out``.
+        tracker: where tags, per-step losses and the model files go (the caller opened its run).
     """
     from graphrec.pinclip.store import save_model_dir
     from graphrec.pinclip.train import train_pinclip
@@ -37,22 +38,21 @@ def train_pinclip_dir(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path,
     ckpt = checkpoint_dir(out)
     identity = {"config": to_dict(cfg), "graph": graph_fingerprint(graph)}
     go_on = resume_from(ckpt, identity, resume)
-    tags = {"dataset": graph.name, "seed": cfg.seed, "graph": str(graph.root)}
+    tracker.set_tags({"dataset": graph.name, "seed": cfg.seed, "graph": str(graph.root)})
     t0 = time.perf_counter()
-    with stage_run("train-pinclip", params=to_dict(cfg), tags=tags):
-        trained = train_pinclip(graph, cfg, ckpt, resume=go_on, identity=identity)
-        history = trained.history
-        manifest = {
-            "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph),
-                      "dataset": graph.name},
-            "seed": cfg.seed, "steps": cfg.train.steps, "train_pins": trained.info["train_pins"],
-            "anchors_with_train_saves": trained.info["anchors_with_train_saves"],
-            "image_size": trained.info["image_size"],
-            "train_seconds_this_run": round(time.perf_counter() - t0, 3), "history": history,
-            "final_losses": history[-1] if history else {},
-        }
-        save_model_dir(out, trained.model, cfg, trained.tokenizer, trained.vocab, manifest, checkpoints=ckpt,
-                       overwrite=overwrite)
-        for f in ("config.json", "manifest.json", "build.json"):
-            log_artifacts(Path(out) / f, "pinclip")
+    trained = train_pinclip(graph, cfg, ckpt, resume=go_on, identity=identity, tracker=tracker)
+    history = trained.history
+    manifest = {
+        "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph),
+                  "dataset": graph.name},
+        "seed": cfg.seed, "steps": cfg.train.steps, "train_pins": trained.info["train_pins"],
+        "anchors_with_train_saves": trained.info["anchors_with_train_saves"],
+        "image_size": trained.info["image_size"],
+        "train_seconds_this_run": round(time.perf_counter() - t0, 3), "history": history,
+        "final_losses": history[-1] if history else {},
+    }
+    save_model_dir(out, trained.model, cfg, trained.tokenizer, trained.vocab, manifest, checkpoints=ckpt,
+                   overwrite=overwrite)
+    for f in ("config.json", "manifest.json", "build.json"):
+        tracker.log_artifacts(Path(out) / f, "pinclip")
     return manifest

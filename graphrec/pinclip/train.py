@@ -25,7 +25,7 @@ from graphrec.pinclip.model import PinClip, build_model
 from graphrec.pinclip.sampling import CoBoardSampler
 from graphrec.pinclip.table import PinTable
 from graphrec.pinclip.tokenizer import load_tokenizer, pin_texts, train_tokenizer
-from graphrec.tracking import log_metrics
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.utils.logs import progress
 from graphrec.utils.seed import seed_everything
@@ -128,7 +128,7 @@ def fit_inputs(graph: PinBoardGraph, cfg: PinClipConfig) -> tuple[Any, MetadataV
 
 def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, resume: bool = False,
                   on_checkpoint: Callable[[int], None] | None = None,
-                  identity: dict[str, Any] | None = None) -> TrainedPinClip:
+                  identity: dict[str, Any] | None = None, tracker: Tracker = NULL) -> TrainedPinClip:
     """Train on ``graph``'s warm pins and train saves.
 
     Args:
@@ -138,6 +138,7 @@ def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, r
         resume: continue from the newest checkpoint in ``ckpt_dir`` (same identity required).
         on_checkpoint: called with the step after each checkpoint (tests use it to simulate a kill).
         identity: what the run depends on, stored in every checkpoint (default: the config).
+        tracker: where the per-step losses go (``train/loss`` ...).
     """
     identity = {"config": to_dict(cfg)} if identity is None else identity
     rng = seed_everything(cfg.seed)
@@ -168,7 +169,7 @@ def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, r
         if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
             row = {"step": step + 1, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
             history.append(row)
-            log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step + 1)
+            tracker.log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step + 1)
             log.info("step %d loss %.4f %s", step + 1, row["loss"],
                      " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")))
         if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:

@@ -8,18 +8,19 @@ from typing import Any
 from graph_build.graph import PinBoardGraph
 from graphrec.config import to_dict
 from graphrec.sage.config import SageConfig
-from graphrec.tracking import stage_run
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import Resume, checkpoint_dir, resume_from
 from graphrec.utils.io import check_output_free, read_json, sha256_file
 
 
 def train_sage_dir(graph: PinBoardGraph, features: str | Path, cfg: SageConfig, out: str | Path, *,
-                   resume: Resume = False, overwrite: bool = False) -> dict[str, Any]:
+                   resume: Resume = False, overwrite: bool = False, tracker: Tracker = NULL) -> dict[str, Any]:
     """Train on ``graph``'s train split with the content embedding dir ``features``; write ``out``.
 
     Checkpoints live in ``checkpoint_dir(out)`` until the model directory is written, so an
     interrupted run can continue (``resume``: see :func:`graphrec.utils.checkpoint.resume_from`).
-    Returns the model manifest.
+    ``tracker`` gets the tags and per-epoch records (the caller opened its run). Returns the
+    model manifest.
     """
     from graph_build.graph import MANIFEST
     from graphrec.embeddings import graph_fingerprint
@@ -36,12 +37,10 @@ def train_sage_dir(graph: PinBoardGraph, features: str | Path, cfg: SageConfig, 
                 "features": sha256_file(feats.root / MANIFEST)}
     go_on = resume_from(ckpt, identity, resume)
     seed_everything(cfg.seed)
-    tags = {"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name}
-    with stage_run("train-sage", params=to_dict(cfg), tags=tags):
-        model, history = train_sage(Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, ckpt,
-                                    resume=go_on, identity=identity)
-        manifest = save_model(out, model, cfg, graph, feats, history, checkpoints=ckpt, overwrite=overwrite)
-    return manifest
+    tracker.set_tags({"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name})
+    model, history = train_sage(Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, ckpt,
+                                resume=go_on, identity=identity, tracker=tracker)
+    return save_model(out, model, cfg, graph, feats, history, checkpoints=ckpt, overwrite=overwrite)
 
 
 def embed_graph_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,

@@ -30,7 +30,7 @@ from graphrec.sage.model import SageModel, build_model
 from graphrec.sage.negatives import HardNegativeMiner, easy_negatives
 from graphrec.sage.objective import PairBatch, batch_loss
 from graphrec.sage.sampler import HeteroNeighborhoods, sample_neighborhoods
-from graphrec.tracking import log_metrics
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import latest_step, load_checkpoint, save_checkpoint
 from graphrec.utils.logs import format_metrics, progress
 
@@ -169,6 +169,7 @@ def train_sage(
     resume: bool = False,
     on_checkpoint: Callable[[int], None] | None = None,
     identity: dict[str, Any] | None = None,
+    tracker: Tracker = NULL,
 ) -> tuple[SageModel, list[dict[str, Any]]]:
     """Train a model on the train graph ``bip`` with pin input features ``pin_x``.
 
@@ -181,6 +182,7 @@ def train_sage(
         on_checkpoint: called with the global step after each checkpoint (tests use it to
             simulate a kill).
         identity: what the run depends on, stored in every checkpoint (default: the config).
+        tracker: where the per-epoch records go.
 
     Returns:
         ``(model, history)``: the trained model and per-epoch records (loss, seconds, pairs/s).
@@ -212,7 +214,7 @@ def train_sage(
                 if end:
                     n_hard = hard_count(cfg, epoch) if miner is not None else 0
                     history.append(_record(epoch, losses, pairs, time.perf_counter() - t0, n_hard))
-                    log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
+                    tracker.log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
                     log.info("sage %s", format_metrics(history[-1]))
                 save_checkpoint(ckpt_dir, gstep, model, opt, extra={**extra, "epoch": epoch + int(end),
                                 "step_in_epoch": 0 if end else step + 1, "history": history,

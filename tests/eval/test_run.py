@@ -152,7 +152,12 @@ def test_mlflow_child_run_per_model_with_sanitised_names(synth_graph: Path, tmp_
     monkeypatch.setenv("GRAPHREC_MLFLOW", "1")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "eval-test")
     monkeypatch.chdir(tmp_path)  # the sqlite store puts artifacts in ./mlruns
-    evaluate(synth_graph, [], tmp_path / "E", tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",)))
+    from graphrec.config import to_dict
+    from graphrec.tracking import open_run
+
+    cfg = tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",))
+    with open_run("evaluate", params=to_dict(cfg)) as tracker:
+        evaluate(synth_graph, [], tmp_path / "E", cfg, tracker=tracker)
     client = mlflow.MlflowClient()
     exp = client.get_experiment_by_name("eval-test")
     runs = {r.data.tags["mlflow.runName"]: r for r in client.search_runs([exp.experiment_id])}
