@@ -31,6 +31,7 @@ from graph_build.graph import PinBoardGraph, load_graph
 from graphrec.tracking import NULL, Tracker
 from graphrec.config import to_dict
 from graphrec.embeddings import graph_fingerprint
+from graphrec.model_table import CONTROL_ORDER, TREATMENT_ORDER  # the A/B arms' preference ranks
 from graphrec.utils.io import atomic_output_dir, check_output_free, write_json
 from graphrec.utils.logs import progress
 
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 KIND = "graphrec.evaluation"
 METRICS, PIN_TO_PIN, AB, MANIFEST, REPORT = "metrics.json", "pin_to_pin.json", "ab.json", "manifest.json", "report.md"
 RECALL_PLOT, AB_PLOT = "plots/recall_warm_cold.png", "plots/ab_lifts.png"
-TREATMENT_ORDER = ("full", "content", "clip_no_neighbors", "sage_raw")
-CONTROL_ORDER = ("sage_raw", "clip_no_neighbors", "lightgcn", "als", "bpr", "popularity")
 
 
 @contextmanager

@@ -23,16 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LADDER: tuple[tuple[str, str], ...] = (
-    ("content-only", "content"),
-    ("CLIP without neighbors", "clip_no_neighbors"),
-    ("SAGE mean-pool", "sage_mean_pool"),
-    ("importance-pool", "sage_importance_pool"),
-    ("+ hard negatives", "sage_hard_negatives"),
-    ("SAGE over PinCLIP", "sage"),
-    ("full: CF teacher + aligned content student + calibration", "full"),
-)
-"""(row label, evaluation model name), in ladder order."""
+from graphrec.model_table import LADDER  # (row label, evaluation model name), in ladder order
+
+
 BASELINE = "content"
 SLICES = ("warm", "cold", "all")
 ABLATION_MD, ABLATION_JSON = "ablation.md", "ablation.json"

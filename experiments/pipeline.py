@@ -10,8 +10,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,38 +23,14 @@ from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, s
 from graphrec import tracking
 from graphrec.tracking import Tracker
 from graphrec.config import to_dict
+from graphrec.model_table import BUILT
 from graphrec.sage.config import SageConfig
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class ModelRun:
-    """One evaluated model that ``graphrec run`` builds (one row per model: adding a model is one row).
-
-    Args:
-        name: the evaluation model name (an output contract: ``metrics.json`` keys).
-        stage: the stage that writes its embedding directory.
-        out: that directory, relative to OUT_DIR.
-    """
-
-    name: str
-    stage: str
-    out: str
-
-
-MODEL_RUNS = (
-    ModelRun("content", "embed-pins", "content"),
-    ModelRun("content_minilm", "embed-text", "text"),
-    ModelRun("clip_no_neighbors", "embed-pins-no-neighbors", "ablations/content_no_neighbors"),
-    ModelRun("sage", "embed-graph", "ablations/embeddings_sage"),
-    ModelRun("full", "embed-full", "embeddings"),
-    ModelRun("sage_raw", "embed-graph-raw", "ablations/embeddings_sage_raw"),
-    ModelRun("sage_mean_pool", "embed-graph-mean-pool", "ablations/embeddings_sage_mean_pool"),
-    ModelRun("sage_importance_pool", "embed-graph-importance-pool", "ablations/embeddings_sage_importance_pool"),
-    ModelRun("sage_hard_negatives", "embed-graph-hard-negatives", "ablations/embeddings_sage_hard_negatives"),
-)
-RUNS = {m.stage: m.out for m in MODEL_RUNS}  # embedding directories evaluated, by the stage that writes them
-MODEL_NAMES = {m.stage: m.name for m in MODEL_RUNS}  # evaluation model name of each embedding stage's output
+# Which models exist: the one table in graphrec/model_table.py (adding a model is one row there).
+RUNS = {m.stage: m.out for m in BUILT}  # embedding directories evaluated, by the stage that writes them
+MODEL_NAMES = {m.stage: m.name for m in BUILT}  # evaluation model name of each embedding stage's output
 # The SAGE rows of the ablation ladder (ablations.sage_ladder), all over the clip_no_neighbors
 # embeddings, each adding one thing: (stage suffix, model name, pooling, with hard negatives).
 LADDER = (("mean-pool", "sage_mean_pool", "mean", False),
@@ -174,6 +151,17 @@ def _candidates(ctx: Context, out: Path) -> None:
     run_candidates(ctx.out / "graph", ctx.out / "embeddings", out, ctx.cfg.candidates, force=True)
 
 
+PINCLIP_NO_NEIGHBORS, RAW_FEATURES, SAGE_RAW = "ablations/pinclip_no_neighbors", "ablations/raw_features", "ablations/sage_raw"
+_ROWS = {m.name: m for m in BUILT}
+
+
+def _model_stage(name: str, inputs: tuple[str, ...], make: Callable[[str], Callable[[Context, Path], None]]) -> Stage:
+    """The stage writing model ``name``'s embedding directory: stage name and directory from the
+    model table, ``make(name)`` its run function; the model name is its config."""
+    row = _ROWS[name]
+    return Stage(row.stage, row.out, inputs, name, make(name))
+
+
 def build_stages(cfg: RunConfig) -> list[Stage]:
     """The ordered stage list for ``cfg`` (ablation stages only when enabled)."""
     s: list[Stage] = []
@@ -181,27 +169,22 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         s.append(Stage("synth", "data", (), cfg.data.synth, _synth, manifest="dataset.json"))
     s.append(Stage("build-graph", "graph", ("data",), cfg.split, _build_graph))
     s.append(Stage("train-pinclip", "pinclip", ("build-graph",), cfg.pinclip, _train_pinclip(True)))
-    s.append(Stage("embed-pins", RUNS["embed-pins"], ("build-graph", "train-pinclip"), "content",
-                   _embed_pins("pinclip", "content")))
+    s.append(_model_stage("content", ("build-graph", "train-pinclip"), partial(_embed_pins, "pinclip")))
     if cfg.ablations.clip_no_neighbors or cfg.ablations.sage_ladder:
-        s.append(Stage("train-pinclip-no-neighbors", "ablations/pinclip_no_neighbors", ("build-graph",),
+        s.append(Stage("train-pinclip-no-neighbors", PINCLIP_NO_NEIGHBORS, ("build-graph",),
                        _no_neighbors(cfg), _train_pinclip(False)))
-        s.append(Stage("embed-pins-no-neighbors", RUNS["embed-pins-no-neighbors"],
-                       ("build-graph", "train-pinclip-no-neighbors"), "clip_no_neighbors",
-                       _embed_pins("ablations/pinclip_no_neighbors", "clip_no_neighbors")))
+        s.append(_model_stage("clip_no_neighbors", ("build-graph", "train-pinclip-no-neighbors"),
+                              partial(_embed_pins, PINCLIP_NO_NEIGHBORS)))
     s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
-    s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "sage",
-                   _embed_graph("content", "sage", "sage")))
-    s.append(Stage("embed-text", RUNS["embed-text"], ("build-graph",), "content_minilm", _embed_text))
+    s.append(_model_stage("sage", ("build-graph", "embed-pins", "train-sage"), partial(_embed_graph, "content", "sage")))
+    s.append(_model_stage("content_minilm", ("build-graph",), lambda _: _embed_text))
     s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
-    s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "embed-text", "train-full"), "full",
-                   _embed_full))
+    s.append(_model_stage("full", ("build-graph", "embed-pins", "embed-text", "train-full"), lambda _: _embed_full))
     if cfg.ablations.sage_raw:
-        s.append(Stage("raw-features", "ablations/raw_features", ("build-graph",), cfg.raw, _raw_features))
-        s.append(Stage("train-sage-raw", "ablations/sage_raw", ("build-graph", "raw-features"), cfg.sage,
-                       _train_sage("ablations/raw_features")))
-        s.append(Stage("embed-graph-raw", RUNS["embed-graph-raw"], ("build-graph", "raw-features", "train-sage-raw"),
-                       "sage_raw", _embed_graph("ablations/raw_features", "ablations/sage_raw", "sage_raw")))
+        s.append(Stage("raw-features", RAW_FEATURES, ("build-graph",), cfg.raw, _raw_features))
+        s.append(Stage("train-sage-raw", SAGE_RAW, ("build-graph", "raw-features"), cfg.sage, _train_sage(RAW_FEATURES)))
+        s.append(_model_stage("sage_raw", ("build-graph", "raw-features", "train-sage-raw"),
+                              partial(_embed_graph, RAW_FEATURES, SAGE_RAW)))
     if cfg.ablations.sage_ladder:
         s += _ladder_stages(cfg)
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
@@ -218,9 +201,8 @@ def _ladder_stages(cfg: RunConfig) -> list[Stage]:
         model, sage = f"ablations/{name}", ladder_sage(cfg, pooling, hard)
         s.append(Stage(f"train-sage-{suffix}", model, ("build-graph", "embed-pins-no-neighbors"),
                        sage, _train_sage(feats, sage)))
-        s.append(Stage(f"embed-graph-{suffix}", RUNS[f"embed-graph-{suffix}"],
-                       ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"), name,
-                       _embed_graph(feats, model, name)))
+        s.append(_model_stage(name, ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"),
+                              partial(_embed_graph, feats, model)))
     return s
 
 
