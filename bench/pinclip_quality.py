@@ -32,7 +32,7 @@ from graph_build.build import build_graph  # noqa: E402
 from graph_build.graph import load_graph  # noqa: E402
 from graph_build.split import SplitConfig  # noqa: E402
 from graph_build.synthetic.generate import SynthConfig, write_synthetic  # noqa: E402
-from graphrec.config import apply_overrides, from_dict  # noqa: E402
+from graphrec.utils.config import apply_overrides, from_dict  # noqa: E402
 from graphrec.embeddings import load_embeddings  # noqa: E402
 from graphrec.pinclip.config import PinClipConfig  # noqa: E402
 from graphrec.pinclip.embed import embed_graph_pins, modality_embeddings  # noqa: E402

@@ -30,7 +30,7 @@ from eval.run import (AB, AB_PLOT, KIND, MANIFEST, METRICS, PIN_TO_PIN, REPORT, 
                       resolve_arms, torch_threads, write_report)
 from graph_build.graph import PinBoardGraph, load_graph
 from graphrec.tracking import NULL, Tracker
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import OutputExistsError, atomic_output_dir, read_json, write_json
 
 log = logging.getLogger(__name__)

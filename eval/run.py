@@ -29,7 +29,7 @@ from eval.recommenders import (ModelSkipped, available_models, build_recommender
                                select_models)
 from graph_build.graph import PinBoardGraph, load_graph
 from graphrec.tracking import NULL, Tracker
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import graph_fingerprint
 from graphrec.model_table import CONTROL_ORDER, TREATMENT_ORDER  # the A/B arms' preference ranks
 from graphrec.utils.io import atomic_output_dir, check_output_free, write_json

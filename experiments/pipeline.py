@@ -22,7 +22,7 @@ from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
 from graphrec.tracking import Tracker
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.model_table import BUILT
 from graphrec.sage.config import SageConfig
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import graphrec
 from experiments.config import RunConfig
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.io import read_json, sha256_file
 

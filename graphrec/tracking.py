@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from graphrec.config import flatten
+from graphrec.utils.config import flatten
 
 log = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlruns.db"

@@ -30,7 +30,7 @@ from graphrec.candidates._faiss import faiss
 from graphrec.candidates.config import CandidatesError, IndexConfig
 from graphrec.candidates.index import CandidateIndex, as_queries
 from graphrec.candidates.search import TopK, recall_at_k, self_exclusion, top_k_excluding
-from graphrec.config import from_dict, to_dict
+from graphrec.utils.config import from_dict, to_dict
 from graphrec.utils.io import (atomic_output_dir, fsync_tree, sha256_file, write_json,
                                write_parquet)
 from graphrec.utils.modeldir import read_manifest

@@ -30,7 +30,7 @@ from graphrec.candidates.layout import (BOARD_TABLE, INDEX_DIR, KIND_PART, MANIF
                                         read_json_or_none, remove, remove_final, stale_items)
 from graphrec.candidates.merge import merge_if_complete
 from graphrec.candidates.tables import BOARD_SCHEMA, PIN_SCHEMA, TableWriter, topk_table
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.tracking import Tracker
 from graphrec.utils.io import OutputExistsError, atomic_output_dir, sha256_file, write_json
 from graphrec.utils.logs import progress

@@ -45,7 +45,7 @@ def candidates_cmd(
 ) -> None:
     """Build a faiss index over pin embeddings and write top-k candidates for every pin and board."""
     from graphrec.candidates.config import CandidatesConfig, parse_shard
-    from graphrec.config import load_config
+    from graphrec.utils.config import load_config
     from graphrec.distributed.ray_jobs import options_from_cli
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
@@ -55,7 +55,7 @@ def candidates_cmd(
     overrides = list(set_) + ([f"k={k}"] if k is not None else []) + ([f"index.kind={index.value}"] if index else [])
     cfg = load_config(CandidatesConfig, config, overrides)
     from graphrec.candidates.job import log_result, run_candidates  # imports faiss: after the cheap checks
-    from graphrec.config import to_dict
+    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
 
     with open_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},

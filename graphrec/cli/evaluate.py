@@ -14,7 +14,7 @@ _SET_HELP = "Config override key=value, e.g. --set ks=[10,20] --set lightgcn.epo
 
 def _config(config: Path | None, overrides: list[str] | None, models: list[str] | None = None):
     from eval.config import EvalConfig
-    from graphrec.config import load_config
+    from graphrec.utils.config import load_config
 
     sets = list(overrides or [])
     if models:
@@ -42,7 +42,7 @@ def evaluate(
 
     from graphrec.distributed.ray_jobs import options_from_cli, ray_session
 
-    from graphrec.config import to_dict
+    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
@@ -77,7 +77,7 @@ def ab_sim(
     if treatment:
         sets.append(f"ab.treatment={treatment}")
     cfg = _config(config, sets)
-    from graphrec.config import to_dict
+    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
 
     with open_run("ab-sim", params=to_dict(cfg)) as tracker:

@@ -28,7 +28,7 @@ def train_pinclip_cmd(
 
     resolve_device(device, "train-pinclip")
     from graph_build.graph import load_graph
-    from graphrec.config import to_dict
+    from graphrec.utils.config import to_dict
     from graphrec.pinclip.api import train_pinclip_dir
     from graphrec.tracking import open_run
 
@@ -79,7 +79,7 @@ def embed_pins_cmd(
 
 def stage_config(config: Path | None, overrides: list[str], *, clip_path: Path | None, seed: int | None):
     """PinClipConfig from a YAML file (stage-only or a run config's 'pinclip' section) plus overrides."""
-    from graphrec.config import load_section
+    from graphrec.utils.config import load_section
     from graphrec.pinclip.config import PinClipConfig
 
     extra = list(overrides)

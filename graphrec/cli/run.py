@@ -22,7 +22,7 @@ def data_overrides(synthetic: bool, data: Path | None) -> list[str]:
 
 def require_data_source(config: Path | None, overrides: list[str]) -> None:
     """Refuse to guess the data: ``--synthetic``, ``--data`` or a config setting ``data.source``."""
-    from graphrec.config import read_yaml_mapping
+    from graphrec.utils.config import read_yaml_mapping
 
     if any(o.split("=", 1)[0] in ("data.source", "data.path") for o in overrides):
         return

@@ -55,7 +55,7 @@ def train_sage_cmd(
 
     resolve_device(device, "train-sage")
     from graph_build.graph import load_graph
-    from graphrec.config import load_section, to_dict
+    from graphrec.utils.config import load_section, to_dict
     from graphrec.sage.api import train_sage_dir
     from graphrec.sage.config import SageConfig
     from graphrec.tracking import open_run

@@ -13,7 +13,7 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.hybrid.calibrate import BoardStats
 from graphrec.hybrid.config import FullConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import graph_fingerprint
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.tracking import NULL, Tracker

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 
 def _positive(section: str, obj: object, *names: str) -> None:

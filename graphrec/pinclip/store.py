@@ -16,7 +16,7 @@ from typing import Any
 from safetensors.torch import load_model, save_model
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
 
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.model import PinClip

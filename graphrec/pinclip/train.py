@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.losses import info_nce, masked_info_nce

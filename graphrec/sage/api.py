@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.sage.config import SageConfig
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import Resume, checkpoint_dir, resume_from

@@ -13,7 +13,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from graph_build.graph import MANIFEST, PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.sage.config import SageConfig
 from graphrec.sage.model import SageModel, build_model

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.sage.adjacency import BOARD, PIN, Bipartite, split_edges
 from graphrec.sage.blocks import build_blocks, in_sorted
 from graphrec.sage.config import SageConfig

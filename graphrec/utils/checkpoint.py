@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"ckpt-(\d+)\.json$")

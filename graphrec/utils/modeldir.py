@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graphrec.config import ConfigError, from_dict
+from graphrec.utils.config import ConfigError, from_dict
 from graphrec.utils.io import read_json
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ import pytest
 
 from eval.run import evaluate
 from graphrec import tracking
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import read_json
 from tests.eval.conftest import tiny_config
 

@@ -10,7 +10,7 @@ import pytest
 
 from experiments.stages import stamped_key
 from experiments.sweep import make_trials, parse_grid, run_sweep, split_values
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 TINY = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "tiny.yaml"
 # Fewer stages than tiny's default: the sweep machinery, not the ablation models, is under test.

@@ -17,7 +17,7 @@ import torch
 from graph_build.build import build_graph
 from graph_build.graph import load_graph
 from graph_build.split import SplitConfig
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 from graphrec.embeddings import load_embeddings
 from graphrec.pinclip.embed import embed_graph_pins, embed_new_pins
 from graphrec.pinclip.store import load_model_dir
