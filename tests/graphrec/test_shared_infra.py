@@ -118,3 +118,23 @@ def test_boards_from_pins_is_the_normalised_mean_of_train_pins(synth_graph: Path
     members = g.saves["train"].pin_idx[g.saves["train"].board_idx == b].to_numpy()
     mean = pin[members].mean(0)
     np.testing.assert_allclose(board[b], mean / np.linalg.norm(mean), rtol=1e-5)
+
+
+def test_resume_from_continues_only_a_checkpoint_of_the_same_identity(tmp_path: Path) -> None:
+    from graphrec.utils.checkpoint import checkpoint_dir, resume_from, save_checkpoint
+    from graphrec.utils.config import ConfigError
+
+    ck = checkpoint_dir(tmp_path / "model")
+    assert ck == tmp_path / ".model.checkpoints"
+    with pytest.raises(FileNotFoundError, match="no interrupted run"):
+        resume_from(ck, {"config": {"lr": 1}}, True)
+    assert resume_from(ck, {"config": {"lr": 1}}, "auto") is False
+    save_checkpoint(ck, 3, torch.nn.Linear(2, 2), extra={"identity": {"config": {"lr": 1, "ks": (1, 2)}}})
+    assert resume_from(ck, {"config": {"lr": 1, "ks": (1, 2)}}, "auto") is True  # tuples read back as lists
+    assert resume_from(ck, {"config": {"lr": 1, "ks": (1, 2)}}, True) is True
+    with pytest.raises(ConfigError, match="different config"):
+        resume_from(ck, {"config": {"lr": 2}}, True)
+    assert ck.exists()  # a refused --resume keeps the checkpoints
+    assert resume_from(ck, {"config": {"lr": 2}}, "auto") is False and not ck.exists()  # stale: removed
+    save_checkpoint(ck, 3, torch.nn.Linear(2, 2), extra={"identity": {"config": {"lr": 1}}})
+    assert resume_from(ck, {"config": {"lr": 1}}, False) is False and not ck.exists()  # start over
