@@ -32,14 +32,14 @@ from graph_build.build import build_graph  # noqa: E402
 from graph_build.graph import load_graph  # noqa: E402
 from graph_build.split import SplitConfig  # noqa: E402
 from graph_build.synthetic.generate import SynthConfig, write_synthetic  # noqa: E402
-from graphrec.config import apply_overrides, from_dict  # noqa: E402
+from graphrec.utils.config import apply_overrides, from_dict  # noqa: E402
 from graphrec.embeddings import load_embeddings  # noqa: E402
 from graphrec.pinclip.config import PinClipConfig  # noqa: E402
 from graphrec.pinclip.embed import embed_graph_pins, modality_embeddings  # noqa: E402
-from graphrec.pinclip.modeldir import load_model_dir  # noqa: E402
+from graphrec.pinclip.store import load_model_dir  # noqa: E402
 from graphrec.pinclip.quality import cold_neighbor_recall, cross_modal_recall  # noqa: E402
 from graphrec.pinclip.table import PinTable  # noqa: E402
-from graphrec.pinclip.train import train_pinclip  # noqa: E402
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip  # noqa: E402
 
 SHARED = Path(os.environ.get("GRAPHREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATASET_SETS = {  # per-dataset config changes (documented in the README table)

@@ -31,8 +31,8 @@ from eval.replay import replay_compare, replay_log, replay_ranks
 from eval.run import (AB, AB_PLOT, KIND, MANIFEST, METRICS, PIN_TO_PIN, REPORT, _graph_info, clean, fit_models,
                       resolve_arms, torch_threads, write_report)
 from graph_build.graph import PinBoardGraph, load_graph
-from graphrec import tracking
-from graphrec.config import to_dict
+from graphrec.tracking import NULL, Tracker
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import OutputExistsError, atomic_output_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _replay(rlog: Any, ranks: dict[str, np.ndarray], control: str, treatment: st
                           rng)
 
 
-def _log_ab(ab: dict[str, Any]) -> None:
+def _log_ab(tracker: Tracker, ab: dict[str, Any]) -> None:
     flat: dict[str, float] = {}
     for s, per in ab["lifts"].items():
         for m, d in per.items():
@@ -97,7 +97,7 @@ def _log_ab(ab: dict[str, Any]) -> None:
                 flat[f"{s}_{m}_ci95_lo"], flat[f"{s}_{m}_ci95_hi"] = d["ci95"]
             if d["p_value"] is not None:
                 flat[f"{s}_{m}_p_value"] = d["p_value"]
-    tracking.log_metrics(flat)
+    tracker.log_metrics(flat)
 
 
 def _existing(out: Path, graph: PinBoardGraph, force: bool) -> tuple[dict, dict, dict | None] | None:
@@ -118,7 +118,7 @@ def _existing(out: Path, graph: PinBoardGraph, force: bool) -> tuple[dict, dict,
 
 
 def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
-           force: bool = False) -> dict[str, Any]:
+           force: bool = False, tracker: Tracker = NULL) -> dict[str, Any]:
     """Run the offline A/B simulation and add it to EVAL_DIR. Returns the ab.json dict.
 
     Args:
@@ -127,6 +127,7 @@ def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Pat
         out: EVAL_DIR (existing from ``graphrec evaluate`` for this graph, or new).
         cfg: the config; ``cfg.ab.control`` / ``cfg.ab.treatment`` name the arms.
         force: replace an existing ab.json.
+        tracker: the caller's run (lift metrics, artifacts).
     """
     out = Path(out)
     graph = load_graph(graph_dir)
@@ -134,9 +135,10 @@ def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Pat
     control, treatment = resolve_arms(cfg.ab.control, cfg.ab.treatment, available_models(graph, runs))
     cfg = dataclasses.replace(cfg, ab=dataclasses.replace(cfg.ab, control=control, treatment=treatment))
     existing = _existing(out, graph, force)
-    with torch_threads(cfg.num_threads), tracking.stage_run("ab-sim", params=to_dict(cfg), tags={"graphrec.dataset": graph.name}):
+    tracker.set_tags({"graphrec.dataset": graph.name})
+    with torch_threads(cfg.num_threads):
         ab = run_simulation(graph, cfg, runs, control, treatment)
-        _log_ab(ab)
+        _log_ab(tracker, ab)
         section = metrics_section(control, treatment, ab)
         if existing is None:
             metrics = {"dataset": graph.name, "protocol": {"task": "board_to_pin", "k": list(cfg.ks), "split": cfg.split},
@@ -150,7 +152,7 @@ def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Pat
             metrics = {**metrics, "ab": section}
             manifest = {**manifest, "ab": ab["models"]}
             _swap_in(out, metrics, manifest, p2p, ab)
-        tracking.log_artifacts(out)
+        tracker.log_artifacts(out)
     return ab
 
 

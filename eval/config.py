@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-BASELINES = ("popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm", "blend")
-"""Models fitted on the train graph by the evaluation stage itself."""
-EMBEDDING_MODELS = ("content", "clip_no_neighbors", "sage", "sage_raw", "full")
-"""Models read from embedding directories (``--runs``); names are output contracts."""
-ORACLE = "oracle"
-"""Reference ceiling from the planted truth of synthetic data (only when ``truth/`` exists)."""
+# Which models exist comes from the one model table (graphrec/model_table.py):
+# BASELINES are fitted on the train graph by the evaluation stage itself; EMBEDDING_MODELS are
+# read from embedding directories (``--runs``, names are output contracts); ORACLE is the
+# reference ceiling from the planted truth of synthetic data (only when ``truth/`` exists).
+from graphrec.model_table import BASELINES, EMBEDDING_MODELS, ORACLE
+
 KNOWN_MODELS = BASELINES + EMBEDDING_MODELS + (ORACLE,)
 
 Task = Literal["board_to_pin", "pin_to_pin"]

@@ -28,9 +28,10 @@ from eval.protocol import SLICES, TaskResult, evaluate_task, make_task, sample_q
 from eval.recommenders import (ModelSkipped, available_models, build_recommender, load_runs,
                                select_models)
 from graph_build.graph import PinBoardGraph, load_graph
-from graphrec import tracking
-from graphrec.config import to_dict
+from graphrec.tracking import NULL, Tracker
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import graph_fingerprint
+from graphrec.model_table import CONTROL_ORDER, TREATMENT_ORDER  # the A/B arms' preference ranks
 from graphrec.utils.io import atomic_output_dir, check_output_free, write_json
 from graphrec.utils.logs import progress
 
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 KIND = "graphrec.evaluation"
 METRICS, PIN_TO_PIN, AB, MANIFEST, REPORT = "metrics.json", "pin_to_pin.json", "ab.json", "manifest.json", "report.md"
 RECALL_PLOT, AB_PLOT = "plots/recall_warm_cold.png", "plots/ab_lifts.png"
-TREATMENT_ORDER = ("full", "content", "clip_no_neighbors", "sage_raw")
-CONTROL_ORDER = ("sage_raw", "clip_no_neighbors", "lightgcn", "als", "bpr", "popularity")
 
 
 @contextmanager
@@ -80,7 +79,7 @@ def _graph_info(graph: PinBoardGraph) -> dict[str, Any]:
     return {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph), "dataset": graph.name}
 
 
-def _log_model_metrics(name: str, doc_by_task: Mapping[str, Mapping[str, Any]]) -> None:
+def _log_model_metrics(tracker: Tracker, name: str, doc_by_task: Mapping[str, Mapping[str, Any]]) -> None:
     """One nested MLflow run per model, metrics like ``cold_recall_at_20`` (pin -> pin: ``p2p_`` prefix)."""
     flat: dict[str, float] = {}
     for task, doc in doc_by_task.items():
@@ -89,8 +88,8 @@ def _log_model_metrics(name: str, doc_by_task: Mapping[str, Mapping[str, Any]]) 
         for s in SLICES:
             flat.update({f"{prefix}{s}_{k}": v for k, v in m[s].items() if v is not None})
         flat.update({f"{prefix}{k}": v for k, v in m.items() if k not in SLICES and v is not None})
-    with tracking.stage_run(f"evaluate.{name}", tags={"graphrec.model": name}):
-        tracking.log_metrics(flat)
+    with tracker.child(f"evaluate.{name}", tags={"graphrec.model": name}) as child:
+        child.log_metrics(flat)
 
 
 def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs: Mapping[str, Any]
@@ -122,7 +121,7 @@ def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs
 
 
 def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
-             force: bool = False, ray: Any = None) -> dict[str, Any]:
+             force: bool = False, ray: Any = None, tracker: Tracker = NULL) -> dict[str, Any]:
     """Evaluate every selected model on the declared protocol and write EVAL_DIR. Returns metrics.json.
 
     Args:
@@ -132,6 +131,7 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         cfg: the evaluation config.
         force: replace an existing EVAL_DIR.
         ray: ``graphrec.distributed.ray_jobs.RayOptions``: score in Ray shards (same numbers).
+        tracker: the caller's run: a child run per model (``evaluate.<model>``), the artifacts.
     """
     check_output_free(out, overwrite=force)
     graph = load_graph(graph_dir)
@@ -148,7 +148,8 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
     results: dict[str, dict[str, TaskResult]] = {t: {} for t in tasks}
     info: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
-    with torch_threads(cfg.num_threads), tracking.stage_run("evaluate", params=to_dict(cfg), tags={"graphrec.dataset": graph.name}):
+    tracker.set_tags({"graphrec.dataset": graph.name})
+    with torch_threads(cfg.num_threads):
         for name, model, minfo in fit_models(graph, selected, cfg, runs):
             if model is None:
                 skipped[name] = minfo["skipped"]
@@ -168,7 +169,7 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
             raise ValueError(f"no model could be evaluated: {'; '.join(skipped.values())}")
         docs = {t: task_document(graph, cfg, t, results[t]) for t in tasks}
         for name in results["board_to_pin"]:
-            _log_model_metrics(name, docs)
+            _log_model_metrics(tracker, name, docs)
         metrics = {**docs["board_to_pin"], "ab": None}
         manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
                     "runs": {n: str(e.root.resolve()) for n, e in runs.items()}, "models": info,
@@ -182,7 +183,7 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
                 write_json(tmp / PIN_TO_PIN, p2p)
             write_json(tmp / MANIFEST, manifest)
             write_report(tmp, metrics, manifest, p2p, None)
-        tracking.log_artifacts(out)
+        tracker.log_artifacts(out)
     return metrics
 
 

@@ -26,19 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LADDER: tuple[tuple[str, str], ...] = (
-    ("content-only", "content"),
-    ("CLIP without neighbors", "clip_no_neighbors"),
-    ("SAGE mean-pool", "sage_mean_pool"),
-    ("importance-pool", "sage_importance_pool"),
-    ("+ hard negatives", "sage_hard_negatives"),
-    ("SAGE over PinCLIP", "sage"),
-    ("full's teacher alone (ALS/EASE/RP3beta chosen on validation; no cold pins)", "full_teacher_only"),
-    ("+ MLP content student, calibrated (no recency term)", "full_mlp_no_recency"),
-    ("+ inductive path chosen on validation (neighbours / MLP / mix)", "full_no_recency"),
-    ("full: + recency term in the calibration", "full"),
-)
-"""(row label, evaluation model name), in ladder order."""
+from graphrec.model_table import LADDER  # (row label, evaluation model name), in ladder order
+
+
 BASELINE = "content"
 SLICES = ("warm", "cold", "all")
 ABLATION_MD, ABLATION_JSON = "ablation.md", "ablation.json"

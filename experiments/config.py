@@ -17,7 +17,7 @@ from eval.config import EvalConfig
 from graph_build.split import SplitConfig
 from graph_build.synthetic.generate import SynthConfig
 from graphrec.candidates.config import CandidatesConfig
-from graphrec.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
+from graphrec.utils.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 from graphrec.features.raw import RawFeatureConfig
 from graphrec.hybrid.config import FullConfig
 from graphrec.pinclip.config import PinClipConfig

@@ -10,7 +10,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,44 +21,17 @@ from experiments import rundir
 from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
-from graphrec.config import to_dict
+from graphrec.tracking import Tracker
+from graphrec.utils.config import to_dict
 from graphrec.hybrid.config import ABLATIONS as FULL_ABLATIONS
+from graphrec.model_table import BUILT
 from graphrec.sage.config import SageConfig
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class ModelRun:
-    """One evaluated model that ``graphrec run`` builds (one row per model: adding a model is one row).
-
-    Args:
-        name: the evaluation model name (an output contract: ``metrics.json`` keys).
-        stage: the stage that writes its embedding directory.
-        out: that directory, relative to OUT_DIR.
-    """
-
-    name: str
-    stage: str
-    out: str
-
-
-MODEL_RUNS = (
-    ModelRun("content", "embed-pins", "content"),
-    ModelRun("content_minilm", "embed-text", "text"),
-    ModelRun("clip_no_neighbors", "embed-pins-no-neighbors", "ablations/content_no_neighbors"),
-    ModelRun("sage", "embed-graph", "ablations/embeddings_sage"),
-    ModelRun("full", "embed-full", "embeddings"),
-    ModelRun("sage_raw", "embed-graph-raw", "ablations/embeddings_sage_raw"),
-    ModelRun("sage_mean_pool", "embed-graph-mean-pool", "ablations/embeddings_sage_mean_pool"),
-    ModelRun("sage_importance_pool", "embed-graph-importance-pool", "ablations/embeddings_sage_importance_pool"),
-    ModelRun("sage_hard_negatives", "embed-graph-hard-negatives", "ablations/embeddings_sage_hard_negatives"),
-    # full without parts (ablations.full_ladder; graphrec.hybrid.train.ABLATIONS), no retraining
-    ModelRun("full_teacher_only", "embed-full-teacher-only", "ablations/embeddings_full_teacher_only"),
-    ModelRun("full_mlp_no_recency", "embed-full-mlp-no-recency", "ablations/embeddings_full_mlp_no_recency"),
-    ModelRun("full_no_recency", "embed-full-no-recency", "ablations/embeddings_full_no_recency"),
-)
-RUNS = {m.stage: m.out for m in MODEL_RUNS}  # embedding directories evaluated, by the stage that writes them
-MODEL_NAMES = {m.stage: m.name for m in MODEL_RUNS}  # evaluation model name of each embedding stage's output
+# Which models exist: the one table in graphrec/model_table.py (adding a model is one row there).
+RUNS = {m.stage: m.out for m in BUILT}  # embedding directories evaluated, by the stage that writes them
+MODEL_NAMES = {m.stage: m.name for m in BUILT}  # evaluation model name of each embedding stage's output
 # The SAGE rows of the ablation ladder (ablations.sage_ladder), all over the clip_no_neighbors
 # embeddings, each adding one thing: (stage suffix, model name, pooling, with hard negatives).
 LADDER = (("mean-pool", "sage_mean_pool", "mean", False),
@@ -84,10 +59,11 @@ def _build_graph(ctx: Context, out: Path) -> None:
 
 def _train_pinclip(neighbors: bool):
     def run(ctx: Context, out: Path) -> None:
-        from graphrec.pinclip.train import train_pinclip
+        from graphrec.pinclip.api import train_pinclip_dir
 
         cfg = ctx.cfg.pinclip if neighbors else _no_neighbors(ctx.cfg)
-        train_pinclip(_graph(ctx), cfg, out, overwrite=True, text_features=ctx.out / RUNS["embed-text"])
+        train_pinclip_dir(_graph(ctx), cfg, out, overwrite=True, resume="auto", tracker=ctx.tracker,
+                          text_features=ctx.out / RUNS["embed-text"])
     return run
 
 
@@ -114,7 +90,8 @@ def _train_sage(features: str, sage: SageConfig | None = None):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.sage.api import train_sage_dir
 
-        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True)
+        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True, resume="auto",
+                       tracker=ctx.tracker)
     return run
 
 
@@ -171,19 +148,30 @@ def _eval_runs(ctx: Context) -> list[Path]:
 def _evaluate(ctx: Context, out: Path) -> None:
     from eval.run import evaluate
 
-    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True)
+    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker)
 
 
 def _ab_sim(ctx: Context, out: Path) -> None:
     from eval.ab_run import ab_sim
 
-    ab_sim(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True)
+    ab_sim(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker)
 
 
 def _candidates(ctx: Context, out: Path) -> None:
     from graphrec.candidates.job import run_candidates
 
     run_candidates(ctx.out / "graph", ctx.out / "embeddings", out, ctx.cfg.candidates, force=True)
+
+
+PINCLIP_NO_NEIGHBORS, RAW_FEATURES, SAGE_RAW = "ablations/pinclip_no_neighbors", "ablations/raw_features", "ablations/sage_raw"
+_ROWS = {m.name: m for m in BUILT}
+
+
+def _model_stage(name: str, inputs: tuple[str, ...], make: Callable[[str], Callable[[Context, Path], None]]) -> Stage:
+    """The stage writing model ``name``'s embedding directory: stage name and directory from the
+    model table, ``make(name)`` its run function; the model name is its config."""
+    row = _ROWS[name]
+    return Stage(row.stage, row.out, inputs, name, make(name))
 
 
 def build_stages(cfg: RunConfig) -> list[Stage]:
@@ -193,33 +181,27 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         s.append(Stage("synth", "data", (), cfg.data.synth, _synth, manifest="dataset.json"))
     s.append(Stage("build-graph", "graph", ("data",), cfg.split, _build_graph))
     # The frozen text features come first: a frozen PinCLIP text backbone reuses them.
-    s.append(Stage("embed-text", RUNS["embed-text"], ("build-graph",), "content_minilm", _embed_text))
+    s.append(_model_stage("content_minilm", ("build-graph",), lambda _: _embed_text))
     s.append(Stage("train-pinclip", "pinclip", ("build-graph", "embed-text"), cfg.pinclip, _train_pinclip(True)))
-    s.append(Stage("embed-pins", RUNS["embed-pins"], ("build-graph", "embed-text", "train-pinclip"), "content",
-                   _embed_pins("pinclip", "content")))
+    s.append(_model_stage("content", ("build-graph", "embed-text", "train-pinclip"), partial(_embed_pins, "pinclip")))
     if cfg.ablations.clip_no_neighbors or cfg.ablations.sage_ladder:
-        s.append(Stage("train-pinclip-no-neighbors", "ablations/pinclip_no_neighbors", ("build-graph", "embed-text"),
+        s.append(Stage("train-pinclip-no-neighbors", PINCLIP_NO_NEIGHBORS, ("build-graph", "embed-text"),
                        _no_neighbors(cfg), _train_pinclip(False)))
-        s.append(Stage("embed-pins-no-neighbors", RUNS["embed-pins-no-neighbors"],
-                       ("build-graph", "embed-text", "train-pinclip-no-neighbors"), "clip_no_neighbors",
-                       _embed_pins("ablations/pinclip_no_neighbors", "clip_no_neighbors")))
+        s.append(_model_stage("clip_no_neighbors", ("build-graph", "embed-text", "train-pinclip-no-neighbors"),
+                              partial(_embed_pins, PINCLIP_NO_NEIGHBORS)))
     s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
-    s.append(Stage("embed-graph", RUNS["embed-graph"], ("build-graph", "embed-pins", "train-sage"), "sage",
-                   _embed_graph("content", "sage", "sage")))
+    s.append(_model_stage("sage", ("build-graph", "embed-pins", "train-sage"), partial(_embed_graph, "content", "sage")))
     s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
-    s.append(Stage("embed-full", RUNS["embed-full"], ("build-graph", "embed-pins", "embed-text", "train-full"), "full",
-                   _embed_full))
+    s.append(_model_stage("full", ("build-graph", "embed-pins", "embed-text", "train-full"), lambda _: _embed_full))
     if cfg.ablations.full_ladder:
         for variant in FULL_ABLATIONS:
-            stage = "embed-full-" + variant.replace("_", "-")
-            s.append(Stage(stage, RUNS[stage], ("build-graph", "embed-pins", "embed-text", "train-full"),
-                           f"full_{variant}", _embed_full_ablation(variant)))
+            s.append(_model_stage(f"full_{variant}", ("build-graph", "embed-pins", "embed-text", "train-full"),
+                                  lambda _, v=variant: _embed_full_ablation(v)))
     if cfg.ablations.sage_raw:
-        s.append(Stage("raw-features", "ablations/raw_features", ("build-graph",), cfg.raw, _raw_features))
-        s.append(Stage("train-sage-raw", "ablations/sage_raw", ("build-graph", "raw-features"), cfg.sage,
-                       _train_sage("ablations/raw_features")))
-        s.append(Stage("embed-graph-raw", RUNS["embed-graph-raw"], ("build-graph", "raw-features", "train-sage-raw"),
-                       "sage_raw", _embed_graph("ablations/raw_features", "ablations/sage_raw", "sage_raw")))
+        s.append(Stage("raw-features", RAW_FEATURES, ("build-graph",), cfg.raw, _raw_features))
+        s.append(Stage("train-sage-raw", SAGE_RAW, ("build-graph", "raw-features"), cfg.sage, _train_sage(RAW_FEATURES)))
+        s.append(_model_stage("sage_raw", ("build-graph", "raw-features", "train-sage-raw"),
+                              partial(_embed_graph, RAW_FEATURES, SAGE_RAW)))
     if cfg.ablations.sage_ladder:
         s += _ladder_stages(cfg)
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
@@ -236,9 +218,8 @@ def _ladder_stages(cfg: RunConfig) -> list[Stage]:
         model, sage = f"ablations/{name}", ladder_sage(cfg, pooling, hard)
         s.append(Stage(f"train-sage-{suffix}", model, ("build-graph", "embed-pins-no-neighbors"),
                        sage, _train_sage(feats, sage)))
-        s.append(Stage(f"embed-graph-{suffix}", RUNS[f"embed-graph-{suffix}"],
-                       ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"), name,
-                       _embed_graph(feats, model, name)))
+        s.append(_model_stage(name, ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"),
+                              partial(_embed_graph, feats, model)))
     return s
 
 
@@ -262,7 +243,8 @@ class PipelineResult:
 
 @rundir.guarded  # checks, creates and locks ``out`` first (experiments/rundir.py)
 def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None = None,
-                 force: bool = False, reuse_from: Sequence[str | Path] = ()) -> PipelineResult:
+                 force: bool = False, reuse_from: Sequence[str | Path] = (), track: bool = True,
+                 tracker: Tracker | None = None) -> PipelineResult:
     """Run every stage of ``cfg`` into ``out``; completed stages with unchanged keys are skipped.
 
     Args:
@@ -274,6 +256,8 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
             up to date here but whose output there carries the same stamped key is copied
             instead of recomputed (keys stand for outputs; paths recorded in copied manifests
             still name the directory they were computed in).
+        track: open an MLflow run for the pipeline (``--no-mlflow`` passes False).
+        tracker: report to this (a sweep's trial run) instead of opening a run.
     """
     out = Path(out)
     stages = build_stages(cfg)
@@ -294,11 +278,16 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
     result = PipelineResult(out=out)
     tags = {"dataset": "synthetic" if cfg.data.source == "synthetic" else str(data), "seed": cfg.seed,
             "config_name": cfg.name}
-    with tracking.stage_run("graphrec run", params=to_dict(cfg), tags=tags) as parent:
-        result.run_id = parent.info.run_id if parent is not None else None
+    opened = tracking.open_run("graphrec run", enabled=track) if tracker is None else nullcontext(tracker)
+    with opened as parent:
+        parent.set_tags(tags)
+        parent.log_params(to_dict(cfg))
+        result.run_id = parent.run_id
         rundir.record_mlflow_run(out, result.run_id)
-        _name_parent(result.run_id, cfg, data)
-        tracking.log_artifacts(out / "config.yaml")
+        if tracker is None:
+            _name_parent(parent, cfg, data)
+        parent.log_artifacts(out / "config.yaml")
+        ctx.tracker = parent
         prints: dict[str, str | None] = {}
         if cfg.data.source == "dir":
             prints["data"] = dataset_fingerprint(data)
@@ -322,16 +311,32 @@ def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
                              f"available: {', '.join(sorted(available))} (enable its ablation or pick another)")
 
 
-def _name_parent(run_id: str | None, cfg: RunConfig, data: Path) -> None:
-    """Name the parent run ``<dataset> <config> <short id>`` (unless a sweep named it already)."""
-    if run_id is None:
-        return
-    import mlflow
-
-    if mlflow.get_run(run_id).data.tags.get("mlflow.runName") != "graphrec run":
+def _name_parent(parent: Tracker, cfg: RunConfig, data: Path) -> None:
+    """Name the pipeline's own run ``<dataset> <config> <short id>`` (a sweep names its trials)."""
+    if parent.run_id is None:
         return
     dataset = "synthetic" if cfg.data.source == "synthetic" else data.resolve().name
-    tracking.set_tags({"mlflow.runName": f"{dataset} {cfg.name} {run_id[:8]}"})
+    parent.set_tags({"mlflow.runName": f"{dataset} {cfg.name} {parent.run_id[:8]}"})
+
+
+def config_section(cfg: Any, sub: Any, prefix: str = "") -> str | None:
+    """The dotted key of the section of ``cfg`` of ``sub``'s type (``pinclip``, ``eval.ab``)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not dataclasses.is_dataclass(value):
+            continue
+        if type(value) is type(sub):
+            return prefix + f.name
+        if (inner := config_section(value, sub, f"{prefix}{f.name}.")) is not None:
+            return inner
+    return None
+
+
+def _stage_params(cfg: RunConfig, st: Stage) -> dict[str, Any] | None:
+    """A stage's config as flattened params under its section's key (``pinclip.train.lr``)."""
+    if not dataclasses.is_dataclass(st.config):
+        return None
+    return {config_section(cfg, st.config) or "config": to_dict(st.config)}
 
 
 def _reuse(st: Stage, key: str, target: Path, sources: Sequence[Path]) -> Path | None:
@@ -368,13 +373,12 @@ def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bo
         res = StageResult(st.name, "reused", time.perf_counter() - t0, target)
     else:
         log.info("%s: running -> %s", st.name, target)
-        params = None if isinstance(st.config, str) else {"stage_config": st.config}
-        with tracking.stage_run(st.name, params=params):
-            st.run(ctx, target)
+        with ctx.tracker.child(st.name, params=_stage_params(ctx.cfg, st)) as child:
+            st.run(dataclasses.replace(ctx, tracker=child), target)
             stamp(manifest, key)
             seconds = time.perf_counter() - t0
-            tracking.log_metrics({"wall_seconds": seconds})
-            tracking.log_artifacts(manifest, "manifests")
+            child.log_metrics({"wall_seconds": seconds})
+            child.log_artifacts(manifest, "manifests")
         res = StageResult(st.name, "ran", seconds, target)
     prints[st.name] = key
     if st.name == "synth":
@@ -403,12 +407,13 @@ def _finish(ctx: Context, result: PipelineResult) -> dict[str, Any]:
     from graphrec.utils.io import read_json
 
     metrics = read_json(ctx.out / "eval" / "metrics.json")
-    tracking.log_metrics({f"stage_seconds/{s.name}": s.seconds for s in result.stages})
-    tracking.log_metrics(headline_metrics(metrics))
+    parent = ctx.tracker
+    parent.log_metrics({f"stage_seconds/{s.name}": s.seconds for s in result.stages})
+    parent.log_metrics(headline_metrics(metrics))
     for f in ("report.md", "metrics.json", "ab.json"):
-        tracking.log_artifacts(ctx.out / "eval" / f, "eval")
-    tracking.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
-    if ctx.cfg.register.enabled and tracking.active():
+        parent.log_artifacts(ctx.out / "eval" / f, "eval")
+    parent.log_artifacts(ctx.out / "eval" / "plots", "eval/plots")
+    if ctx.cfg.register.enabled and parent.enabled:
         from experiments.registry import register_run
 
         reg = register_run(ctx.out, ctx.cfg.register)

@@ -25,7 +25,8 @@ from typing import Any
 
 import graphrec
 from experiments.config import RunConfig
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.io import read_json, sha256_file
 
 STAMP = "run_key"
@@ -33,11 +34,13 @@ STAMP = "run_key"
 
 @dataclass
 class Context:
-    """What every stage function gets: the config, the run directory and the dataset directory."""
+    """What every stage function gets: the config, the run and dataset directories, and the
+    stage's tracker (its child run of the pipeline's run; jobs report to it, never open runs)."""
 
     cfg: RunConfig
     out: Path
     data_dir: Path
+    tracker: Tracker = NULL
 
     def path(self, stage: "Stage") -> Path:
         return self.out / stage.out

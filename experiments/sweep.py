@@ -26,6 +26,7 @@ from typing import Any
 from experiments.config import RunConfig, load_run_config
 from experiments.pipeline import PipelineResult, run_pipeline
 from graphrec import tracking
+from graphrec.tracking import NULL, Tracker
 
 log = logging.getLogger(__name__)
 SWEEP_MD, SWEEP_JSON, TRIALS = "sweep.md", "sweep.json", "trials"
@@ -123,25 +124,30 @@ def _summary_metrics(metrics: Mapping[str, Any], model: str) -> dict[str, float]
 
 def tracked_pipeline(cfg: RunConfig, out: Path, trial: Trial, *, tags: Mapping[str, Any], model: str = "full",
                      data_dir: str | Path | None = None, force: bool = False,
-                     reuse_from: Sequence[Path] = ()) -> TrialResult:
-    """``run_pipeline`` inside an MLflow run named after ``trial`` (nested when a run is active).
+                     reuse_from: Sequence[Path] = (), parent: Tracker = NULL) -> TrialResult:
+    """``run_pipeline`` inside a ``graphrec run`` run named after ``trial``, a child of ``parent``.
 
-    The run is opened as the pipeline's own ``graphrec run`` stage run, so the pipeline reuses
-    it (its stages nest directly under it) instead of adding a level; metrics and wall time are
-    logged to it.
+    The pipeline reports to that run (its stages nest directly under it); metrics and wall time
+    are logged to it.
     """
-    with tracking.stage_run("graphrec run", tags=tags) as run:
-        tracking.set_tags({"mlflow.runName": trial.name})
-        t0 = time.perf_counter()
-        res = run_pipeline(cfg, out, data_dir=data_dir, force=force, reuse_from=reuse_from)
-        wall = time.perf_counter() - t0
-        tracking.log_metrics({**_summary_metrics(res.metrics, model), "wall_seconds": wall})
-        run_id = run.info.run_id if run is not None else None
-    return TrialResult(trial, out, wall, res, run_id)
+    with parent.child("graphrec run", tags=tags) as run:
+        return _run_trial(run, cfg, out, trial, model=model, data_dir=data_dir, force=force, reuse_from=reuse_from)
+
+
+def _run_trial(run: Tracker, cfg: RunConfig, out: Path, trial: Trial, *, model: str, data_dir: str | Path | None,
+               force: bool, reuse_from: Sequence[Path] = ()) -> TrialResult:
+    """``run_pipeline`` reporting to ``run`` (named after ``trial``), with its summary metrics."""
+    run.set_tags({"mlflow.runName": trial.name})
+    t0 = time.perf_counter()
+    res = run_pipeline(cfg, out, data_dir=data_dir, force=force, reuse_from=reuse_from, tracker=run)
+    wall = time.perf_counter() - t0
+    run.log_metrics({**_summary_metrics(res.metrics, model), "wall_seconds": wall})
+    return TrialResult(trial, out, wall, res, run.run_id)
 
 
 def run_sweep(config: str | Path | None, grid: Sequence[str], out: str | Path, *, overrides: Sequence[str] = (),
-              data_dir: str | Path | None = None, force: bool = False, model: str = "full") -> SweepResult:
+              data_dir: str | Path | None = None, force: bool = False, model: str = "full",
+              track: bool = True) -> SweepResult:
     """Run every trial of ``grid`` over ``config`` + ``overrides`` into ``out/trials/<trial>``.
 
     Args:
@@ -161,31 +167,31 @@ def run_sweep(config: str | Path | None, grid: Sequence[str], out: str | Path, *
     trial_dirs = [out / TRIALS / t.name for t in trials]
     params = {"config": str(config), "overrides": " ".join(overrides), "model": model,
               **{f"grid.{k}": ",".join(v) for k, v in parse_grid(grid)}}
-    with tracking.stage_run("graphrec sweep", params=params, tags={"graphrec.sweep": str(out)}) as parent:
-        result.run_id = parent.info.run_id if parent is not None else None
+    with tracking.open_run("graphrec sweep", params=params, tags={"graphrec.sweep": str(out)}, enabled=track) as parent:
+        result.run_id = parent.run_id
         for trial, cfg, tdir in zip(trials, configs, trial_dirs):
             log.info("trial %s: %s", trial.name, " ".join(trial.overrides) or "(base config)")
             tags = {"graphrec.trial": trial.name, "graphrec.overrides": " ".join(trial.overrides) or "-",
                     "graphrec.sweep": str(out), "dataset": cfg.data.source, "seed": cfg.seed, "config_name": cfg.name}
             others = [d for d in trial_dirs if d != tdir]
             result.trials.append(tracked_pipeline(cfg, tdir, trial, tags=tags, model=model, data_dir=data_dir,
-                                                  force=force, reuse_from=others))
+                                                  force=force, reuse_from=others, parent=parent))
         result.document = sweep_document(result, config, overrides, grid)
-        _write_sweep(out, result.document)
+        _write_sweep(out, result.document, parent)
     return result
 
 
-def _write_sweep(out: Path, doc: Mapping[str, Any]) -> None:
-    """sweep.json + sweep.md, logged (with the best trial) to the active sweep run."""
+def _write_sweep(out: Path, doc: Mapping[str, Any], tracker: Tracker) -> None:
+    """sweep.json + sweep.md, logged (with the best trial) to the sweep's run."""
     out.mkdir(parents=True, exist_ok=True)
     (out / SWEEP_JSON).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     (out / SWEEP_MD).write_text(format_sweep(doc), encoding="utf-8")
-    tracking.log_artifacts(out / SWEEP_JSON)
-    tracking.log_artifacts(out / SWEEP_MD)
+    tracker.log_artifacts(out / SWEEP_JSON)
+    tracker.log_artifacts(out / SWEEP_MD)
     best = _best(doc)
     if best is not None:
-        tracking.set_tags({"graphrec.best_trial": best["trial"]})
-        tracking.log_metrics({"best_all_recall_at_20": best["recall@20"]["all"]})
+        tracker.set_tags({"graphrec.best_trial": best["trial"]})
+        tracker.log_metrics({"best_all_recall_at_20": best["recall@20"]["all"]})
 
 
 def _best(doc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -239,7 +245,7 @@ def format_sweep(doc: Mapping[str, Any]) -> str:
 
 def run_ablation(config: str | Path | None, out: str | Path, *, overrides: Sequence[str] = (),
                  data_dir: str | Path | None = None, force: bool = False,
-                 k: int = 20) -> tuple[TrialResult, dict[str, Any]]:
+                 k: int = 20, track: bool = True) -> tuple[TrialResult, dict[str, Any]]:
     """Run ``config`` with the SAGE ladder on into ``out``; write and log ablation.md / ablation.json."""
     from experiments.ablation import ABLATION_JSON, ABLATION_MD, flat_metrics, write_ablation
 
@@ -247,11 +253,11 @@ def run_ablation(config: str | Path | None, out: str | Path, *, overrides: Seque
     cfg = load_run_config(config, [*RUN_DEFAULTS, *overrides, "ablations.sage_ladder=true"])
     tags = {"graphrec.ablation": "sage_ladder", "dataset": cfg.data.source, "seed": cfg.seed, "config_name": cfg.name}
     trial = Trial(f"ablation-{_safe(cfg.name)}", ("ablations.sage_ladder=true",))
-    # The outer run is the pipeline's own (same stage name: reused inside), kept open for the table.
-    with tracking.stage_run("graphrec run", tags=tags):
-        tr = tracked_pipeline(cfg, out, trial, tags=tags, data_dir=data_dir, force=force)
+    # One run: the pipeline reports to it, and it stays open for the table.
+    with tracking.open_run("graphrec run", tags=tags, enabled=track) as run:
+        tr = _run_trial(run, cfg, out, trial, model="full", data_dir=data_dir, force=force)
         doc = write_ablation(out, out, k=k)
-        tracking.log_metrics(flat_metrics(doc))
-        tracking.log_artifacts(out / ABLATION_MD)
-        tracking.log_artifacts(out / ABLATION_JSON)
+        run.log_metrics(flat_metrics(doc))
+        run.log_artifacts(out / ABLATION_MD)
+        run.log_artifacts(out / ABLATION_JSON)
     return tr, doc

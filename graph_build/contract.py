@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 PIN_COLUMNS = ("pin_id", "title", "description", "image", "image_row", "created_at")
 BOARD_COLUMNS = ("board_id", "title", "owner_id")
-SAVE_COLUMNS = ("board_id", "pin_id", "saved_at")
 RESERVED_OUTPUT_COLUMNS = ("pin_idx", "board_idx", "is_cold")
 DATASET_INFO_FILE = "dataset.json"
 

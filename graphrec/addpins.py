@@ -86,7 +86,7 @@ class PinAdder:
 
     def __init__(self, run_dir: str | Path, k: int = 100, n_boards: int = 10) -> None:
         from graphrec.candidates.bundle import load_bundle
-        from graphrec.pinclip.modeldir import load_model_dir
+        from graphrec.pinclip.store import load_model_dir
         from graphrec.sage.inference import InductiveEmbedder
 
         self.run = Path(run_dir)

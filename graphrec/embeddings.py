@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from graph_build.graph import MANIFEST, PinBoardGraph
-from graphrec.utils.io import atomic_output_dir, read_json, sha256_file, write_json
+from graphrec.utils.io import atomic_output_dir, sha256_file, write_json
+from graphrec.utils.modeldir import read_manifest
 
 PIN_CONTENT = "pin_content.npy"
 PIN_EMB = "pin_emb.npy"
@@ -106,12 +107,8 @@ def write_embeddings(
 def load_embeddings(root: str | Path, graph: PinBoardGraph | None = None) -> Embeddings:
     """Read an embedding directory; with ``graph``, check it was made for that graph."""
     root = Path(root)
-    mpath = root / MANIFEST
-    if not mpath.is_file():
-        raise EmbeddingDirError(f"{root}: not an embedding directory (no {MANIFEST})")
-    m = read_json(mpath)
-    if m.get("kind") not in (KIND_CONTENT, KIND_GRAPH):
-        raise EmbeddingDirError(f"{mpath}: kind {m.get('kind')!r} is not an embedding directory")
+    m = read_manifest(root, (KIND_CONTENT, KIND_GRAPH), what="an embedding directory", name=MANIFEST,
+                      error=EmbeddingDirError)
     pin_file = PIN_CONTENT if m["kind"] == KIND_CONTENT else PIN_EMB
     pin = np.load(root / pin_file, allow_pickle=False)
     board = np.load(root / BOARD_EMB, allow_pickle=False) if m["kind"] == KIND_GRAPH else None

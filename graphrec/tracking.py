@@ -1,10 +1,11 @@
-"""MLflow tracking: one helper for every stage, a no-op when tracking is off.
+"""MLflow tracking in one layer: the CLI/pipeline opens runs, jobs report to a :class:`Tracker`.
 
 The tracking URI is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlruns.db`` in the working
-directory. ``GRAPHREC_MLFLOW=0`` (or a stage's ``--no-mlflow``) turns tracking off. A stage run
-opened while another run is active becomes its nested child; the first one opened under
-``mlflow run`` (``MLFLOW_RUN_ID`` set) resumes the project's run, in its experiment. Metric names
-are sanitised (``recall@20`` -> ``recall_at_20``) because MLflow rejects ``@``.
+directory. A command's ``--no-mlflow`` (``open_run(enabled=False)``) or ``GRAPHREC_MLFLOW=0``
+turns tracking off: the tracker is then :data:`NULL`. A run opened while another run is active
+becomes its nested child; the first one opened under ``mlflow run`` (``MLFLOW_RUN_ID`` set)
+resumes the project's run, in its experiment. Metric names are sanitised (``recall@20`` ->
+``recall_at_20``) because MLflow rejects ``@``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from graphrec.config import flatten
+from graphrec.utils.config import flatten
 
 log = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlruns.db"
@@ -57,29 +58,86 @@ def _mlflow():
     return mlflow
 
 
-@contextmanager
-def stage_run(
-    name: str,
-    params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, Any] | None = None,
-    enabled: bool = True,
-) -> Iterator[Any]:
-    """Open an MLflow run for a stage (nested under an active run); yield it, or None when off.
+class Tracker:
+    """Where a job reports: params, metrics, artifacts, tags and child runs of one MLflow run.
 
-    An exception inside the block marks the run FAILED and propagates. Opened inside a run of
-    the same stage (a pipeline wrapping a stage function that tracks itself), it reuses that run
-    instead of nesting a duplicate.
+    Jobs and trainers take a tracker (default :data:`NULL`, which does nothing) and never open
+    runs or decide whether tracking is on: the CLI or pipeline layer does, once, with
+    :func:`open_run`. Calls go to the innermost active run, which is this tracker's own run while
+    no child of it is open (children are context managers).
+    """
+
+    def __init__(self, run: Any = None) -> None:
+        self.run = run
+
+    @property
+    def enabled(self) -> bool:
+        return self.run is not None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.run.info.run_id if self.run is not None else None
+
+    def child(self, name: str, params: Mapping[str, Any] | None = None,
+              tags: Mapping[str, Any] | None = None) -> AbstractContextManager[Tracker]:
+        """A nested run (FAILED if the block raises); a no-op tracker when this one is off."""
+        return open_run(name, params=params, tags=tags, enabled=self.enabled)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log a (nested) config as flattened params (``pinclip.train.lr``)."""
+        if not self.enabled:
+            return
+        flat = {sanitize(k): (str(v)[:5000] if v is not None else "None") for k, v in flatten(params).items()}
+        items = list(flat.items())
+        for i in range(0, len(items), 100):
+            _mlflow().log_params(dict(items[i:i + 100]))
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log the finite numeric values with sanitised names (others are left out)."""
+        if not self.enabled:
+            return
+        clean = {}
+        for k, v in metrics.items():
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                continue
+            if f == f and abs(f) != float("inf"):
+                clean[sanitize(k)] = f
+        if clean:
+            _mlflow().log_metrics(clean, step=step)
+
+    def log_artifacts(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Log a file, or a directory's files, as artifacts."""
+        p = Path(path)
+        if not self.enabled:
+            return
+        if p.is_dir():
+            _mlflow().log_artifacts(str(p), artifact_path=artifact_path)
+        elif p.is_file():
+            _mlflow().log_artifact(str(p), artifact_path=artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self.enabled:
+            _mlflow().set_tags({k: str(v) for k, v in tags.items()})
+
+
+NULL = Tracker()  # tracking off: every call is a no-op
+
+
+@contextmanager
+def open_run(name: str, *, params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
+             enabled: bool = True) -> Iterator[Tracker]:
+    """Open an MLflow run (nested under an active one) and yield its :class:`Tracker`.
+
+    The one place runs are opened: the CLI and pipeline layer call it (``enabled=not
+    no_mlflow``); ``GRAPHREC_MLFLOW=0`` turns it off too. An exception inside the block marks
+    the run FAILED and propagates. Yields :data:`NULL` when tracking is off.
     """
     if not (enabled and tracking_enabled()):
-        yield None
+        yield NULL
         return
     mlflow = _mlflow()
-    current = mlflow.active_run()
-    if current is not None and mlflow.get_run(current.info.run_id).data.tags.get("graphrec.stage") == name:
-        if params:
-            log_params(params)
-        yield current
-        return
     if mlflow.active_run() is None:
         mlflow.set_tracking_uri(tracking_uri())
         # Under `mlflow run` (MLFLOW_RUN_ID set) the first run resumes the project's run, which
@@ -89,65 +147,14 @@ def stage_run(
             mlflow.set_experiment(experiment_id=mlflow.MlflowClient().get_run(resume).info.experiment_id)
         else:
             mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
-    nested = mlflow.active_run() is not None
-    run = mlflow.start_run(run_name=name, nested=nested)
+    run = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None)
+    tracker = Tracker(run)
     try:
-        all_tags = {"graphrec.stage": name, "graphrec.git_commit": git_commit() or "unknown", **(tags or {})}
-        mlflow.set_tags({k: str(v) for k, v in all_tags.items()})
+        tracker.set_tags({"graphrec.stage": name, "graphrec.git_commit": git_commit() or "unknown", **(tags or {})})
         if params:
-            log_params(params)
-        yield run
+            tracker.log_params(params)
+        yield tracker
     except BaseException:
         mlflow.end_run(status="FAILED")
         raise
     mlflow.end_run(status="FINISHED")
-
-
-def active() -> bool:
-    if not tracking_enabled():
-        return False
-    return _mlflow().active_run() is not None
-
-
-def log_params(params: Mapping[str, Any]) -> None:
-    """Log a (nested) config as flattened params; a no-op without an active run."""
-    if not active():
-        return
-    flat = {sanitize(k): (str(v)[:5000] if v is not None else "None") for k, v in flatten(params).items()}
-    items = list(flat.items())
-    mlflow = _mlflow()
-    for i in range(0, len(items), 100):
-        mlflow.log_params(dict(items[i:i + 100]))
-
-
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log finite numeric metrics with sanitised names; a no-op without an active run."""
-    if not active():
-        return
-    clean = {}
-    for k, v in metrics.items():
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        if f == f and abs(f) != float("inf"):
-            clean[sanitize(k)] = f
-    if clean:
-        _mlflow().log_metrics(clean, step=step)
-
-
-def log_artifacts(path: str | Path, artifact_path: str | None = None) -> None:
-    """Log a file or a directory's files as artifacts; a no-op without an active run."""
-    if not active():
-        return
-    p = Path(path)
-    mlflow = _mlflow()
-    if p.is_dir():
-        mlflow.log_artifacts(str(p), artifact_path=artifact_path)
-    elif p.is_file():
-        mlflow.log_artifact(str(p), artifact_path=artifact_path)
-
-
-def set_tags(tags: Mapping[str, Any]) -> None:
-    if active():
-        _mlflow().set_tags({k: str(v) for k, v in tags.items()})

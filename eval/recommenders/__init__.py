@@ -17,15 +17,15 @@ from eval.recommenders.base import (FactorRecommender, Factors, ModelSkipped, No
 from eval.recommenders.oracle import has_truth
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import Embeddings, EmbeddingDirError, load_embeddings
+# PRECOMPUTABLE: built-in models whose vectors may come from an embedding directory instead
+# (``graphrec run``'s ``embed-text`` stage writes ``content_minilm`` once; evaluation then
+# scores that directory): the model table's baseline rows with a stage.
+from graphrec.model_table import PRECOMPUTABLE
 
 __all__ = ["Recommender", "FactorRecommender", "Factors", "ModelSkipped", "NotFittedError",
            "available_models", "build_recommender",
            "load_runs", "select_models"]
 
-
-PRECOMPUTABLE = ("content_minilm",)
-"""Built-in models whose vectors may come from an embedding directory instead (``graphrec run``'s
-``embed-text`` stage writes ``content_minilm`` once; evaluation then scores that directory)."""
 
 
 def load_runs(run_dirs: Sequence[str | Path], graph: PinBoardGraph) -> dict[str, Embeddings]:

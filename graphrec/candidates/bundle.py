@@ -30,9 +30,10 @@ from graphrec.candidates._faiss import faiss
 from graphrec.candidates.config import CandidatesError, IndexConfig
 from graphrec.candidates.index import CandidateIndex, as_queries
 from graphrec.candidates.search import TopK, recall_at_k, self_exclusion, top_k_excluding
-from graphrec.config import from_dict, to_dict
-from graphrec.utils.io import (atomic_output_dir, fsync_tree, read_json, sha256_file, write_json,
+from graphrec.utils.config import from_dict, to_dict
+from graphrec.utils.io import (atomic_output_dir, fsync_tree, sha256_file, write_json,
                                write_parquet)
+from graphrec.utils.modeldir import read_manifest
 
 log = logging.getLogger(__name__)
 KIND = "graphrec.candidate_index"
@@ -223,12 +224,8 @@ def load_bundle(root: str | Path, cfg: IndexConfig | None = None) -> IndexBundle
         cfg: override search parameters (same kind); default: the config it was built with.
     """
     root = Path(root)
-    mpath = root / BUNDLE_JSON
-    if not mpath.is_file():
-        raise CandidatesError(f"{root}: not a candidate index bundle (no {BUNDLE_JSON}); run `graphrec candidates`")
-    meta = read_json(mpath)
-    if meta.get("kind") != KIND:
-        raise CandidatesError(f"{mpath}: kind {meta.get('kind')!r} is not {KIND!r}")
+    meta = read_manifest(root, KIND, what="a candidate index bundle", hint="run `graphrec candidates`",
+                         name=BUNDLE_JSON, error=CandidatesError)
     missing = [f for f in FILES if not (root / f).is_file()]
     if missing:
         raise CandidatesError(f"{root}: bundle is incomplete, missing {missing}")

@@ -30,7 +30,8 @@ from graphrec.candidates.layout import (BOARD_TABLE, INDEX_DIR, KIND_PART, MANIF
                                         read_json_or_none, remove, remove_final, stale_items)
 from graphrec.candidates.merge import merge_if_complete
 from graphrec.candidates.tables import BOARD_SCHEMA, PIN_SCHEMA, TableWriter, topk_table
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
+from graphrec.tracking import Tracker
 from graphrec.utils.io import OutputExistsError, atomic_output_dir, sha256_file, write_json
 from graphrec.utils.logs import progress
 
@@ -213,16 +214,14 @@ def is_complete(out: str | Path, graph_dir: str | Path, emb_dir: str | Path, cfg
     return final_key(Path(out)) == key
 
 
-def log_result(result: JobResult) -> None:
-    """Log the merged manifest's recall estimate and counts (and the manifest) to the active MLflow run."""
-    from graphrec import tracking
-
+def log_result(result: JobResult, tracker: Tracker) -> None:
+    """Log the merged manifest's recall estimate and counts (and the manifest) to ``tracker``."""
     m = result.manifest
-    if not m or not tracking.active():
+    if not m or not tracker.enabled:
         return
     rec = m.get("recall_estimate") or {}
     metrics = {f"counts.{k}": v for k, v in m["counts"].items()}
     if rec:
         metrics[f"index_recall@{rec['k']}"] = rec["recall"]
-    tracking.log_metrics(metrics)
-    tracking.log_artifacts(result.out / MANIFEST, artifact_path="candidates")
+    tracker.log_metrics(metrics)
+    tracker.log_artifacts(result.out / MANIFEST, artifact_path="candidates")

@@ -32,7 +32,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from graph_build.errors import DatasetError
         from graph_build.graph import GraphDirError
-        from graphrec.config import ConfigError
+        from graphrec.utils.config import ConfigError
         from graphrec.distributed.ray_jobs import RayUnavailableError, ShardFailedError
         from graphrec.utils.io import OutputExistsError
 

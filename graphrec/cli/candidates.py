@@ -45,7 +45,7 @@ def candidates_cmd(
 ) -> None:
     """Build a faiss index over pin embeddings and write top-k candidates for every pin and board."""
     from graphrec.candidates.config import CandidatesConfig, parse_shard
-    from graphrec.config import load_config
+    from graphrec.utils.config import load_config
     from graphrec.distributed.ray_jobs import options_from_cli
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
@@ -55,18 +55,18 @@ def candidates_cmd(
     overrides = list(set_) + ([f"k={k}"] if k is not None else []) + ([f"index.kind={index.value}"] if index else [])
     cfg = load_config(CandidatesConfig, config, overrides)
     from graphrec.candidates.job import log_result, run_candidates  # imports faiss: after the cheap checks
-    from graphrec.config import to_dict
-    from graphrec.tracking import stage_run
+    from graphrec.utils.config import to_dict
+    from graphrec.tracking import open_run
 
-    with stage_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
-                   enabled=not no_mlflow):
+    with open_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
+                  enabled=not no_mlflow) as tracker:
         if ray_opts is not None:
             from graphrec.distributed.ray_jobs import candidates_on_ray
 
             result = candidates_on_ray(graph, emb, out, cfg, ray_opts, force=force)
         else:
             result = run_candidates(graph, emb, out, cfg, shard_, force=force)
-        log_result(result)
+        log_result(result, tracker)
     if result.status == "complete":
         typer.echo(f"{out} is already complete for these inputs and config (pass --force to redo it)")
     elif result.status == "merged":

@@ -111,7 +111,7 @@ def build_graph_cmd(
     from graph_build.build import build_graph
     from graph_build.split import SplitConfig
     from graph_build.stats import format_summary
-    from graphrec.config import from_dict
+    from graphrec.utils.config import from_dict
 
     split = from_dict(SplitConfig, {
         "cold_fraction": cold_fraction, "cold_by": cold_by.value, "holdout_fraction": holdout_fraction,

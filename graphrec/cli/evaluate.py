@@ -14,7 +14,7 @@ _SET_HELP = "Config override key=value, e.g. --set ks=[10,20] --set lightgcn.epo
 
 def _config(config: Path | None, overrides: list[str] | None, models: list[str] | None = None):
     from eval.config import EvalConfig
-    from graphrec.config import load_config
+    from graphrec.utils.config import load_config
 
     sets = list(overrides or [])
     if models:
@@ -42,10 +42,13 @@ def evaluate(
 
     from graphrec.distributed.ray_jobs import options_from_cli, ray_session
 
+    from graphrec.utils.config import to_dict
+    from graphrec.tracking import open_run
+
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
     cfg = _config(config, overrides, models)
-    with ray_session(ray_opts) if ray_opts else nullcontext():  # one Ray for every model and task
-        metrics = run_evaluate(graph, runs, out, cfg, force=force, ray=ray_opts)
+    with ray_session(ray_opts) if ray_opts else nullcontext(), open_run("evaluate", params=to_dict(cfg)) as tracker:
+        metrics = run_evaluate(graph, runs, out, cfg, force=force, ray=ray_opts, tracker=tracker)
     k = 20 if 20 in cfg.ks else cfg.ks[len(cfg.ks) // 2]
     for name, m in metrics["models"].items():
         vals = "  ".join(f"{s} recall@{k} {_num(m[s].get(f'recall@{k}'))}" for s in ("warm", "cold", "all"))
@@ -74,7 +77,11 @@ def ab_sim(
     if treatment:
         sets.append(f"ab.treatment={treatment}")
     cfg = _config(config, sets)
-    ab = run_ab(graph, runs, out, cfg, force=force)
+    from graphrec.utils.config import to_dict
+    from graphrec.tracking import open_run
+
+    with open_run("ab-sim", params=to_dict(cfg)) as tracker:
+        ab = run_ab(graph, runs, out, cfg, force=force, tracker=tracker)
     typer.echo(f"A/B {ab['treatment']} (treatment) vs {ab['control']} (control), {ab['users']} users")
     for s in ("fresh", "warm"):
         for m in ("ctr", "repin_rate", "repins"):

@@ -27,15 +27,14 @@ def train_pinclip_cmd(
     from graphrec.distributed.device import resolve_device
 
     resolve_device(device, "train-pinclip")
-    import os
-
     from graph_build.graph import load_graph
-    from graphrec.pinclip.train import train_pinclip
+    from graphrec.utils.config import to_dict
+    from graphrec.pinclip.api import train_pinclip_dir
+    from graphrec.tracking import open_run
 
-    if no_mlflow:
-        os.environ["GRAPHREC_MLFLOW"] = "0"
     cfg = stage_config(config, set_, clip_path=clip_path, seed=seed)
-    manifest = train_pinclip(load_graph(graph), cfg, out, resume=resume, overwrite=force)
+    with open_run("train-pinclip", params=to_dict(cfg), enabled=not no_mlflow) as tracker:
+        manifest = train_pinclip_dir(load_graph(graph), cfg, out, resume=resume, overwrite=force, tracker=tracker)
     final = manifest["final_losses"]
     typer.echo(f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "
                f"{final.get('loss', float('nan')):.4f}; wrote {out}")
@@ -80,7 +79,7 @@ def embed_pins_cmd(
 
 def stage_config(config: Path | None, overrides: list[str], *, clip_path: Path | None, seed: int | None):
     """PinClipConfig from a YAML file (stage-only or a run config's 'pinclip' section) plus overrides."""
-    from graphrec.config import load_section
+    from graphrec.utils.config import load_section
     from graphrec.pinclip.config import PinClipConfig
 
     extra = list(overrides)

@@ -22,7 +22,7 @@ def data_overrides(synthetic: bool, data: Path | None) -> list[str]:
 
 def require_data_source(config: Path | None, overrides: list[str]) -> None:
     """Refuse to guess the data: ``--synthetic``, ``--data`` or a config setting ``data.source``."""
-    from graphrec.config import read_yaml_mapping
+    from graphrec.utils.config import read_yaml_mapping
 
     if any(o.split("=", 1)[0] in ("data.source", "data.path") for o in overrides):
         return
@@ -46,17 +46,13 @@ def run_cmd(
                                  help="Point the registry alias (@candidate) at this run's model."),
 ) -> None:
     """Run the whole pipeline, tracked in MLflow, and print a summary table."""
-    import os
-
     from experiments.config import load_run_config
     from experiments.pipeline import run_pipeline
     from experiments.summary import format_summary
 
     overrides = [*set_, *data_overrides(synthetic, data)]
     overrides += ["register.promote=true"] if promote else []
-    if no_mlflow:
-        os.environ["GRAPHREC_MLFLOW"] = "0"
     require_data_source(config, overrides)
     cfg = load_run_config(config, overrides)
-    result = run_pipeline(cfg, out, data_dir=data, force=force)
+    result = run_pipeline(cfg, out, data_dir=data, force=force, track=not no_mlflow)
     typer.echo(format_summary(result))

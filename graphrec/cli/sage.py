@@ -55,13 +55,16 @@ def train_sage_cmd(
 
     resolve_device(device, "train-sage")
     from graph_build.graph import load_graph
-    from graphrec.config import load_section
+    from graphrec.utils.config import load_section, to_dict
     from graphrec.sage.api import train_sage_dir
     from graphrec.sage.config import SageConfig
+    from graphrec.tracking import open_run
 
     cfg = load_section(SageConfig, config, "sage", overrides)
     _threads(threads)
-    manifest = train_sage_dir(load_graph(graph), features, cfg, out, resume=resume, overwrite=force)
+    with open_run("train-sage", params=to_dict(cfg)) as tracker:
+        manifest = train_sage_dir(load_graph(graph), features, cfg, out, resume=resume, overwrite=force,
+                                  tracker=tracker)
     history = manifest["history"]
     last = history[-1] if history else {}
     typer.echo(f"trained {len(history)} epochs (last loss {last.get('loss', float('nan')):.4f}); wrote {out}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -28,10 +27,8 @@ def sweep_cmd(
     """Run a grid of pipeline runs, one nested MLflow run per trial; identical stages are shared."""
     from experiments.sweep import SWEEP_MD, run_sweep
 
-    if no_mlflow:
-        os.environ["GRAPHREC_MLFLOW"] = "0"
     res = run_sweep(config, grid, out, overrides=[*data_overrides(synthetic, data), *set_], data_dir=data,
-                    force=force, model=model)
+                    force=force, model=model, track=not no_mlflow)
     typer.echo((out / SWEEP_MD).read_text(encoding="utf-8"))
     if res.run_id:
         typer.echo(f"MLflow sweep run {res.run_id}")
@@ -53,10 +50,8 @@ def ablation_cmd(
     from experiments.ablation import ABLATION_MD
     from experiments.sweep import run_ablation
 
-    if no_mlflow:
-        os.environ["GRAPHREC_MLFLOW"] = "0"
     tr, _ = run_ablation(config, out, overrides=[*data_overrides(synthetic, data), *set_], data_dir=data,
-                         force=force, k=k)
+                         force=force, k=k, track=not no_mlflow)
     typer.echo((out / ABLATION_MD).read_text(encoding="utf-8"))
     if tr.run_id:
         typer.echo(f"MLflow run {tr.run_id}")

@@ -193,7 +193,7 @@ def _embed_pins_shard(graph_dir: str, model_dir: str, batch_size: int, batches: 
 
     from graph_build.graph import load_graph
     from graphrec.pinclip.embed import embed_table
-    from graphrec.pinclip.modeldir import load_model_dir
+    from graphrec.pinclip.store import load_model_dir
     from graphrec.pinclip.table import PinTable
 
     if os.path.exists(part):  # completed by an earlier run of the same job

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 
 TEACHER_MODELS = ("als", "ease", "rp3beta")

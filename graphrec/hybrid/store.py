@@ -13,7 +13,7 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.hybrid.calibrate import BoardStats
 from graphrec.hybrid.config import FullConfig
@@ -22,14 +22,13 @@ from graphrec.hybrid.student import Student
 from graphrec.hybrid.teacher import Teacher
 from graphrec.hybrid.train import FullModel
 from graphrec.utils.io import atomic_output_dir, sha256_file, write_json
-from graphrec.utils.modeldir import open_model_dir
+from graphrec.utils.modeldir import ModelDirError, open_model_dir
 
 KIND = "graphrec.full_model"
 ARRAYS, WEIGHTS, CONFIG, MANIFEST = "teacher.npz", "student.safetensors", "config.json", "manifest.json"
 
 
-class FullModelDirError(ValueError):
-    """A ``full`` model directory that is missing, incomplete or made for another graph."""
+FullModelDirError = ModelDirError  # one error for every model directory (the old name stays)
 
 
 def save_full(out: str | Path, model: FullModel, cfg: FullConfig, graph: PinBoardGraph, features: Embeddings,
@@ -75,7 +74,7 @@ def load_full(root: str | Path) -> tuple[FullModel, FullConfig, dict[str, Any]]:
     """``(model, config, manifest)`` of a model directory written by :func:`save_full`."""
     root = Path(root)
     manifest, raw, cfg = open_model_dir(root, files=(MANIFEST, CONFIG, WEIGHTS, ARRAYS), kind=KIND,
-                                        config_cls=FullConfig, section="full", error=FullModelDirError,
+                                        config_cls=FullConfig, section="full",
                                         what="full model", hint="train one with `graphrec run`")
     arr = np.load(root / ARRAYS, allow_pickle=False)
     student = Student(int(raw["in_dim"]), arr["pin_factors"].shape[1], cfg.student)

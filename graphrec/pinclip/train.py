@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,41 +17,21 @@ import numpy as np
 import torch
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
-from graphrec.embeddings import graph_fingerprint
+from graphrec.utils.config import to_dict
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.losses import info_nce, masked_info_nce
-from graphrec.pinclip.model import PinClip
-from graphrec.pinclip.modeldir import save_model_dir
+from graphrec.pinclip.model import PinClip, build_model
 from graphrec.pinclip.sampling import CoBoardSampler
 from graphrec.pinclip.table import PinTable
 from graphrec.pinclip.text_backbone import reusable_features
-from graphrec.pinclip.towers import clip_pixel_stats, pin_tokenizer, text_tower, vision_tower
-from graphrec.tracking import log_artifacts, log_metrics, stage_run
+from graphrec.pinclip.towers import pin_tokenizer
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import load_checkpoint, save_checkpoint
-from graphrec.utils.io import atomic_output_dir, check_output_free
 from graphrec.utils.logs import progress
 from graphrec.utils.seed import seed_everything
 
 log = logging.getLogger(__name__)
-
-
-class TrainingInterrupted(RuntimeError):
-    """Raised by ``stop_after`` (tests simulate a kill right after a checkpoint)."""
-
-
-def checkpoint_dir(out: str | Path) -> Path:
-    """Checkpoints live next to the output until training completes (they survive a kill)."""
-    out = Path(out).absolute()
-    return out.parent / f".{out.name}.checkpoints"
-
-
-def build_model(cfg: PinClipConfig, tokenizer, vocab: MetadataVocab) -> PinClip:
-    vision = vision_tower(cfg)
-    text = text_tower(cfg, tokenizer)
-    mean, std = clip_pixel_stats(cfg.clip_path)
-    return PinClip(cfg, vision, text, 384, vocab.sizes, len(vocab.numeric), mean, std)
 
 
 def _lr(cfg: PinClipConfig, step: int) -> float:
@@ -124,25 +104,45 @@ def _weighted(cfg: PinClipConfig, terms: dict[str, torch.Tensor]) -> torch.Tenso
     return sum(getattr(cfg.loss, k) * v for k, v in terms.items())
 
 
-def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path, *, resume: bool = False,
-                  overwrite: bool = False, stop_after: int | None = None,
-                  text_features: str | Path | None = None) -> dict[str, Any]:
-    """Train on ``graph`` and write the model directory ``out``; returns its manifest.
+@dataclass
+class TrainedPinClip:
+    """What training produces: the model (eval mode), its fitted inputs and the run's record."""
+
+    model: PinClip
+    tokenizer: Any
+    vocab: MetadataVocab
+    history: list[dict[str, Any]]
+    info: dict[str, int]  # train_pins, anchors_with_train_saves, image_size
+
+
+def fit_inputs(graph: PinBoardGraph, cfg: PinClipConfig) -> tuple[Any, MetadataVocab]:
+    """The tokenizer (trained on warm pins' text, or the --clip-path one) and metadata vocab."""
+    warm_pins = graph.pins.iloc[np.flatnonzero(~graph.is_cold)]
+    tokenizer = pin_tokenizer(cfg, warm_pins)
+    vocab = MetadataVocab.fit(warm_pins, graph.categorical_columns, graph.numeric_columns, cfg.metadata.max_categories)
+    return tokenizer, vocab
+
+
+def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, resume: bool = False,
+                  on_checkpoint: Callable[[int], None] | None = None,
+                  identity: dict[str, Any] | None = None, tracker: Tracker = NULL,
+                  text_features: str | Path | None = None) -> TrainedPinClip:
+    """Train on ``graph``'s warm pins and train saves.
 
     Args:
-        resume: continue from the newest checkpoint of an interrupted run of the same ``out``.
-        overwrite: replace an existing ``out``.
-        stop_after: raise TrainingInterrupted after this many steps (tests simulate kills with it).
+        graph: the graph.
+        cfg: the stage config.
+        ckpt_dir: checkpoint directory (written every ``train.checkpoint_every`` steps and at the end).
+        resume: continue from the newest checkpoint in ``ckpt_dir`` (same identity required).
+        on_checkpoint: called with the step after each checkpoint (tests use it to simulate a kill).
+        identity: what the run depends on, stored in every checkpoint (default: the config).
+        tracker: where the per-step losses go (``train/loss`` ...).
         text_features: an ``embed-text`` directory of this graph whose frozen backbone features
             are reused (a frozen text backbone; otherwise they are computed here).
     """
-    check_output_free(out, overwrite=overwrite)
-    ckpt = checkpoint_dir(out)
+    identity = {"config": to_dict(cfg)} if identity is None else identity
     rng = seed_everything(cfg.seed)
-    warm = np.flatnonzero(~graph.is_cold)
-    warm_pins = graph.pins.iloc[warm]
-    tokenizer = pin_tokenizer(cfg, warm_pins)
-    vocab = MetadataVocab.fit(warm_pins, graph.categorical_columns, graph.numeric_columns, cfg.metadata.max_categories)
+    tokenizer, vocab = fit_inputs(graph, cfg)
     model = build_model(cfg, tokenizer, vocab)
     image_size = int(model.vision.config.image_size)
     table = PinTable.from_pins(graph.pins, graph.images(), tokenizer, vocab, cfg, image_size,
@@ -153,50 +153,34 @@ def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path, *, 
     board_inputs = _board_inputs(graph, tokenizer, vocab, cfg, image_size) if cfg.loss.pin_board > 0 else None
     opt = _optimizer(model, cfg)
     start, history = 0, []
-    if resume and (meta := load_checkpoint(ckpt, model, opt, rng)) is not None:
+    if resume and (meta := load_checkpoint(ckpt_dir, model, opt, rng, identity=identity)) is not None:
         start, history = int(meta["step"]), list(meta["extra"].get("history", []))
-        log.info("resuming from step %d (%s)", start, ckpt)
-    elif ckpt.exists():
-        shutil.rmtree(ckpt)
-    tags = {"dataset": graph.name, "seed": cfg.seed, "graph": str(graph.root)}
-    t0 = time.perf_counter()
-    with stage_run("train-pinclip", params=to_dict(cfg), tags=tags):
-        model.train()
-        for step in progress(range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start,
-                             total=cfg.train.steps):
-            for g in opt.param_groups:
-                g["lr"] = _lr(cfg, step)
-            terms = step_losses(model, table, sampler, rng, cfg, board_inputs)
-            loss = _weighted(cfg, terms)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            opt.step()
-            if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
-                row = {"step": step + 1, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
-                history.append(row)
-                log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step + 1)
-                log.info("step %d loss %.4f %s", step + 1, row["loss"],
-                         " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")))
-            if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:
-                save_checkpoint(ckpt, step + 1, model, opt, rng, extra={"history": history})
-            if stop_after is not None and step + 1 >= stop_after:
-                raise TrainingInterrupted(f"stopped after step {step + 1} (checkpoints in {ckpt})")
-        model.eval()
-        manifest = {
-            "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph), "dataset": graph.name},
-            "seed": cfg.seed, "steps": cfg.train.steps, "train_pins": int(len(warm)),
-            "anchors_with_train_saves": int(len(sampler.anchors)), "image_size": image_size,
-            "train_seconds_this_run": round(time.perf_counter() - t0, 3), "history": history,
-            "final_losses": history[-1] if history else {},
-        }
-        with atomic_output_dir(out, overwrite=overwrite) as tmp:
-            save_model_dir(tmp, model, cfg, tokenizer, vocab, manifest)
-            if ckpt.exists():
-                shutil.move(str(ckpt), tmp / "checkpoints")
-        for f in ("config.json", "manifest.json", "build.json"):
-            log_artifacts(Path(out) / f, "pinclip")
-    return manifest
+        log.info("resuming from step %d (%s)", start, ckpt_dir)
+    model.train()
+    for step in progress(range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start,
+                         total=cfg.train.steps):
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        terms = step_losses(model, table, sampler, rng, cfg, board_inputs)
+        loss = _weighted(cfg, terms)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+        if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
+            row = {"step": step + 1, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+            history.append(row)
+            tracker.log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step + 1)
+            log.info("step %d loss %.4f %s", step + 1, row["loss"],
+                     " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")))
+        if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:
+            save_checkpoint(ckpt_dir, step + 1, model, opt, rng, extra={"history": history, "identity": identity})
+            if on_checkpoint is not None:
+                on_checkpoint(step + 1)
+    model.eval()
+    info = {"train_pins": int((~graph.is_cold).sum()), "anchors_with_train_saves": int(len(sampler.anchors)),
+            "image_size": image_size}
+    return TrainedPinClip(model, tokenizer, vocab, history, info)
 
 
 def _board_inputs(graph: PinBoardGraph, tokenizer, vocab, cfg, image_size):

@@ -2,46 +2,45 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from graph_build.graph import PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.sage.config import SageConfig
-from graphrec.tracking import stage_run
-from graphrec.utils.io import check_output_free, read_json
+from graphrec.tracking import NULL, Tracker
+from graphrec.utils.checkpoint import Resume, checkpoint_dir, resume_from
+from graphrec.utils.io import check_output_free, read_json, sha256_file
 
 
 def train_sage_dir(graph: PinBoardGraph, features: str | Path, cfg: SageConfig, out: str | Path, *,
-                   resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+                   resume: Resume = False, overwrite: bool = False, tracker: Tracker = NULL) -> dict[str, Any]:
     """Train on ``graph``'s train split with the content embedding dir ``features``; write ``out``.
 
-    Checkpoints live in ``<parent>/.<name>.partial`` until the model directory is written, so an
-    interrupted run can continue with ``resume=True``. Returns the model manifest.
+    Checkpoints live in ``checkpoint_dir(out)`` until the model directory is written, so an
+    interrupted run can continue (``resume``: see :func:`graphrec.utils.checkpoint.resume_from`).
+    ``tracker`` gets the tags and per-epoch records (the caller opened its run). Returns the
+    model manifest.
     """
+    from graph_build.graph import MANIFEST
+    from graphrec.embeddings import graph_fingerprint
     from graphrec.sage.adjacency import Bipartite
     from graphrec.sage.inference import check_features
-    from graphrec.sage.store import partial_dir, save_model
+    from graphrec.sage.store import save_model
     from graphrec.sage.train import train_sage
     from graphrec.utils.seed import seed_everything
 
     check_output_free(out, overwrite=overwrite)
     feats = check_features(features, graph)
-    part = partial_dir(out)
-    if resume and not (part / "checkpoints").is_dir():
-        raise FileNotFoundError(f"--resume: no interrupted run of {out} (no {part / 'checkpoints'}); run without --resume")
-    if not resume and part.exists():
-        shutil.rmtree(part)
+    ckpt = checkpoint_dir(out)
+    identity = {"config": to_dict(cfg), "graph": graph_fingerprint(graph),
+                "features": sha256_file(feats.root / MANIFEST)}
+    go_on = resume_from(ckpt, identity, resume)
     seed_everything(cfg.seed)
-    tags = {"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name}
-    with stage_run("train-sage", params=to_dict(cfg), tags=tags):
-        model, history = train_sage(Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, part / "checkpoints",
-                                    resume=resume)
-        manifest = save_model(out, model, cfg, graph, feats, history, checkpoints=part / "checkpoints",
-                              overwrite=overwrite)
-    shutil.rmtree(part, ignore_errors=True)
-    return manifest
+    tracker.set_tags({"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name})
+    model, history = train_sage(Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, ckpt,
+                                resume=go_on, identity=identity, tracker=tracker)
+    return save_model(out, model, cfg, graph, feats, history, checkpoints=ckpt, overwrite=overwrite)
 
 
 def embed_graph_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,

@@ -1,6 +1,6 @@
 """Typed configuration of the PinSage-style GraphSAGE stage (``graphrec train-sage``).
 
-Load it with ``graphrec.config.load_config(SageConfig, yaml_path, ["train.epochs=5", ...])``.
+Load it with ``graphrec.utils.config.load_config(SageConfig, yaml_path, ["train.epochs=5", ...])``.
 Every section is a frozen dataclass; the whole tree is logged to MLflow and stored in the model
 directory's ``config.json`` so ``embed-graph`` rebuilds exactly the trained model.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ class InductiveEmbedder:
         d = self.x[PIN].shape[1] - int(self.cfg.model.degree_feature)
         if content.ndim != 2 or content.shape[1] != d:
             raise ValueError(f"content must be m x {d}, got {content.shape}")
-        new_pin, board = (np.empty(0, np.int64),) * 2 if saves is None else (np.asarray(a, np.int64) for a in saves)
+        new_pin, board = _saves_arrays(saves)
         if len(new_pin) and (new_pin.min() < 0 or new_pin.max() >= m or board.min() < 0
                              or board.max() >= self.bip.n_boards):
             raise ValueError("saves: new pin indices must be in [0, m) and boards in [0, n_boards)")
@@ -168,6 +168,23 @@ class InductiveEmbedder:
             new_x = np.concatenate([content, degree_column(np.bincount(new_pin, minlength=m))], axis=1)
         x_pin = torch.cat([self.x[PIN], torch.from_numpy(new_x)])
         x = {PIN: x_pin[torch.from_numpy(blocks.input_ids[PIN])], BOARD: self.x[BOARD][torch.from_numpy(blocks.input_ids[BOARD])]}
-        known = {t: torch.from_numpy(blocks.input_ids[t] < len(k)) & k[torch.from_numpy(
-                 np.minimum(blocks.input_ids[t], len(k) - 1))] for t, k in known_nodes(self.bip).items()}
-        return self.model(blocks, x, known)[PIN].numpy()
+        return self.model(blocks, x, _known_inputs(blocks, known_nodes(self.bip)))[PIN].numpy()
+
+
+def _saves_arrays(saves: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(new pin index, board)`` int64 arrays of the new pins' saves (empty without saves)."""
+    if saves is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    new_pin, board = saves
+    return np.asarray(new_pin, np.int64), np.asarray(board, np.int64)
+
+
+def _known_inputs(blocks, known: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Which input nodes of ``blocks`` have trained ID vectors: the graph's ``known`` nodes; the
+    new pins (ids past the graph's) never do."""
+    out = {}
+    for t, k in known.items():
+        ids = blocks.input_ids[t]
+        in_graph = ids < len(k)
+        out[t] = torch.from_numpy(in_graph) & k[torch.from_numpy(np.minimum(ids, len(k) - 1))]
+    return out

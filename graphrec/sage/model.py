@@ -28,7 +28,7 @@ from torch import nn
 
 from graphrec.sage.adjacency import BOARD, PIN
 from graphrec.sage.blocks import Blocks, pooled_weights
-from graphrec.sage.config import ModelConfig
+from graphrec.sage.config import ModelConfig, SageConfig
 from graphrec.sage.sampler import HeteroNeighborhoods
 
 NTYPES = (PIN, BOARD)
@@ -212,3 +212,20 @@ def relations_for(pin_pins: int, pin_boards: int, board_pins: int, board_boards:
     rel = {PIN: [s for s, k in ((PIN, pin_pins), (BOARD, pin_boards)) if k > 0],
            BOARD: [s for s, k in ((PIN, board_pins), (BOARD, board_boards)) if k > 0]}
     return rel
+
+
+def build_model(cfg: SageConfig, in_dim: int, n_pins: int = 0, n_boards: int = 0) -> SageModel:
+    """A freshly initialised model (initialisation seeded by ``cfg.seed``).
+
+    Args:
+        cfg: the config.
+        in_dim: content feature width.
+        n_pins, n_boards: graph size (only used for ID vectors, ``model.id_dim > 0``).
+    """
+    s = cfg.sampler
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        width = in_dim + int(cfg.model.degree_feature)
+        return SageModel(cfg.model, {PIN: width, BOARD: width},
+                         relations_for(s.pin_pins, s.pin_boards, s.board_pins, s.board_boards),
+                         temperature_init=cfg.loss.temperature_init, n_nodes={PIN: n_pins, BOARD: n_boards})

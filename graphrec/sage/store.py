@@ -13,25 +13,15 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from graph_build.graph import MANIFEST, PinBoardGraph
-from graphrec.config import to_dict
+from graphrec.utils.config import to_dict
 from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.sage.config import SageConfig
-from graphrec.sage.model import SageModel
-from graphrec.sage.train import build_model
+from graphrec.sage.model import SageModel, build_model
 from graphrec.utils.io import atomic_output_dir, sha256_file, write_json
+from graphrec.utils.modeldir import ModelDirError, open_model_dir
 
 KIND = "graphrec.sage_model"
 WEIGHTS, CONFIG, CHECKPOINTS = "model.safetensors", "config.json", "checkpoints"
-
-
-class ModelDirError(ValueError):
-    """A SAGE model directory that is missing, incomplete or does not fit the inputs."""
-
-
-def partial_dir(out: str | Path) -> Path:
-    """Where an unfinished run keeps its checkpoints: ``<parent>/.<name>.partial``."""
-    out = Path(out).absolute()
-    return out.parent / f".{out.name}.partial"
 
 
 def save_model(out: str | Path, model: SageModel, cfg: SageConfig, graph: PinBoardGraph, features: Embeddings,
@@ -58,11 +48,9 @@ def save_model(out: str | Path, model: SageModel, cfg: SageConfig, graph: PinBoa
 
 def load_model(root: str | Path) -> tuple[SageModel, SageConfig, dict[str, Any]]:
     """Rebuild the model of a model directory: ``(model in eval mode, config, manifest)``."""
-    from graphrec.utils.modeldir import open_model_dir
-
     root = Path(root)
     manifest, raw, cfg = open_model_dir(root, files=(MANIFEST, CONFIG, WEIGHTS), kind=KIND, config_cls=SageConfig,
-                                        section="sage", error=ModelDirError, what="SAGE model",
+                                        section="sage", what="SAGE model",
                                         hint="train one with `graphrec train-sage`")
     model = build_model(cfg, int(raw["in_dim"]), int(raw.get("n_pins", 0)), int(raw.get("n_boards", 0)))
     model.load_state_dict(load_file(str(root / WEIGHTS)))

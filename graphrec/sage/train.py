@@ -21,37 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphrec.config import ConfigError, to_dict
+from graphrec.utils.config import to_dict
 from graphrec.sage.adjacency import BOARD, PIN, Bipartite, split_edges
 from graphrec.sage.blocks import build_blocks, in_sorted
 from graphrec.sage.config import SageConfig
 from graphrec.sage.inputs import node_inputs
-from graphrec.sage.model import SageModel, relations_for
+from graphrec.sage.model import SageModel, build_model
 from graphrec.sage.negatives import HardNegativeMiner, easy_negatives
 from graphrec.sage.objective import PairBatch, batch_loss
 from graphrec.sage.sampler import HeteroNeighborhoods, sample_neighborhoods
-from graphrec.tracking import log_metrics
+from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import latest_step, load_checkpoint, save_checkpoint
 from graphrec.utils.logs import format_metrics, progress
 
 log = logging.getLogger(__name__)
-
-
-def build_model(cfg: SageConfig, in_dim: int, n_pins: int = 0, n_boards: int = 0) -> SageModel:
-    """A freshly initialised model (initialisation seeded by ``cfg.seed``).
-
-    Args:
-        cfg: the config.
-        in_dim: content feature width.
-        n_pins, n_boards: graph size (only used for ID vectors, ``model.id_dim > 0``).
-    """
-    s = cfg.sampler
-    with torch.random.fork_rng():
-        torch.manual_seed(cfg.seed)
-        width = in_dim + int(cfg.model.degree_feature)
-        return SageModel(cfg.model, {PIN: width, BOARD: width},
-                         relations_for(s.pin_pins, s.pin_boards, s.board_pins, s.board_boards),
-                         temperature_init=cfg.loss.temperature_init, n_nodes={PIN: n_pins, BOARD: n_boards})
 
 
 @dataclass
@@ -169,14 +152,11 @@ def train_step(model: SageModel, opt: torch.optim.Optimizer, data: EpochData, cf
     return float(loss.detach())
 
 
-def _resume_point(ckpt_dir: Path, model, opt, cfg: SageConfig) -> tuple[int, int, int, list[dict[str, Any]], list[float]]:
-    meta = load_checkpoint(ckpt_dir, model, opt)
+def _resume_point(ckpt_dir: Path, model, opt, identity) -> tuple[int, int, int, list[dict[str, Any]], list[float]]:
+    meta = load_checkpoint(ckpt_dir, model, opt, identity=identity)
     if meta is None:
         raise FileNotFoundError(f"--resume: no complete checkpoint in {ckpt_dir}")
     extra = meta["extra"]
-    if extra.get("config") != to_dict(cfg):
-        raise ConfigError(f"--resume: the checkpoint in {ckpt_dir} was written with a different config; "
-                          "pass the same --config/--set or start without --resume")
     return (int(meta["step"]), int(extra["epoch"]), int(extra["step_in_epoch"]), list(extra["history"]),
             [float(v) for v in extra.get("epoch_losses", [])])
 
@@ -188,6 +168,8 @@ def train_sage(
     ckpt_dir: Path,
     resume: bool = False,
     on_checkpoint: Callable[[int], None] | None = None,
+    identity: dict[str, Any] | None = None,
+    tracker: Tracker = NULL,
 ) -> tuple[SageModel, list[dict[str, Any]]]:
     """Train a model on the train graph ``bip`` with pin input features ``pin_x``.
 
@@ -196,9 +178,11 @@ def train_sage(
         pin_x: ``[n_pins, d]`` pin content features.
         cfg: the stage config.
         ckpt_dir: checkpoint directory (written every ``checkpoint_every`` steps and per epoch).
-        resume: continue from the newest checkpoint in ``ckpt_dir`` (same config required).
+        resume: continue from the newest checkpoint in ``ckpt_dir`` (same identity required).
         on_checkpoint: called with the global step after each checkpoint (tests use it to
             simulate a kill).
+        identity: what the run depends on, stored in every checkpoint (default: the config).
+        tracker: where the per-epoch records go.
 
     Returns:
         ``(model, history)``: the trained model and per-epoch records (loss, seconds, pairs/s).
@@ -206,10 +190,11 @@ def train_sage(
     model = build_model(cfg, pin_x.shape[1], bip.n_pins, bip.n_boards)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     gstep, epoch0, step0, history, partial = 0, 0, 0, [], []
+    identity = {"config": to_dict(cfg)} if identity is None else identity
     if resume and latest_step(ckpt_dir) is not None:
-        gstep, epoch0, step0, history, partial = _resume_point(ckpt_dir, model, opt, cfg)
+        gstep, epoch0, step0, history, partial = _resume_point(ckpt_dir, model, opt, identity)
         log.info("resuming at epoch %d step %d (global step %d)", epoch0 + 1, step0, gstep)
-    extra = {"config": to_dict(cfg)}
+    extra = {"identity": identity}
     t_miner = time.perf_counter()
     miner = hard_miner(bip, cfg)
     if miner is not None:
@@ -229,7 +214,7 @@ def train_sage(
                 if end:
                     n_hard = hard_count(cfg, epoch) if miner is not None else 0
                     history.append(_record(epoch, losses, pairs, time.perf_counter() - t0, n_hard))
-                    log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
+                    tracker.log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
                     log.info("sage %s", format_metrics(history[-1]))
                 save_checkpoint(ckpt_dir, gstep, model, opt, extra={**extra, "epoch": epoch + int(end),
                                 "step_in_epoch": 0 if end else step + 1, "history": history,

@@ -110,7 +110,7 @@ def test_candidates_rerun_reuses_completed_shards(graph: PinBoardGraph, emb_dir:
 
 def test_embed_pins_on_ray_same_bytes(graph: PinBoardGraph, tmp_path: Path) -> None:
     from graphrec.pinclip.embed import embed_graph_pins
-    from graphrec.pinclip.train import train_pinclip
+    from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
     from tests.pinclip.conftest import tiny_config
 
     model = tmp_path / "m"

@@ -158,7 +158,12 @@ def test_mlflow_child_run_per_model_with_sanitised_names(synth_graph: Path, tmp_
     monkeypatch.setenv("GRAPHREC_MLFLOW", "1")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "eval-test")
     monkeypatch.chdir(tmp_path)  # the sqlite store puts artifacts in ./mlruns
-    evaluate(synth_graph, [], tmp_path / "E", tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",)))
+    from graphrec.utils.config import to_dict
+    from graphrec.tracking import open_run
+
+    cfg = tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",))
+    with open_run("evaluate", params=to_dict(cfg)) as tracker:
+        evaluate(synth_graph, [], tmp_path / "E", cfg, tracker=tracker)
     client = mlflow.MlflowClient()
     exp = client.get_experiment_by_name("eval-test")
     runs = {r.data.tags["mlflow.runName"]: r for r in client.search_runs([exp.experiment_id])}
@@ -175,7 +180,7 @@ def test_mlflow_child_run_per_model_with_sanitised_names(synth_graph: Path, tmp_
 
 def test_shipped_eval_yaml_equals_the_defaults() -> None:
     from eval.config import EvalConfig
-    from graphrec.config import load_config
+    from graphrec.utils.config import load_config
 
     root = Path(__file__).resolve().parents[2]
     assert load_config(EvalConfig, root / "experiments" / "configs" / "eval.yaml") == EvalConfig()

@@ -11,6 +11,7 @@ import pytest
 
 from eval.run import evaluate
 from graphrec import tracking
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import read_json
 from tests.eval.conftest import tiny_config
 
@@ -78,7 +79,9 @@ def test_child_run_per_model_with_sanitised_names_fast(synth_graph: Path, tmp_pa
     monkeypatch.setattr(tracking, "git_commit", lambda: "abc")
     monkeypatch.setenv("GRAPHREC_MLFLOW", "1")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "eval-test")
-    evaluate(synth_graph, [], tmp_path / "E", tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",)))
+    cfg = tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",))
+    with tracking.open_run("evaluate", params=to_dict(cfg)) as tracker:  # the CLI/pipeline layer opens it
+        evaluate(synth_graph, [], tmp_path / "E", cfg, tracker=tracker)
     runs = {r.data.tags["mlflow.runName"]: r for r in fake.runs.values()}
     assert set(runs) == {"evaluate", "evaluate.popularity", "evaluate.oracle"}
     assert fake.experiment == "eval-test" and not fake.stack

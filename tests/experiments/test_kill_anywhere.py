@@ -99,3 +99,62 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path: Path, reference:
 def test_kill_at_every_stage_boundary_then_rerun_equals_uninterrupted(tmp_path: Path,
                                                                      reference: dict[str, str]) -> None:
     _kill_then_resume(tmp_path, reference, BOUNDARIES)
+
+
+def _stall_after_checkpoint(module: str, out: Path, tmp: Path) -> None:
+    """Child of the training-kill test: ``graphrec run`` whose trainer ``module`` hangs right
+    after writing a checkpoint (so the parent's kill lands mid-training)."""
+    import importlib
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    import graphrec.cli.run  # noqa: F401 - registers the command
+    from graphrec.cli import app
+
+    os.environ.update(_env(tmp))
+    tempfile.tempdir = str(tmp)
+    mod = importlib.import_module(module)
+    real = mod.save_checkpoint
+
+    def stalled(*args, **kwargs):
+        path = real(*args, **kwargs)
+        time.sleep(600)
+        return path
+
+    mod.save_checkpoint = stalled
+    CliRunner().invoke(app, _cmd(out)[1:])
+
+
+def _kill_after_checkpoint(out: Path, tmp: Path, stage: str, module: str, sig: int) -> float:
+    """Run ``graphrec run`` in a fork, send ``sig`` once ``stage`` wrote a checkpoint; kill time."""
+    import multiprocessing
+
+    ck = out / f".{stage}.checkpoints"
+    proc = multiprocessing.get_context("fork").Process(target=_stall_after_checkpoint, args=(module, out, tmp))
+    proc.start()
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.is_alive() and not any(ck.glob("ckpt-*.json")):
+        time.sleep(0.02)
+    os.kill(proc.pid, sig)
+    proc.join()
+    assert any(ck.glob("ckpt-*.json")) and not (out / stage / "manifest.json").exists()
+    return time.time()
+
+
+def test_run_killed_mid_training_resumes_each_trainer_from_its_checkpoint(tmp_path: Path,
+                                                                       reference: dict[str, str]) -> None:
+    """kill -9 during train-pinclip, then SIGTERM during train-sage: each re-run continues the
+    training from its checkpoint (not from step 0) and the outputs equal an uninterrupted run's."""
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    killed = _kill_after_checkpoint(out, tmp, "pinclip", "graphrec.pinclip.train", signal.SIGKILL)
+    _kill_after_checkpoint(out, tmp, "sage", "graphrec.sage.train", signal.SIGTERM)
+    # the second run continued PinCLIP: its first checkpoint is the one the killed run wrote
+    first = min((out / "pinclip" / "checkpoints").glob("ckpt-*.json"), key=lambda p: p.stat().st_mtime)
+    assert first.stat().st_mtime < killed
+    res = subprocess.run(_cmd(out), env=_env(tmp), capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "continuing from checkpoint" in res.stderr
+    got = outputs(out)
+    diff = sorted(k for k in set(got) | set(reference) if got.get(k) != reference.get(k))
+    assert not diff, [(k, got.get(k, "missing"), reference.get(k, "extra")) for k in diff]

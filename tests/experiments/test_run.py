@@ -102,6 +102,11 @@ def test_parent_and_nested_stage_runs(work: Path, client) -> None:  # noqa: ANN0
     assert sorted(children) == sorted(STAGES)
     assert all(r.info.status == "FINISHED" for r in children.values())
     assert all(r.data.metrics["wall_seconds"] > 0 for r in children.values())
+    # each stage's config as flattened params under its section's key, not one text blob
+    assert children["train-pinclip"].data.params["pinclip.train.steps"] == "8"
+    assert children["train-sage"].data.params["sage.model.hidden_dim"] == "16"
+    assert children["ab-sim"].data.params["eval.ab.feed_size"] == "10"
+    assert not any(k.startswith("stage_config") for r in children.values() for k in r.data.params)
     # whole-run metrics: per-stage wall time and the evaluation numbers
     m = parent.data.metrics
     assert m["stage_seconds/train-pinclip"] > 0

@@ -10,7 +10,7 @@ import pytest
 
 from experiments.stages import stamped_key
 from experiments.sweep import make_trials, parse_grid, run_sweep, split_values
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 TINY = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "tiny.yaml"
 # Fewer stages than tiny's default: the sweep machinery, not the ablation models, is under test.
@@ -98,19 +98,19 @@ def test_two_trial_sweep_nests_runs_and_reuses_identical_stages(tmp_path: Path, 
 def test_graphrec_run_resumes_an_mlflow_project_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under `mlflow run`, MLFLOW_RUN_ID (+ MLFLOW_EXPERIMENT_ID) name the project's run: the pipeline's
     parent run must be that run (in its experiment), with the stage runs nested under it."""
-    from graphrec.tracking import stage_run
+    from graphrec.tracking import open_run
 
     client = _mlflow_store(tmp_path, monkeypatch, "graphrec-other")
     exp_id = client.create_experiment("project")
     project_run = client.create_run(exp_id)
     monkeypatch.setenv("MLFLOW_RUN_ID", project_run.info.run_id)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", exp_id)
-    with stage_run("graphrec run") as parent:
-        with stage_run("train-sage") as child:
+    with open_run("graphrec run") as parent:
+        with parent.child("train-sage") as child:
             pass
-    assert parent.info.run_id == project_run.info.run_id
-    assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == project_run.info.run_id
-    assert client.get_run(child.info.run_id).info.experiment_id == exp_id
+    assert parent.run_id == project_run.info.run_id
+    assert client.get_run(child.run_id).data.tags["mlflow.parentRunId"] == project_run.info.run_id
+    assert client.get_run(child.run_id).info.experiment_id == exp_id
     assert client.get_experiment_by_name("graphrec-other") is None
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from graphrec.config import ConfigError, apply_overrides, flatten, from_dict, load_config, to_dict
+from graphrec.utils.config import ConfigError, apply_overrides, flatten, from_dict, load_config, to_dict
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def test_override_syntax_errors() -> None:
 
 
 def test_load_section_reads_a_run_config_section_or_a_whole_file(tmp_path: Path) -> None:
-    from graphrec.config import load_section
+    from graphrec.utils.config import load_section
 
     run = tmp_path / "run.yaml"
     run.write_text("seed: 7\ninner:\n  lr: 0.5\nother: {x: 1}\n")

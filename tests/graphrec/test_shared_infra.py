@@ -11,7 +11,7 @@ import torch
 
 from graph_build.graph import load_graph
 from graphrec.embeddings import EmbeddingDirError, load_embeddings, write_embeddings
-from graphrec.tracking import sanitize, stage_run
+from graphrec.tracking import NULL, open_run, sanitize
 from graphrec.utils.checkpoint import latest_step, load_checkpoint, save_checkpoint
 
 
@@ -88,22 +88,24 @@ def test_stage_runs_nest_and_failures_are_marked(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns.db")
     monkeypatch.setenv("GRAPHREC_MLFLOW", "1")
-    with stage_run("parent", params={"a": {"b": 1}}) as parent:
-        with stage_run("child") as child:
-            mlflow.log_metric("x", 1.0)
+    with open_run("parent", params={"a": {"b": 1}}) as parent:
+        with parent.child("child") as child:
+            child.log_metrics({"x": 1.0, "not a number": "n/a"})
     client = mlflow.MlflowClient()
-    assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
-    assert client.get_run(parent.info.run_id).data.params == {"a.b": "1"}
-    with stage_run("stage-a") as outer:
-        with stage_run("stage-a") as inner:  # a stage function tracking itself inside the pipeline's run
-            assert inner.info.run_id == outer.info.run_id
+    assert client.get_run(child.run_id).data.tags["mlflow.parentRunId"] == parent.run_id
+    assert client.get_run(child.run_id).data.metrics == {"x": 1.0}
+    assert client.get_run(parent.run_id).data.params == {"a.b": "1"}
     with pytest.raises(RuntimeError):
-        with stage_run("broken") as broken:
+        with open_run("broken") as broken:
             raise RuntimeError("stage failed")
-    assert client.get_run(broken.info.run_id).info.status == "FAILED"
+    assert client.get_run(broken.run_id).info.status == "FAILED"
+    with open_run("off", enabled=False) as off:  # --no-mlflow
+        assert off is NULL and not off.enabled
+        with off.child("child of off") as child:
+            assert child is NULL
     monkeypatch.setenv("GRAPHREC_MLFLOW", "0")
-    with stage_run("off") as off:
-        assert off is None
+    with open_run("off") as off:
+        assert off is NULL
 
 
 def test_boards_from_pins_is_the_normalised_mean_of_train_pins(synth_graph: Path) -> None:
@@ -116,3 +118,23 @@ def test_boards_from_pins_is_the_normalised_mean_of_train_pins(synth_graph: Path
     members = g.saves["train"].pin_idx[g.saves["train"].board_idx == b].to_numpy()
     mean = pin[members].mean(0)
     np.testing.assert_allclose(board[b], mean / np.linalg.norm(mean), rtol=1e-5)
+
+
+def test_resume_from_continues_only_a_checkpoint_of_the_same_identity(tmp_path: Path) -> None:
+    from graphrec.utils.checkpoint import checkpoint_dir, resume_from, save_checkpoint
+    from graphrec.utils.config import ConfigError
+
+    ck = checkpoint_dir(tmp_path / "model")
+    assert ck == tmp_path / ".model.checkpoints"
+    with pytest.raises(FileNotFoundError, match="no interrupted run"):
+        resume_from(ck, {"config": {"lr": 1}}, True)
+    assert resume_from(ck, {"config": {"lr": 1}}, "auto") is False
+    save_checkpoint(ck, 3, torch.nn.Linear(2, 2), extra={"identity": {"config": {"lr": 1, "ks": (1, 2)}}})
+    assert resume_from(ck, {"config": {"lr": 1, "ks": (1, 2)}}, "auto") is True  # tuples read back as lists
+    assert resume_from(ck, {"config": {"lr": 1, "ks": (1, 2)}}, True) is True
+    with pytest.raises(ConfigError, match="different config"):
+        resume_from(ck, {"config": {"lr": 2}}, True)
+    assert ck.exists()  # a refused --resume keeps the checkpoints
+    assert resume_from(ck, {"config": {"lr": 2}}, "auto") is False and not ck.exists()  # stale: removed
+    save_checkpoint(ck, 3, torch.nn.Linear(2, 2), extra={"identity": {"config": {"lr": 1}}})
+    assert resume_from(ck, {"config": {"lr": 1}}, False) is False and not ck.exists()  # start over

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from graph_build.graph import load_graph
 from graphrec.hybrid.config import TeacherConfig
 from graphrec.hybrid.teacher import binary, fit_teacher, simplex, truncated, warm_recall, zscore_rows
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 
 
 def test_simplex_grid() -> None:

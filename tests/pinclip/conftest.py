@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphrec.config import from_dict
+from graphrec.utils.config import from_dict
 from graphrec.pinclip.config import PinClipConfig
 
 TINY = {

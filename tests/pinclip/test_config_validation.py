@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphrec.config import ConfigError, load_config
+from graphrec.utils.config import ConfigError, load_config
 from graphrec.pinclip.config import PinClipConfig
 
 BAD = [

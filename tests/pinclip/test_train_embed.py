@@ -17,11 +17,13 @@ import torch
 from graph_build.build import build_graph
 from graph_build.graph import load_graph
 from graph_build.split import SplitConfig
+from graphrec.utils.config import ConfigError
 from graphrec.embeddings import load_embeddings
 from graphrec.pinclip.embed import embed_graph_pins, embed_new_pins
-from graphrec.pinclip.modeldir import load_model_dir
+from graphrec.pinclip.store import load_model_dir
 from graphrec.pinclip.table import PinTable
-from graphrec.pinclip.train import TrainingInterrupted, checkpoint_dir, train_pinclip
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
+from graphrec.utils.checkpoint import checkpoint_dir
 from tests.pinclip.conftest import tiny_config
 
 
@@ -75,12 +77,30 @@ def test_same_seed_same_weights_and_embeddings(synth_graph: Path, trained: Path,
     assert (tmp_path / "other" / "model.safetensors").read_bytes() != (trained / "model.safetensors").read_bytes()
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(synth_graph: Path, trained: Path, tmp_path: Path) -> None:
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(synth_graph: Path, trained: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphrec.pinclip.train as train_mod
+
     g = load_graph(synth_graph)
     out = tmp_path / "resumed"
-    with pytest.raises(TrainingInterrupted):
-        train_pinclip(g, tiny_config(), out, stop_after=3)
+    real = train_mod.save_checkpoint
+
+    def killed_after_2(directory, step, *args, **kwargs):  # the process "dies" after checkpoint 2
+        real(directory, step, *args, **kwargs)
+        if step == 2:
+            raise _Killed
+
+    monkeypatch.setattr(train_mod, "save_checkpoint", killed_after_2)
+    with pytest.raises(_Killed):
+        train_pinclip(g, tiny_config(), out)
     assert not out.exists() and (checkpoint_dir(out) / "ckpt-2.json").exists()
+    monkeypatch.setattr(train_mod, "save_checkpoint", real)
+    with pytest.raises(ConfigError, match="different config"):
+        train_pinclip(g, tiny_config(train__lr=1e-2), out, resume=True)
     train_pinclip(g, tiny_config(), out, resume=True)
     assert (out / "model.safetensors").read_bytes() == (trained / "model.safetensors").read_bytes()
 
@@ -92,7 +112,7 @@ def test_cli_resume_after_sigkill(synth_graph: Path, tmp_path: Path) -> None:
     args = [graphrec, "-q", "train-pinclip", "--graph", str(synth_graph), "--out", str(out), "--no-mlflow",
             "--set", "image.image_size=16", "--set", "image.hidden_size=32", "--set", "image.num_layers=1",
             "--set", "text.hidden_size=32", "--set", "text.num_layers=1", "--set", "text.vocab_size=300",
-            "--set", "fusion.dim=32", "--set", "fusion.num_layers=1", "--set", "train.steps=400",
+            "--set", "fusion.dim=32", "--set", "fusion.num_layers=1", "--set", "train.steps=60",
             "--set", "train.batch_size=16", "--set", "train.checkpoint_every=5"]
     env = {**os.environ, "GRAPHREC_NO_PROGRESS": "1"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -104,7 +124,7 @@ def test_cli_resume_after_sigkill(synth_graph: Path, tmp_path: Path) -> None:
     proc.wait()
     assert list(ckpt.glob("ckpt-*.json")), "no checkpoint appeared before the deadline"
     assert not (out / "manifest.json").exists()
-    done = subprocess.run(args + ["--resume", "--set", "train.steps=20"], env=env, capture_output=True, text=True)
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (out / "manifest.json").exists() and not ckpt.exists()
 

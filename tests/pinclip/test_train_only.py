@@ -28,7 +28,7 @@ def test_train_pinclip_samples_pairs_from_train_saves_only(synth_graph: Path, tm
 
     monkeypatch.setattr(train_mod, "CoBoardSampler", record)
     with pytest.raises(_Stop):
-        train_mod.train_pinclip(g, tiny_config(), tmp_path / "m")
+        train_mod.train_pinclip(g, tiny_config(), tmp_path / ".m.checkpoints")
     adj = seen["adj"]
     train = g.csr("train")
     assert adj.shape == train.shape and (adj != train).nnz == 0

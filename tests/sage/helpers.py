@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.config import load_config
+from graphrec.utils.config import load_config
 from graphrec.sage.adjacency import Bipartite
 from graphrec.sage.config import SageConfig
 

@@ -55,7 +55,7 @@ def test_end_to_end_writes_the_contracted_directories(trained: dict[str, Path]) 
                                                                   "model.safetensors"]
     manifest = json.loads((trained["model"] / "manifest.json").read_text())
     assert manifest["kind"] == "graphrec.sage_model" and len(manifest["history"]) == 2
-    assert not list(trained["model"].parent.glob(".*partial*"))
+    assert not list(trained["model"].parent.glob(".*checkpoints*"))
     emb = load_embeddings(trained["emb"], g)
     assert emb.model_name == "sage_raw" and emb.manifest["kind"] == "graphrec.graph_embeddings"
     assert emb.pin.shape == (g.n_pins, 16) and emb.board.shape == (g.n_boards, 16)
@@ -127,11 +127,11 @@ def test_resume_continues_an_interrupted_run_to_the_same_model(trained: dict[str
     monkeypatch.setattr(train_mod, "save_checkpoint", killed_after_first)
     res = runner.invoke(app, [str(a) for a in ["train-sage", "--graph", g, "--features", feat, "--out", out, *SETS]])
     assert res.exit_code != 0 and not out.exists()
-    partial = tmp_path / ".m.partial" / "checkpoints"
+    partial = tmp_path / ".m.checkpoints"
     assert (partial / "ckpt-3.json").exists()
     monkeypatch.setattr(train_mod, "save_checkpoint", real)
     _ok(["train-sage", "--graph", g, "--features", feat, "--out", out, *SETS, "--resume"])
-    assert not partial.parent.exists()
+    assert not partial.exists()
     from safetensors.numpy import load_file
 
     a, b = load_file(str(out / "model.safetensors")), load_file(str(trained["model"] / "model.safetensors"))
@@ -183,7 +183,7 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(trained: dict[st
     subprocess.run([*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(ref), *sets],
                    check=True, env=env)
     out = tmp_path / "m"
-    ck = tmp_path / ".m.partial" / "checkpoints"
+    ck = tmp_path / ".m.checkpoints"
     proc = subprocess.Popen([*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out),
                              *sets], env=env)
     deadline = time.time() + 120
@@ -229,7 +229,7 @@ def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(trained:
     ref, out = tmp_path / "ref", tmp_path / "m"
     base = ["train-sage", "--graph", str(g), "--features", str(feat)]
     _ok([*base, "--out", ref, *sets])
-    ck = tmp_path / ".m.partial" / "checkpoints"
+    ck = tmp_path / ".m.checkpoints"
     proc = multiprocessing.get_context("fork").Process(target=_train_then_hang,
                                                        args=([*base, "--out", str(out), *sets],))
     proc.start()
@@ -243,4 +243,4 @@ def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(trained:
     _ok([*base, "--out", out, *sets, "--resume"])
     a, b = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
     assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
-    assert not (tmp_path / ".m.partial").exists()
+    assert not (tmp_path / ".m.checkpoints").exists()

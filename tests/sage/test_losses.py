@@ -63,7 +63,7 @@ def test_batch_loss_never_counts_the_positive_or_a_co_positive_as_a_negative() -
 
 
 def test_logit_scale_is_learnable_and_clamped() -> None:
-    from graphrec.sage.train import build_model
+    from graphrec.sage.model import build_model
     from tests.sage.helpers import tiny_config
 
     model = build_model(tiny_config("loss.temperature_init=0.07"), 8)

@@ -9,7 +9,7 @@ from graphrec.sage.adjacency import BOARD, PIN
 from graphrec.sage.blocks import build_blocks
 from graphrec.sage.inference import inference_neighborhoods
 from graphrec.sage.inputs import node_inputs
-from graphrec.sage.train import build_model
+from graphrec.sage.model import build_model
 
 from tests.sage.helpers import random_bipartite, tiny_config, two_communities
 

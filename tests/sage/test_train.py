@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.config import ConfigError
+from graphrec.utils.config import ConfigError
 from graphrec.embeddings import l2_normalize
 from graphrec.sage.adjacency import BOARD, PIN, split_edges
 from graphrec.sage.inference import inference_neighborhoods
@@ -127,7 +127,7 @@ def test_two_threads_give_the_same_weights(synth_graph: Path, tmp_path: Path) ->
     deterministic kernels were switched on (seed_everything); at the default model width this
     600-pin graph showed different weights on every pair of runs."""
     from graph_build.graph import load_graph
-    from graphrec.config import from_dict
+    from graphrec.utils.config import from_dict
     from graphrec.features.raw import RawFeatureConfig, write_raw_features
     from graphrec.sage.api import train_sage_dir
     from graphrec.sage.config import SageConfig

@@ -24,7 +24,7 @@ def test_train_sage_dir_trains_on_the_train_saves_only(synth_graph: Path, tmp_pa
 
     g = load_graph(synth_graph)
     seen = {}
-    feats = SimpleNamespace(pin=np.zeros((g.n_pins, 4), np.float32), model_name="content")
+    feats = SimpleNamespace(pin=np.zeros((g.n_pins, 4), np.float32), model_name="content", root=synth_graph)
     monkeypatch.setattr(inference, "check_features", lambda *a, **k: feats)
 
     def record(bip, *args, **kwargs):

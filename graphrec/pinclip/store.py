@@ -8,7 +8,7 @@ sizes, pixel statistics), ``tokenizer/`` (save_pretrained), ``metadata_vocab.jso
 
 from __future__ import annotations
 
-import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,18 +16,15 @@ from typing import Any
 from safetensors.torch import load_model, save_model
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
 
-from graphrec.config import from_dict, to_dict
+from graphrec.utils.config import to_dict
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.model import PinClip
 from graphrec.pinclip.tokenizer import load_tokenizer
-from graphrec.utils.io import read_json, write_json
+from graphrec.utils.io import atomic_output_dir, read_json, write_json
+from graphrec.utils.modeldir import ModelDirError, open_model_dir  # noqa: F401 - ModelDirError re-exported
 
 KIND = "graphrec.pinclip_model"
-
-
-class ModelDirError(ValueError):
-    """A model directory that is missing files or is of another kind."""
 
 
 @dataclass
@@ -55,15 +52,18 @@ def build_info(model: PinClip) -> dict[str, Any]:
     }
 
 
-def save_model_dir(out: Path, model: PinClip, cfg: PinClipConfig, tokenizer, vocab: MetadataVocab,
-                   manifest: dict[str, Any]) -> None:
-    """Write the model files into ``out`` (a temporary directory of atomic_output_dir)."""
-    save_model(model, str(out / "model.safetensors"))
-    write_json(out / "config.json", to_dict(cfg))
-    write_json(out / "build.json", build_info(model))
-    tokenizer.save_pretrained(str(out / "tokenizer"))
-    vocab.save(out / "metadata_vocab.json")
-    write_json(out / "manifest.json", {"kind": KIND, "schema_version": 1, **manifest})
+def save_model_dir(out: str | Path, model: PinClip, cfg: PinClipConfig, tokenizer, vocab: MetadataVocab,
+                   manifest: dict[str, Any], checkpoints: Path | None = None, overwrite: bool = False) -> None:
+    """Write the model directory atomically (moving ``checkpoints`` into it)."""
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))
+        write_json(tmp / "config.json", to_dict(cfg))
+        write_json(tmp / "build.json", build_info(model))
+        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        vocab.save(tmp / "metadata_vocab.json")
+        write_json(tmp / "manifest.json", {"kind": KIND, "schema_version": 1, **manifest})
+        if checkpoints is not None and checkpoints.is_dir():
+            shutil.move(str(checkpoints), tmp / "checkpoints")
 
 
 def _text_tower(config: dict[str, Any] | None, cfg: PinClipConfig):
@@ -80,13 +80,9 @@ def _text_tower(config: dict[str, Any] | None, cfg: PinClipConfig):
 def load_model_dir(path: str | Path) -> LoadedPinClip:
     """Rebuild the model from its directory alone (no --clip-path folder or network needed)."""
     path = Path(path)
-    mpath = path / "manifest.json"
-    if not mpath.is_file():
-        raise ModelDirError(f"{path}: not a PinCLIP model directory (no manifest.json); train one with `graphrec train-pinclip`")
-    manifest = read_json(mpath)
-    if manifest.get("kind") != KIND:
-        raise ModelDirError(f"{mpath}: kind {manifest.get('kind')!r} is not {KIND}")
-    cfg = from_dict(PinClipConfig, json.loads((path / "config.json").read_text()))
+    manifest, _, cfg = open_model_dir(path, files=("manifest.json", "config.json", "build.json", "model.safetensors"),
+                                      kind=KIND, config_cls=PinClipConfig, section=None, what="PinCLIP model",
+                                      hint="train one with `graphrec train-pinclip`")
     info = read_json(path / "build.json")
     vision = CLIPVisionModel(CLIPVisionConfig(**info["vision_config"]))
     text = _text_tower(info["text_config"], cfg)
