@@ -131,7 +131,9 @@ def _kill_after_checkpoint(out: Path, tmp: Path, stage: str, module: str, sig: i
     import multiprocessing
 
     ck = out / f".{stage}.checkpoints"
-    proc = multiprocessing.get_context("fork").Process(target=_stall_after_checkpoint, args=(module, out, tmp))
+    # spawn, not fork: a fork of this test process (torch and tokenizer thread pools already
+    # running) can deadlock on a lock held by a thread that does not exist in the child
+    proc = multiprocessing.get_context("spawn").Process(target=_stall_after_checkpoint, args=(module, out, tmp))
     proc.start()
     deadline = time.time() + 600
     while time.time() < deadline and proc.is_alive() and not any(ck.glob("ckpt-*.json")):
