@@ -170,8 +170,9 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
     if scores:
         z = {"als": zscore_rows(als_board @ als_pin[warm].T), **{f: zscore_rows(s) for f, s in scores.items()}}
         names = list(z)
-        per_board = [board_recalls(_mix(z, names, w), known_w, held_w, k) for w in simplex(len(names), cfg.blend_step)]
-        mixed = [(float(r.mean()), w) for r, w in zip(per_board, simplex(len(names), cfg.blend_step))]
+        weightings = simplex(len(names), cfg.blend_step)
+        per_board = [board_recalls(_mix(z, names, w), known_w, held_w, k) for w in weightings]
+        mixed = [(float(r.mean()), w) for r, w in zip(per_board, weightings)]
         val, w = max(mixed, key=lambda t: (t[0], t[1][0]))  # ties: more ALS weight
         family = max(z, key=lambda f: best[f][0])
         gain = crossfit_gain(per_board, board_recalls(_single_scores(best, family, warm), known_w, held_w, k))

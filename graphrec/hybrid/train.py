@@ -95,7 +95,7 @@ class FullModel:
         cold = np.ones(m, dtype=bool)
         folded = np.zeros((m, k), np.float32)
         if saves is not None and len(saves[0]):
-            if self.fold is None or not len(self.fold.fold_board):
+            if self.fold is None:  # an ALS teacher (fit_full and load_full set fold only for a blend)
                 folded, has = fold_in(self.board_factors, student, saves, self.alpha, self.regularization)
             else:
                 f = self.fold
