@@ -15,7 +15,7 @@ export OPENBLAS_NUM_THREADS := 1
 export GIT_PYTHON_REFRESH := quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint format install bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (configured in pyproject.toml): lint and formatting check; `make format` rewrites in place.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_build.py

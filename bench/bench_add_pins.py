@@ -68,8 +68,11 @@ def get_run(args: argparse.Namespace) -> Path:
     t0 = time.perf_counter()
     res = run_pipeline(cfg, out)
     ran = [s.name for s in res.stages if s.status == "ran"]
-    print(f"run {out} ({config or 'RunConfig defaults'}; {' '.join(args.set) or 'no --set'}): "
-          f"{time.perf_counter() - t0:.0f} s, stages run: {', '.join(ran) or 'none (all up to date)'}", flush=True)
+    print(
+        f"run {out} ({config or 'RunConfig defaults'}; {' '.join(args.set) or 'no --set'}): "
+        f"{time.perf_counter() - t0:.0f} s, stages run: {', '.join(ran) or 'none (all up to date)'}",
+        flush=True,
+    )
     return out
 
 
@@ -116,7 +119,7 @@ def bench_adds(adder, pins, images, saves, singles: int, batch: int, batches: in
     out = []
     walls, parts = [], []
     for i in range(singles):
-        wall, sec = timed_add(adder, pins.iloc[i:i + 1], images, rebase(saves, i, i + 1))
+        wall, sec = timed_add(adder, pins.iloc[i : i + 1], images, rebase(saves, i, i + 1))
         walls.append(wall)
         parts.append(sec)
     out.append({"batch": 1, "pins": singles, "per_pin_s": walls, "batch_s": walls, "parts": parts})
@@ -124,11 +127,18 @@ def bench_adds(adder, pins, images, saves, singles: int, batch: int, batches: in
     for b in range(batches):
         reload(adder)
         lo = singles + b * batch
-        wall, sec = timed_add(adder, pins.iloc[lo:lo + batch], images, rebase(saves, lo, lo + batch))
+        wall, sec = timed_add(adder, pins.iloc[lo : lo + batch], images, rebase(saves, lo, lo + batch))
         walls.append(wall)
         parts.append(sec)
-    out.append({"batch": batch, "pins": batch * batches, "per_pin_s": [w / batch for w in walls], "batch_s": walls,
-                "parts": [{k: v / batch for k, v in p.items()} for p in parts]})
+    out.append(
+        {
+            "batch": batch,
+            "pins": batch * batches,
+            "per_pin_s": [w / batch for w in walls],
+            "batch_s": walls,
+            "parts": [{k: v / batch for k, v in p.items()} for p in parts],
+        }
+    )
     reload(adder)
     return out
 
@@ -150,8 +160,14 @@ def reembed_everything(run: Path, work: Path) -> dict[str, float]:
     cfg = load_bundle(run / "candidates" / "index").index.cfg
     CandidateIndex.build(np.load(work / "embeddings" / "pin_emb.npy"), cfg, seed=0)
     t3 = time.perf_counter()
-    return {"embed_pins_s": t1 - t0, "embed_graph_s": t2 - t1, "index_s": t3 - t2, "total_s": t3 - t0,
-            "n_pins": graph.n_pins, "index_kind": cfg.kind}
+    return {
+        "embed_pins_s": t1 - t0,
+        "embed_graph_s": t2 - t1,
+        "index_s": t3 - t2,
+        "total_s": t3 - t0,
+        "n_pins": graph.n_pins,
+        "index_kind": cfg.kind,
+    }
 
 
 def ms(x: float) -> str:
@@ -163,9 +179,20 @@ def add_rows(results: list[dict], label: str) -> list[list[str]]:
     for r in results:
         pp, bs = np.asarray(r["per_pin_s"]), np.asarray(r["batch_s"])
         med = {k: float(np.median([p[k] for p in r["parts"]])) for k in ("content_s", "sage_s", "index_s")}
-        rows.append([f"add-pins, {label}", f"{r['batch']:,}", f"{r['pins']:,}", ms(np.percentile(pp, 50)),
-                     ms(np.percentile(pp, 99)), ms(np.percentile(bs, 50)), ms(np.percentile(bs, 99)),
-                     ms(med["content_s"]), ms(med["sage_s"]), ms(med["index_s"])])
+        rows.append(
+            [
+                f"add-pins, {label}",
+                f"{r['batch']:,}",
+                f"{r['pins']:,}",
+                ms(np.percentile(pp, 50)),
+                ms(np.percentile(pp, 99)),
+                ms(np.percentile(bs, 50)),
+                ms(np.percentile(bs, 99)),
+                ms(med["content_s"]),
+                ms(med["sage_s"]),
+                ms(med["index_s"]),
+            ]
+        )
     return rows
 
 
@@ -173,11 +200,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", help="an existing `graphrec run` output directory (default: build one in --work)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "out" / "add_pins"), help="work dir (reused)")
-    ap.add_argument("--config", help=f"run config when building (default {DEFAULT_CONFIG.relative_to(ROOT)} if it "
-                                     "exists, else RunConfig defaults)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help=f"config override when building (after {' '.join(BASE_SETS)}, and {' '.join(NO_ABLATIONS)} "
-                         "when there is no config file)")
+    ap.add_argument(
+        "--config",
+        help=f"run config when building (default {DEFAULT_CONFIG.relative_to(ROOT)} if it "
+        "exists, else RunConfig defaults)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"config override when building (after {' '.join(BASE_SETS)}, and {' '.join(NO_ABLATIONS)} "
+        "when there is no config file)",
+    )
     ap.add_argument("--singles", type=int, default=200, help="single-pin add() calls")
     ap.add_argument("--batch", type=int, default=1000, help="batch size of the batched calls")
     ap.add_argument("--batches", type=int, default=5, help="batched calls")
@@ -186,8 +221,11 @@ def main() -> None:
     ap.add_argument("--boards", type=int, default=10, help="best-fit boards per new pin")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", THREADS_DEFAULT)))
     ap.add_argument("--seed", type=int, default=1000, help="seed of the new pins' catalogue and their saves")
-    ap.add_argument("--report", default=str(ROOT / "bench" / "results" / "add_pins.md"),
-                    help="markdown report (a .json with the raw numbers is written beside it)")
+    ap.add_argument(
+        "--report",
+        default=str(ROOT / "bench" / "results" / "add_pins.md"),
+        help="markdown report (a .json with the raw numbers is written beside it)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -220,19 +258,43 @@ def main() -> None:
         adder.add(warmup, images)  # first call: lazy imports and allocations, untimed
         reload(adder)
         saves = random_saves(n_new, args.saves_per_pin, n_boards, np.random.default_rng(args.seed))
-        results = {"no saves": bench_adds(adder, pins, images, None, args.singles, args.batch, args.batches, reload),
-                   f"~{args.saves_per_pin:g} saves/pin": bench_adds(adder, pins, images, saves, args.singles,
-                                                                   args.batch, args.batches, reload)}
+        results = {
+            "no saves": bench_adds(adder, pins, images, None, args.singles, args.batch, args.batches, reload),
+            f"~{args.saves_per_pin:g} saves/pin": bench_adds(
+                adder, pins, images, saves, args.singles, args.batch, args.batches, reload
+            ),
+        }
         ref = reembed_everything(run, tmp / "ref")
     load1 = os.getloadavg()
 
     rows = [r for label, res in results.items() for r in add_rows(res, label)]
     for b in (1, args.batch):
-        rows.append([f"re-embed everything ({ref['n_pins']:,} pins) + {ref['index_kind']} index", f"{b:,}", "-",
-                     ms(ref["total_s"] / b), "-", ms(ref["total_s"]), "-", ms(ref["embed_pins_s"] / b),
-                     ms(ref["embed_graph_s"] / b), ms(ref["index_s"] / b)])
-    header = ["method", "batch", "pins timed", "per pin p50 ms", "per pin p99 ms", "batch wall p50 ms",
-              "batch wall p99 ms", "content p50 ms/pin", "sage p50 ms/pin", "index p50 ms/pin"]
+        rows.append(
+            [
+                f"re-embed everything ({ref['n_pins']:,} pins) + {ref['index_kind']} index",
+                f"{b:,}",
+                "-",
+                ms(ref["total_s"] / b),
+                "-",
+                ms(ref["total_s"]),
+                "-",
+                ms(ref["embed_pins_s"] / b),
+                ms(ref["embed_graph_s"] / b),
+                ms(ref["index_s"] / b),
+            ]
+        )
+    header = [
+        "method",
+        "batch",
+        "pins timed",
+        "per pin p50 ms",
+        "per pin p99 ms",
+        "batch wall p50 ms",
+        "batch wall p99 ms",
+        "content p50 ms/pin",
+        "sage p50 ms/pin",
+        "index p50 ms/pin",
+    ]
     table = markdown_table(header, rows)
     notes = [
         f"Run `{run}`: {n_catalogue:,} catalogue pins, {n_boards:,} boards, {ref['index_kind']} index, k={args.k}, "
@@ -249,17 +311,34 @@ def main() -> None:
         "Re-embed rows: embed-pins + embed-graph over the whole catalogue + index build, once; 'per pin' = that "
         "total divided by the batch size it would serve. It excludes the graph rebuild the new pins would also need.",
     ]
-    text = "# add-pins: incremental insertion vs re-embedding everything\n\n" + table + "\n\n" + \
-        "\n".join(f"- {n}" for n in notes) + "\n"
+    text = (
+        "# add-pins: incremental insertion vs re-embedding everything\n\n"
+        + table
+        + "\n\n"
+        + "\n".join(f"- {n}" for n in notes)
+        + "\n"
+    )
     print()
     print(text)
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(text)
-    raw = {"run": str(run), "n_catalogue": n_catalogue, "n_boards": n_boards, "load_s": load_s, "args": vars(args),
-           "load_avg": [load0[0], load1[0]], "reembed": ref,
-           "add": {label: [{"batch": r["batch"], "per_pin_s": r["per_pin_s"], "batch_s": r["batch_s"], "parts": r["parts"]}
-                           for r in res] for label, res in results.items()}}
+    raw = {
+        "run": str(run),
+        "n_catalogue": n_catalogue,
+        "n_boards": n_boards,
+        "load_s": load_s,
+        "args": vars(args),
+        "load_avg": [load0[0], load1[0]],
+        "reembed": ref,
+        "add": {
+            label: [
+                {"batch": r["batch"], "per_pin_s": r["per_pin_s"], "batch_s": r["batch_s"], "parts": r["parts"]}
+                for r in res
+            ]
+            for label, res in results.items()
+        },
+    }
     report.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     print(f"wrote {report} and {report.with_suffix('.json')}")
 

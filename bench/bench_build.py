@@ -36,9 +36,22 @@ def main() -> None:
     rows, results = [], {}
     graphrec = bin_path("graphrec")
     if not (data / "dataset.json").exists():
-        m = measure("graphrec synth (setup, not timed against the target)",
-                    [graphrec, "-q", "synth", "--pins", str(args.pins), "--saves-per-pin", str(args.saves_per_pin),
-                     "--seed", str(args.seed), "--force", str(data)])
+        m = measure(
+            "graphrec synth (setup, not timed against the target)",
+            [
+                graphrec,
+                "-q",
+                "synth",
+                "--pins",
+                str(args.pins),
+                "--saves-per-pin",
+                str(args.saves_per_pin),
+                "--seed",
+                str(args.seed),
+                "--force",
+                str(data),
+            ],
+        )
         if not m.ok:
             sys.exit(f"synth failed:\n{m.stderr_tail}")
         results["synth"] = m.__dict__
@@ -47,9 +60,10 @@ def main() -> None:
 
     n_saves = pq.read_metadata(data / "saves.parquet").num_rows
     out = work / "graph"
-    ours = measure("graphrec build-graph (validate + split + write)",
-                   [graphrec, "-q", "build-graph", "--data", str(data), "--out", str(out), "--force",
-                    "--seed", str(args.seed)])
+    ours = measure(
+        "graphrec build-graph (validate + split + write)",
+        [graphrec, "-q", "build-graph", "--data", str(data), "--out", str(out), "--force", "--seed", str(args.seed)],
+    )
     if not ours.ok:
         sys.exit(f"build-graph failed:\n{ours.stderr_tail}")
     ok = ours.wall_s < 120 and ours.peak_rss_gb < 4
@@ -57,21 +71,35 @@ def main() -> None:
     results["graphrec"] = ours.__dict__
     if not args.skip_reference:
         ref_out = work / "reference"
-        ref = measure("reference: DGL pinsage-example style (groupby-apply split + dgl.heterograph)",
-                      [sys.executable, str(Path(__file__).with_name("reference_dgl_build.py")), str(data), str(ref_out)],
-                      timeout=args.reference_timeout)
-        wall = f"{ref.wall_s:.1f}" if ref.ok else f">{ref.wall_s:.0f} ({'timed out' if ref.returncode == -9 else 'failed'})"
-        rows.append([ref.name, wall, f"{ref.peak_rss_gb:.2f}", f"{ref.wall_s / ours.wall_s:.1f}x slower" if ref.ok else "-"])
+        ref = measure(
+            "reference: DGL pinsage-example style (groupby-apply split + dgl.heterograph)",
+            [sys.executable, str(Path(__file__).with_name("reference_dgl_build.py")), str(data), str(ref_out)],
+            timeout=args.reference_timeout,
+        )
+        wall = (
+            f"{ref.wall_s:.1f}"
+            if ref.ok
+            else f">{ref.wall_s:.0f} ({'timed out' if ref.returncode == -9 else 'failed'})"
+        )
+        rows.append(
+            [ref.name, wall, f"{ref.peak_rss_gb:.2f}", f"{ref.wall_s / ours.wall_s:.1f}x slower" if ref.ok else "-"]
+        )
         results["reference"] = ref.__dict__
         shutil.rmtree(ref_out, ignore_errors=True)
-    print(f"\nBuild + split benchmark: {args.pins:,} pins, {n_saves:,} saves; {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
+    print(
+        f"\nBuild + split benchmark: {args.pins:,} pins, {n_saves:,} saves; {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n"
+    )
     print(markdown_table(["pipeline", "wall s", "peak RSS GB", "vs target / ours"], rows))
     manifest = json.loads((out / "manifest.json").read_text())
     c = manifest["counts"]
-    print(f"\ngraph: {c['pins']:,} pins ({c['cold_pins']:,} cold), {c['boards']:,} boards, saves "
-          f"{c['saves']['train']:,}/{c['saves']['val']:,}/{c['saves']['test']:,} (train/val/test)")
-    (work / "results.json").write_text(json.dumps({"pins": args.pins, "saves": n_saves, **results}, indent=2, default=str))
+    print(
+        f"\ngraph: {c['pins']:,} pins ({c['cold_pins']:,} cold), {c['boards']:,} boards, saves "
+        f"{c['saves']['train']:,}/{c['saves']['val']:,}/{c['saves']['test']:,} (train/val/test)"
+    )
+    (work / "results.json").write_text(
+        json.dumps({"pins": args.pins, "saves": n_saves, **results}, indent=2, default=str)
+    )
 
 
 if __name__ == "__main__":

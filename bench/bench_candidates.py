@@ -60,10 +60,10 @@ def timed(fn, *args, **kwargs):
 def numpy_topk(x: np.ndarray, q: np.ndarray, k: int, batch: int = 256) -> np.ndarray:
     out = np.empty((len(q), k), dtype=np.int64)
     for lo in range(0, len(q), batch):
-        s = q[lo:lo + batch] @ x.T
+        s = q[lo : lo + batch] @ x.T
         part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1)
-        out[lo:lo + batch] = np.take_along_axis(part, order, axis=1)
+        out[lo : lo + batch] = np.take_along_axis(part, order, axis=1)
     return out
 
 
@@ -74,7 +74,7 @@ def torch_topk(x: np.ndarray, q: np.ndarray, k: int, batch: int = 256) -> np.nda
     out = []
     with torch.inference_mode():
         for lo in range(0, len(q), batch):
-            out.append(torch.topk(torch.from_numpy(q[lo:lo + batch]) @ xt.T, k, dim=1).indices.numpy())
+            out.append(torch.topk(torch.from_numpy(q[lo : lo + batch]) @ xt.T, k, dim=1).indices.numpy())
     return np.concatenate(out)
 
 
@@ -83,8 +83,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="catalogue size")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--clusters", type=int, default=2000)
-    ap.add_argument("--spread", type=float, default=1.0,
-                    help="per-dimension noise around a unit-scale centre (0.5 is easy: IVF nprobe=8 is exact)")
+    ap.add_argument(
+        "--spread",
+        type=float,
+        default=1.0,
+        help="per-dimension noise around a unit-scale centre (0.5 is easy: IVF nprobe=8 is exact)",
+    )
     ap.add_argument("--queries", type=int, default=10_000, help="held-out queries for faiss indexes")
     ap.add_argument("--brute-queries", type=int, default=1_000, help="queries for numpy/torch brute force")
     ap.add_argument("--k", type=int, default=100)
@@ -109,13 +113,23 @@ def main() -> None:
     load0 = os.getloadavg()
     rng = np.random.default_rng(args.seed)
     allx = clustered(args.n + args.queries, args.dim, args.clusters, args.spread, rng)
-    x, q = np.ascontiguousarray(allx[:args.n]), np.ascontiguousarray(allx[args.n:])
-    qb = q[:args.brute_queries]
+    x, q = np.ascontiguousarray(allx[: args.n]), np.ascontiguousarray(allx[args.n :])
+    qb = q[: args.brute_queries]
     k, rows = args.k, []
 
     def row(method: str, params: str, build: float | None, nq: int, secs: float, recall: float, note: str = "") -> None:
-        rows.append([method, params, "-" if build is None else f"{build:.1f}", f"{nq:,}", f"{nq / secs:,.0f}",
-                     f"{nq / max(CPU[0], 1e-9):,.0f}", "-" if recall != recall else f"{recall:.4f}", note])
+        rows.append(
+            [
+                method,
+                params,
+                "-" if build is None else f"{build:.1f}",
+                f"{nq:,}",
+                f"{nq / secs:,.0f}",
+                f"{nq / max(CPU[0], 1e-9):,.0f}",
+                "-" if recall != recall else f"{recall:.4f}",
+                note,
+            ]
+        )
         print(" | ".join(rows[-1]), flush=True)
 
     flat, t_build = timed(CandidateIndex.build, x, IndexConfig(kind="flat"))
@@ -125,7 +139,7 @@ def main() -> None:
 
     for name, fn in (("numpy brute force", numpy_topk), ("torch brute force", torch_topk)):
         ids, t = timed(fn, x, qb, k)
-        row(name, "matmul + top-k, batch 256", None, len(qb), t, recall_at_k(ids, truth[:len(qb)]))
+        row(name, "matmul + top-k, batch 256", None, len(qb), t, recall_at_k(ids, truth[: len(qb)]))
 
     best = None  # (M, efSearch, queries/s, recall) of the fastest setting that meets the goal
     for m in (int(v) for v in args.hnsw_m.split(",")):
@@ -141,15 +155,29 @@ def main() -> None:
                 chosen = ef
             if ok and (best is None or qps > best[2]):
                 best = (m, ef, qps, rec)
-            row("faiss hnsw", f"M={m} efC={args.hnsw_ef_construction} efSearch={ef}", t_build, len(q), t, rec,
-                "goal met" if ok else "")
+            row(
+                "faiss hnsw",
+                f"M={m} efC={args.hnsw_ef_construction} efSearch={ef}",
+                t_build,
+                len(q),
+                t,
+                rec,
+                "goal met" if ok else "",
+            )
             t_build = None
         ef_job = chosen or int(args.hnsw_ef.split(",")[-1])
         hnsw.cfg = IndexConfig(**{**hcfg.__dict__, "hnsw_ef_search": ef_job})
         self_ids = np.arange(len(q), dtype=np.int64)  # job path: query = catalogue pin, fetch k+1, drop itself
-        top, t = timed(top_k_excluding, hnsw, x[:len(q)], k, self_exclusion(self_ids, hnsw.ntotal))
-        row("hnsw, job path", f"M={m} efSearch={ef_job}, catalogue pins, self excluded", None, len(q), t, float("nan"),
-            f"{int((top.counts == k).sum()):,} of {len(q):,} queries got k")
+        top, t = timed(top_k_excluding, hnsw, x[: len(q)], k, self_exclusion(self_ids, hnsw.ntotal))
+        row(
+            "hnsw, job path",
+            f"M={m} efSearch={ef_job}, catalogue pins, self excluded",
+            None,
+            len(q),
+            t,
+            float("nan"),
+            f"{int((top.counts == k).sum()):,} of {len(q):,} queries got k",
+        )
         del hnsw
 
     icfg = IndexConfig(kind="ivf", ivf_nlist=args.ivf_nlist)
@@ -162,19 +190,32 @@ def main() -> None:
         t_build = None
 
     print()
-    print(f"{args.n:,} x {args.dim} clustered vectors ({args.clusters} clusters, spread {args.spread}, seed {args.seed}); "
-          f"top-{k}; {args.threads} threads (faiss OpenMP, torch, BLAS); faiss {faiss.__version__}, torch {torch.__version__}")
-    print(f"load average before / after: {load0[0]:.2f} / {os.getloadavg()[0]:.2f} (2 cores shared with other work); "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+    print(
+        f"{args.n:,} x {args.dim} clustered vectors ({args.clusters} clusters, spread {args.spread}, "
+        f"seed {args.seed}); top-{k}; {args.threads} threads (faiss OpenMP, torch, BLAS); "
+        f"faiss {faiss.__version__}, torch {torch.__version__}"
+    )
+    print(
+        f"load average before / after: {load0[0]:.2f} / {os.getloadavg()[0]:.2f} (2 cores shared with other work); "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    )
     print()
-    print(markdown_table(["method", "params", "build s", "queries", "queries/s (wall)", "queries per CPU-s",
-                          f"recall@{k}", "note"], rows))
-    print("queries per CPU-s = queries / CPU seconds of the process (all threads): what one otherwise idle core "
-          "delivers; wall queries/s on 2 idle cores is at most twice that.")
+    print(
+        markdown_table(
+            ["method", "params", "build s", "queries", "queries/s (wall)", "queries per CPU-s", f"recall@{k}", "note"],
+            rows,
+        )
+    )
+    print(
+        "queries per CPU-s = queries / CPU seconds of the process (all threads): what one otherwise idle core "
+        "delivers; wall queries/s on 2 idle cores is at most twice that."
+    )
     print()
     if best:
-        print(f"HNSW goal (recall@{k} >= 0.95 at >= 5,000 queries/s): MET at M={best[0]} efSearch={best[1]} "
-              f"({best[2]:,.0f} queries/s, recall {best[3]:.4f})")
+        print(
+            f"HNSW goal (recall@{k} >= 0.95 at >= 5,000 queries/s): MET at M={best[0]} efSearch={best[1]} "
+            f"({best[2]:,.0f} queries/s, recall {best[3]:.4f})"
+        )
     else:
         print(f"HNSW goal (recall@{k} >= 0.95 at >= 5,000 queries/s): NOT MET with these settings")
 

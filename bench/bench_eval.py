@@ -55,10 +55,20 @@ def child(args: argparse.Namespace) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     res = run(model, graph, task, queries, cfg.ks, cfg.batch_size, cfg.seed)
     sec, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"seconds": sec, "cpu_seconds": cpu, "pairs": len(queries) * graph.n_pins,
-                      "queries": len(queries),
-                      "n_pins": graph.n_pins, "rss_before_gb": before, "slices": res.slices,
-                      "coverage": res.coverage}))
+    print(
+        json.dumps(
+            {
+                "seconds": sec,
+                "cpu_seconds": cpu,
+                "pairs": len(queries) * graph.n_pins,
+                "queries": len(queries),
+                "n_pins": graph.n_pins,
+                "rss_before_gb": before,
+                "slices": res.slices,
+                "coverage": res.coverage,
+            }
+        )
+    )
 
 
 def measure(argv: list[str]) -> dict:
@@ -91,8 +101,18 @@ def main() -> None:
         return child(args)
     rows = []
     for model in args.models.split(","):
-        base = [sys.executable, __file__, str(args.graph), "--child", "--model", model,
-                "--task", args.task, "--threads", str(args.threads)]
+        base = [
+            sys.executable,
+            __file__,
+            str(args.graph),
+            "--child",
+            "--model",
+            model,
+            "--task",
+            args.task,
+            "--threads",
+            str(args.threads),
+        ]
         runs = [("dense", args.dense_queries), ("sparse", args.dense_queries)]
         runs += [] if args.no_full else [("sparse", 0)]
         docs = []
@@ -101,15 +121,38 @@ def main() -> None:
             docs.append(d)
             same = "yes" if d["slices"] == docs[0]["slices"] else "no"
             same = "" if path == "dense" else same if mq == args.dense_queries else "-"
-            rows.append([model, path, f"{d['queries']:,}", f"{d['n_pins']:,}",
-                         f"{d['seconds']:.1f}", f"{d['pairs'] / d['seconds'] / 1e6:.1f}",
-                         f"{d['pairs'] / d['cpu_seconds'] / 1e6:.1f}",
-                         f"{d['rss_before_gb']:.2f}",
-                         f"{d['peak_gb']:.2f}", same])
+            rows.append(
+                [
+                    model,
+                    path,
+                    f"{d['queries']:,}",
+                    f"{d['n_pins']:,}",
+                    f"{d['seconds']:.1f}",
+                    f"{d['pairs'] / d['seconds'] / 1e6:.1f}",
+                    f"{d['pairs'] / d['cpu_seconds'] / 1e6:.1f}",
+                    f"{d['rss_before_gb']:.2f}",
+                    f"{d['peak_gb']:.2f}",
+                    same,
+                ]
+            )
             print(rows[-1], file=sys.stderr, flush=True)
-    print(markdown_table(["model", "loop", "queries", "pins", "eval s", "M pairs/s",
-                          "M pairs/CPU-s", "RSS before GB",
-                          "peak RSS GB", "= dense metrics"], rows))
+    print(
+        markdown_table(
+            [
+                "model",
+                "loop",
+                "queries",
+                "pins",
+                "eval s",
+                "M pairs/s",
+                "M pairs/CPU-s",
+                "RSS before GB",
+                "peak RSS GB",
+                "= dense metrics",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

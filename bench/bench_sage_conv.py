@@ -61,10 +61,14 @@ def _impls(n_src: int, n_dst: int, t: int, d: int, gen: torch.Generator):
     conv, wf = WeightedSum(), w.reshape(-1)
 
     def gather(x, chunk=65536):
-        return torch.cat([torch.einsum("ntd,nt->nd", x[idx[s:s + chunk]], w[s:s + chunk]) for s in range(0, n_dst, chunk)])
+        return torch.cat(
+            [torch.einsum("ntd,nt->nd", x[idx[s : s + chunk]], w[s : s + chunk]) for s in range(0, n_dst, chunk)]
+        )
 
     return m, {
-        "embedding_bag (sum, per_sample_weights)": lambda x: torch.nn.functional.embedding_bag(idx, x, per_sample_weights=w, mode="sum"),
+        "embedding_bag (sum, per_sample_weights)": lambda x: torch.nn.functional.embedding_bag(
+            idx, x, per_sample_weights=w, mode="sum"
+        ),
         "torch.sparse CSR @ dense": lambda x: adj @ x,
         "gather + einsum (chunked)": gather,
         "PyG MessagePassing (edge_index)": lambda x: conv(x, edge_index, wf, n_dst),
@@ -79,8 +83,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     rows = []
-    for label, (n_src, n_dst, t, d), train in [("inference: 1M dst, 1M src, T=10, d=128", (1_000_000, 1_000_000, 10, 128), False),
-                                               ("training block: 10k dst, 42k src, T=10, d=128", (42_000, 10_000, 10, 128), True)]:
+    for label, (n_src, n_dst, t, d), train in [
+        ("inference: 1M dst, 1M src, T=10, d=128", (1_000_000, 1_000_000, 10, 128), False),
+        ("training block: 10k dst, 42k src, T=10, d=128", (42_000, 10_000, 10, 128), True),
+    ]:
         m, impls = _impls(n_src, n_dst, t, d, gen)
         ref = impls["embedding_bag (sum, per_sample_weights)"](m)
         for name, f in impls.items():
@@ -94,10 +100,13 @@ def main() -> None:
                 def step():
                     f(mm).backward(g)
                     mm.grad = None
+
                 cell = f"{_time(step, args.reps) * 1000:.1f}"
             rows.append([label, name, f"{fwd * 1000:.1f}", cell, f"{err:.1e}"])
-    print(f"\nWeighted neighbour aggregation, {args.threads} threads, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f}\n")
+    print(
+        f"\nWeighted neighbour aggregation, {args.threads} threads, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}\n"
+    )
     print(markdown_table(["size", "implementation", "forward ms", "forward+backward ms", "max |diff|"], rows))
 
 

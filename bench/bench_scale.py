@@ -29,21 +29,60 @@ from bench.common import Measured, bin_path, markdown_table, measure  # noqa: E4
 def stages(work: Path, n: int, sage_steps: int) -> list[tuple[str, list[str]]]:
     g, d = str(work / "graph"), str(work / "data")
     gr = bin_path("graphrec")
-    sage = ["--set", f"train.steps_per_epoch={sage_steps}", "--set", "train.epochs=1",
-            "--set", f"train.checkpoint_every={sage_steps}"]
+    sage = [
+        "--set",
+        f"train.steps_per_epoch={sage_steps}",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        f"train.checkpoint_every={sage_steps}",
+    ]
     return [
         ("synth", [gr, "synth", "--pins", str(n), "--seed", "0", d]),
         ("build-graph", [gr, "build-graph", "--data", d, "--out", g]),
         ("raw-features", [gr, "raw-features", "--graph", g, "--out", str(work / "raw")]),
-        (f"train-sage ({sage_steps} steps)", [gr, "train-sage", "--graph", g, "--features",
-                                             str(work / "raw"), "--out", str(work / "sage"), *sage]),
-        ("embed-graph", [gr, "embed-graph", "--graph", g, "--features", str(work / "raw"),
-                         "--model", str(work / "sage"), "--out", str(work / "emb")]),
-        ("candidates (flat)", [gr, "candidates", "--graph", g, "--emb", str(work / "emb"), "--out",
-                               str(work / "cand"), "--no-mlflow"]),
-        ("evaluate b->p (popularity, sage_raw)", [
-            gr, "evaluate", "--graph", g, "--runs", str(work / "emb"), "--out", str(work / "eval"),
-            "--models", "popularity", "--models", "sage_raw", "--set", "tasks=[board_to_pin]"]),
+        (
+            f"train-sage ({sage_steps} steps)",
+            [gr, "train-sage", "--graph", g, "--features", str(work / "raw"), "--out", str(work / "sage"), *sage],
+        ),
+        (
+            "embed-graph",
+            [
+                gr,
+                "embed-graph",
+                "--graph",
+                g,
+                "--features",
+                str(work / "raw"),
+                "--model",
+                str(work / "sage"),
+                "--out",
+                str(work / "emb"),
+            ],
+        ),
+        (
+            "candidates (flat)",
+            [gr, "candidates", "--graph", g, "--emb", str(work / "emb"), "--out", str(work / "cand"), "--no-mlflow"],
+        ),
+        (
+            "evaluate b->p (popularity, sage_raw)",
+            [
+                gr,
+                "evaluate",
+                "--graph",
+                g,
+                "--runs",
+                str(work / "emb"),
+                "--out",
+                str(work / "eval"),
+                "--models",
+                "popularity",
+                "--models",
+                "sage_raw",
+                "--set",
+                "tasks=[board_to_pin]",
+            ],
+        ),
     ]
 
 
@@ -64,8 +103,7 @@ def main() -> None:
         for name, argv in stages(work, n, args.sage_steps):
             m = measure(name, argv)
             results[n].append(m)
-            print(f"{n:>9,} pins  {name:40s} {m.wall_s:8.1f} s  {m.peak_rss_gb:6.2f} GB",
-                  file=sys.stderr, flush=True)
+            print(f"{n:>9,} pins  {name:40s} {m.wall_s:8.1f} s  {m.peak_rss_gb:6.2f} GB", file=sys.stderr, flush=True)
             if not m.ok:
                 print(m.stderr_tail, file=sys.stderr)
                 break
@@ -87,8 +125,9 @@ def main() -> None:
             ok = ma and mb and ma.ok and mb.ok and ma.wall_s > 0.5
             cells.append(f"{math.log(mb.wall_s / ma.wall_s) / math.log(b / a):.2f}" if ok else "-")
         rows.append(cells)
-    totals = ["total"] + [f"{sum(m.wall_s for m in results[n]):.1f} / "
-                          f"{max(m.peak_rss_gb for m in results[n]):.2f}" for n in sizes]
+    totals = ["total"] + [
+        f"{sum(m.wall_s for m in results[n]):.1f} / {max(m.peak_rss_gb for m in results[n]):.2f}" for n in sizes
+    ]
     totals += ["" for _ in sizes[1:]]
     print(markdown_table(header, rows + [totals]))
 

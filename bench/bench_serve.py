@@ -25,8 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _post(port: int, payload: dict) -> list:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())["predictions"]
 
@@ -65,10 +68,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     boards = rng.choice(run.graph.boards["board_id"].to_numpy(), size=args.queries)
     pins = rng.choice(run.graph.pins["pin_id"].to_numpy(), size=args.queries)
-    print(f"{args.run}: {run.bundle.n_pins:,} pins, {len(run.bundle.board_ids):,} boards, "
-          f"{run.bundle.index.cfg.kind} index; k={args.k}, {args.queries} queries each")
-    for name, fn in (("api board", lambda i: run.recommend([boards[i]], k=args.k)),
-                     ("api pin", lambda i: run.similar_pins([pins[i]], k=args.k))):
+    print(
+        f"{args.run}: {run.bundle.n_pins:,} pins, {len(run.bundle.board_ids):,} boards, "
+        f"{run.bundle.index.cfg.kind} index; k={args.k}, {args.queries} queries each"
+    )
+    for name, fn in (
+        ("api board", lambda i: run.recommend([boards[i]], k=args.k)),
+        ("api pin", lambda i: run.similar_pins([pins[i]], k=args.k)),
+    ):
         ms = []
         for i in range(args.queries):
             t = time.perf_counter()

@@ -11,8 +11,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCH_ENV = {"DGLBACKEND": "pytorch", "OPENBLAS_NUM_THREADS": "1", "GRAPHREC_NO_PROGRESS": "1",
-             "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+BENCH_ENV = {
+    "DGLBACKEND": "pytorch",
+    "OPENBLAS_NUM_THREADS": "1",
+    "GRAPHREC_NO_PROGRESS": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
 
 
 @dataclass

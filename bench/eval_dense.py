@@ -17,8 +17,15 @@ from eval.recommenders.base import Recommender, train_degree
 from graph_build.graph import PinBoardGraph
 
 
-def evaluate_task_dense(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
-                        ks: tuple[int, ...], batch_size: int, seed: int) -> TaskResult:
+def evaluate_task_dense(
+    model: Recommender,
+    graph: PinBoardGraph,
+    task: Task,
+    queries: np.ndarray,
+    ks: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+) -> TaskResult:
     """The pre-sparse ``evaluate_task`` (same arguments, same result)."""
     warm = torch.from_numpy(~graph.is_cold)
     in_slice = {"warm": warm, "cold": ~warm, "all": torch.ones_like(warm)}
@@ -31,7 +38,7 @@ def evaluate_task_dense(model: Recommender, graph: PinBoardGraph, task: Task, qu
     score = model.score_boards if task.query_kind == "board" else model.score_pins
     rows = batch_rows(batch_size, graph.n_pins)
     for start in range(0, len(queries), rows):
-        q = queries[start:start + rows]
+        q = queries[start : start + rows]
         relevant, excluded = task.batch(q)
         scores = score(q)
         scores[excluded] = -torch.inf

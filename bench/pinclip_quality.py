@@ -32,14 +32,14 @@ from graph_build.build import build_graph  # noqa: E402
 from graph_build.graph import load_graph  # noqa: E402
 from graph_build.split import SplitConfig  # noqa: E402
 from graph_build.synthetic.generate import SynthConfig, write_synthetic  # noqa: E402
-from graphrec.utils.config import apply_overrides, from_dict  # noqa: E402
 from graphrec.embeddings import load_embeddings  # noqa: E402
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip  # noqa: E402
 from graphrec.pinclip.config import PinClipConfig  # noqa: E402
 from graphrec.pinclip.embed import embed_graph_pins, modality_embeddings  # noqa: E402
-from graphrec.pinclip.store import load_model_dir  # noqa: E402
 from graphrec.pinclip.quality import cold_neighbor_recall, cross_modal_recall  # noqa: E402
+from graphrec.pinclip.store import load_model_dir  # noqa: E402
 from graphrec.pinclip.table import PinTable  # noqa: E402
-from graphrec.pinclip.api import train_pinclip_dir as train_pinclip  # noqa: E402
+from graphrec.utils.config import apply_overrides, from_dict  # noqa: E402
 
 SHARED = Path(os.environ.get("GRAPHREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATASET_SETS = {  # per-dataset config changes (documented in the README table)
@@ -79,14 +79,23 @@ def neighbor_rows(name: str, work: Path, sets: list[str], reuse: bool) -> list[l
         train_s = json.loads((model / "manifest.json").read_text())["train_seconds_this_run"]
         r = cold_neighbor_recall(g, load_embeddings(emb, g).pin, per_query=True)
         res[label] = r
-        rows.append([name, label, f"{r['cold_neighbor_recall@20']:.4f}", f"{r['cold_neighbor_recall@50']:.4f}",
-                     str(r["cold_queries"]), f"{train_s:.0f}"])
+        rows.append(
+            [
+                name,
+                label,
+                f"{r['cold_neighbor_recall@20']:.4f}",
+                f"{r['cold_neighbor_recall@50']:.4f}",
+                str(r["cold_queries"]),
+                f"{train_s:.0f}",
+            ]
+        )
     a, b = res["with neighbour alignment"], res["CLIP without neighbours"]
     cells = []
     for k in (20, 50):
         ones = np.ones_like(a[f"per_query@{k}"])
-        lift = paired_lifts({k: (a[f"per_query@{k}"], ones, b[f"per_query@{k}"], ones)}, 2000, 2000,
-                            np.random.default_rng(0))[k]
+        lift = paired_lifts(
+            {k: (a[f"per_query@{k}"], ones, b[f"per_query@{k}"], ones)}, 2000, 2000, np.random.default_rng(0)
+        )[k]
         cells.append(f"{lift.lift:+.1%} [{lift.ci95[0]:+.1%}, {lift.ci95[1]:+.1%}] p={lift.p_value:.3f}")
     rows.append([name, "gain of neighbour alignment (95% CI, p)", *cells, "", ""])
     return rows
@@ -104,8 +113,11 @@ def fashion_rows(work: Path, sets: list[str]) -> list[list[str]]:
         table = PinTable.from_pins(g.pins, g.images(), loaded.tokenizer, loaded.vocab, loaded.cfg, loaded.image_size)
         m = modality_embeddings(loaded, table, held)
         r = cross_modal_recall(m["image"], m["text"])
-        rows.append([f"{label} ({len(held)} held-out products)"] + [f"{r[f'image_to_text_recall@{k}']:.3f}" for k in (1, 5, 10)]
-                    + [f"{r[f'text_to_image_recall@{k}']:.3f}" for k in (1, 5, 10)])
+        rows.append(
+            [f"{label} ({len(held)} held-out products)"]
+            + [f"{r[f'image_to_text_recall@{k}']:.3f}" for k in (1, 5, 10)]
+            + [f"{r[f'text_to_image_recall@{k}']:.3f}" for k in (1, 5, 10)]
+        )
     n = len(held)
     rows.append([f"chance (1/{n}, 5/{n}, 10/{n})"] + [f"{k / n:.3f}" for k in (1, 5, 10)] * 2)
     return rows
@@ -125,8 +137,12 @@ def main() -> None:
         out["fashion"] = rows
         print("\nfashion-products-1k, image<->text retrieval among held-out products\n")
         print(markdown_table(["model", "i->t R@1", "i->t R@5", "i->t R@10", "t->i R@1", "t->i R@5", "t->i R@10"], rows))
-    nb = [r for name in ("synthetic", "movielens") if name in args.datasets
-          for r in neighbor_rows(name, args.workdir, args.sets, args.reuse)]
+    nb = [
+        r
+        for name in ("synthetic", "movielens")
+        if name in args.datasets
+        for r in neighbor_rows(name, args.workdir, args.sets, args.reuse)
+    ]
     if nb:
         out["neighbors"] = nb
         print("\nCold pins: recall of their test boards' other pins among content nearest neighbours\n")

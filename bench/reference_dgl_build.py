@@ -41,16 +41,21 @@ def main(data: Path, out: Path) -> None:
     boards = pd.read_parquet(data / "boards.parquet", columns=["board_id"])
     saves = pd.read_parquet(data / "saves.parquet")
     pin = pd.Categorical(saves["pin_id"].astype(str), categories=pins["pin_id"].astype(str)).codes.astype(np.int64)
-    board = pd.Categorical(saves["board_id"].astype(str), categories=boards["board_id"].astype(str)).codes.astype(np.int64)
+    board = pd.Categorical(saves["board_id"].astype(str), categories=boards["board_id"].astype(str)).codes.astype(
+        np.int64
+    )
     df = pd.DataFrame({"board": board, "pin": pin, "saved_at": saves["saved_at"].to_numpy()})
     df["train_mask"] = np.ones(len(df), dtype=np.bool_)
     df["val_mask"] = np.zeros(len(df), dtype=np.bool_)
     df["test_mask"] = np.zeros(len(df), dtype=np.bool_)
     df = df.groupby("board", group_keys=False).apply(train_test_split).sort_index()
     g = dgl.heterograph(
-        {("board", "contains", "pin"): (torch.from_numpy(board), torch.from_numpy(pin)),
-         ("pin", "contained-by", "board"): (torch.from_numpy(pin), torch.from_numpy(board))},
-        num_nodes_dict={"board": len(boards), "pin": len(pins)})
+        {
+            ("board", "contains", "pin"): (torch.from_numpy(board), torch.from_numpy(pin)),
+            ("pin", "contained-by", "board"): (torch.from_numpy(pin), torch.from_numpy(board)),
+        },
+        num_nodes_dict={"board": len(boards), "pin": len(pins)},
+    )
     train_idx = torch.from_numpy(np.flatnonzero(df["train_mask"].to_numpy()))
     train_g = g.edge_subgraph({"contains": train_idx, "contained-by": train_idx}, relabel_nodes=False)
     out.mkdir(parents=True, exist_ok=True)

@@ -125,8 +125,10 @@ def compact_and_copy(frontier, seeds):
 class NeighborSampler:
     def __init__(self, g, walk_length, restart_prob, num_walks, num_neighbors, num_layers):
         self.g = g
-        self.samplers = [dgl.sampling.PinSAGESampler(g, ITEM, USER, walk_length, restart_prob, num_walks,
-                                                     num_neighbors) for _ in range(num_layers)]
+        self.samplers = [
+            dgl.sampling.PinSAGESampler(g, ITEM, USER, walk_length, restart_prob, num_walks, num_neighbors)
+            for _ in range(num_layers)
+        ]
 
     def sample_blocks(self, seeds, heads=None, tails=None, neg_tails=None):
         blocks = []
@@ -206,8 +208,18 @@ def main() -> None:
             opt.step()
             pairs += len(heads)
         secs = time.perf_counter() - t0
-        print(json.dumps({"mode": "train", "steps": args.steps, "pairs": pairs, "seconds": secs,
-                          "pairs_per_s": pairs / secs, "loss": float(loss)}))
+        print(
+            json.dumps(
+                {
+                    "mode": "train",
+                    "steps": args.steps,
+                    "pairs": pairs,
+                    "seconds": secs,
+                    "pairs_per_s": pairs / secs,
+                    "loss": float(loss),
+                }
+            )
+        )
     else:
         model.eval()
         n = g.num_nodes(ITEM) if not args.max_items else min(args.max_items, g.num_nodes(ITEM))
@@ -219,8 +231,17 @@ def main() -> None:
                 assign_features(blocks, feat)
                 out.append(model.get_repr(blocks))
         secs = time.perf_counter() - t0
-        print(json.dumps({"mode": "infer", "items": n, "seconds": secs, "items_per_s": n / secs,
-                          "extrapolated_all_s": secs * g.num_nodes(ITEM) / n}))
+        print(
+            json.dumps(
+                {
+                    "mode": "infer",
+                    "items": n,
+                    "seconds": secs,
+                    "items_per_s": n / secs,
+                    "extrapolated_all_s": secs * g.num_nodes(ITEM) / n,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

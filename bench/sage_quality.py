@@ -39,8 +39,9 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def recall_at_k(graph, pin: np.ndarray, board: np.ndarray, k: int = 20, chunk: int = 1024,
-                split: str = "test") -> dict[str, float]:
+def recall_at_k(
+    graph, pin: np.ndarray, board: np.ndarray, k: int = 20, chunk: int = 1024, split: str = "test"
+) -> dict[str, float]:
     """Mean board -> pin Recall@k on ``split`` saves, overall and on warm / cold relevant pins.
 
     For ``test`` the board's train and val saves are masked; for ``val`` (model selection) its
@@ -64,7 +65,9 @@ def recall_at_k(graph, pin: np.ndarray, board: np.ndarray, k: int = 20, chunk: i
             n_hit = (hit & mask[top]).sum(1)
             ok = n_rel > 0
             sums[name].append(n_hit[ok] / n_rel[ok])
-    return {name: float(np.concatenate(v).mean()) if sum(len(a) for a in v) else float("nan") for name, v in sums.items()}
+    return {
+        name: float(np.concatenate(v).mean()) if sum(len(a) for a in v) else float("nan") for name, v in sums.items()
+    }
 
 
 def content_only(graph, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,27 +114,69 @@ def main() -> None:
     for sp_ in splits:
         r = recall_at_k(g, *content_only(g, feats.pin), split=sp_)
         results["content_only"][sp_] = r
-        rows[sp_].append([f"content only ({feats.model_name})", f"{r['all']:.4f}", f"{r['warm']:.4f}", f"{r['cold']:.4f}", "-"])
+        rows[sp_].append(
+            [f"content only ({feats.model_name})", f"{r['all']:.4f}", f"{r['warm']:.4f}", f"{r['cold']:.4f}", "-"]
+        )
     graphrec = bin_path("graphrec")
     for v in args.variants.split(","):
         runs = []
         for seed in args.seeds.split(","):
             model, emb = args.work / f"model-{v}-{seed}", args.work / f"emb-{v}-{seed}"
             sets = [x for s in [*VARIANTS[v], *args.set, f"seed={seed}"] for x in ("--set", s)]
-            secs = _run([graphrec, "-q", "train-sage", "--graph", str(args.graph), "--features", str(args.features),
-                         "--out", str(model), "--force", "--threads", str(args.threads), *sets])
-            _run([graphrec, "-q", "embed-graph", "--graph", str(args.graph), "--features", str(args.features),
-                  "--model", str(model), "--out", str(emb), "--force", "--threads", str(args.threads)])
+            secs = _run(
+                [
+                    graphrec,
+                    "-q",
+                    "train-sage",
+                    "--graph",
+                    str(args.graph),
+                    "--features",
+                    str(args.features),
+                    "--out",
+                    str(model),
+                    "--force",
+                    "--threads",
+                    str(args.threads),
+                    *sets,
+                ]
+            )
+            _run(
+                [
+                    graphrec,
+                    "-q",
+                    "embed-graph",
+                    "--graph",
+                    str(args.graph),
+                    "--features",
+                    str(args.features),
+                    "--model",
+                    str(model),
+                    "--out",
+                    str(emb),
+                    "--force",
+                    "--threads",
+                    str(args.threads),
+                ]
+            )
             e = load_embeddings(emb, g)
-            runs.append({"seed": seed, "train_s": secs, **{sp_: recall_at_k(g, e.pin, e.board, split=sp_) for sp_ in splits}})
+            runs.append(
+                {"seed": seed, "train_s": secs, **{sp_: recall_at_k(g, e.pin, e.board, split=sp_) for sp_ in splits}}
+            )
             print(v, json.dumps(runs[-1]), flush=True)
         results[v] = runs
         for sp_ in splits:
-            rows[sp_].append([f"SAGE {v} ({e.model_name})", *(_fmt([x[sp_][k] for x in runs]) for k in ("all", "warm", "cold")),
-                              f"{np.mean([x['train_s'] for x in runs]):.0f}"])
+            rows[sp_].append(
+                [
+                    f"SAGE {v} ({e.model_name})",
+                    *(_fmt([x[sp_][k] for x in runs]) for k in ("all", "warm", "cold")),
+                    f"{np.mean([x['train_s'] for x in runs]):.0f}",
+                ]
+            )
     for sp_ in splits:
-        print(f"\nBoard -> pin Recall@20 on {sp_} saves: {g.name}, features {feats.model_name} ({args.features}); "
-              f"seeds {args.seeds}\n")
+        print(
+            f"\nBoard -> pin Recall@20 on {sp_} saves: {g.name}, features {feats.model_name} ({args.features}); "
+            f"seeds {args.seeds}\n"
+        )
         print(markdown_table(["model", "all", "warm", "cold", "train s"], rows[sp_]))
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "quality.json").write_text(json.dumps(results, indent=2))

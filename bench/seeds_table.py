@@ -23,12 +23,14 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=20)
     args = ap.parse_args()
     docs = [json.loads((r / "eval" / "metrics.json").read_text()) for r in args.runs]
-    names = sorted(set.intersection(*(set(d["models"]) for d in docs)),
-                   key=lambda m: -np.mean([d["models"][m]["all"][f"recall@{args.k}"] or 0 for d in docs]))
+    names = sorted(
+        set.intersection(*(set(d["models"]) for d in docs)),
+        key=lambda m: -np.mean([d["models"][m]["all"][f"recall@{args.k}"] or 0 for d in docs]),
+    )
     n = len(docs)
     t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
     print(f"Recall@{args.k}, mean [95% CI] over {n} seeds ({', '.join(str(r) for r in args.runs)})")
-    print(f"| model | warm | cold | all |\n|---|---|---|---|")
+    print("| model | warm | cold | all |\n|---|---|---|---|")
     for m in names:
         cells = []
         for s in ("warm", "cold", "all"):

@@ -64,8 +64,10 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     boots = d[rng.integers(0, len(d), size=(args.n_bootstrap, len(d)))].mean(axis=1)
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    print(f"{args.slice} recall@{args.k} on {args.split}, {len(d)} boards: {args.a} {per[args.a].mean():.4f}, "
-          f"{args.b} {per[args.b].mean():.4f}; difference {d.mean():+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}]")
+    print(
+        f"{args.slice} recall@{args.k} on {args.split}, {len(d)} boards: {args.a} {per[args.a].mean():.4f}, "
+        f"{args.b} {per[args.b].mean():.4f}; difference {d.mean():+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}]"
+    )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,12 @@ def planted_relevance(graph: PinBoardGraph, chunk: int = 256) -> Relevance:
     def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return (1.0 - noise) * aff[users[:, None], group[items]] * gs[items] + noise * glob[items]
 
-    best = np.concatenate([score(b, np.broadcast_to(np.arange(graph.n_pins), (len(b), graph.n_pins))).max(1)
-                           for b in np.array_split(np.arange(graph.n_boards), max(1, graph.n_boards // chunk))])
+    best = np.concatenate(
+        [
+            score(b, np.broadcast_to(np.arange(graph.n_pins), (len(b), graph.n_pins))).max(1)
+            for b in np.array_split(np.arange(graph.n_boards), max(1, graph.n_boards // chunk))
+        ]
+    )
     best = np.maximum(best, 1e-300)
 
     def rel(users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -113,8 +117,9 @@ def held_out_relevance(graph: PinBoardGraph, split: str) -> Relevance:
     return rel
 
 
-def serve_feeds(model: Recommender, graph: PinBoardGraph, task: Task, users: np.ndarray, depth: int,
-                batch_size: int, seed: int) -> np.ndarray:
+def serve_feeds(
+    model: Recommender, graph: PinBoardGraph, task: Task, users: np.ndarray, depth: int, batch_size: int, seed: int
+) -> np.ndarray:
     """``U x depth`` top pins per user from a fitted model (``-1`` pads short lists).
 
     Args:
@@ -130,7 +135,7 @@ def serve_feeds(model: Recommender, graph: PinBoardGraph, task: Task, users: np.
     rows = batch_rows(batch_size, graph.n_pins)
     out = []
     for start in range(0, len(users), rows):
-        q = users[start:start + rows]
+        q = users[start : start + rows]
         _, excluded = task.batch(q)
         scores = model.score_boards(q)
         scores[excluded] = -torch.inf
@@ -177,13 +182,23 @@ def expected_engagement(items: np.ndarray, rel: np.ndarray, fresh: np.ndarray, c
     p_click, p_repin = engagement_probs(rel, items.shape[1], cfg)
     exam = np.broadcast_to(examination(items.shape[1], cfg.examination)[None, :], items.shape)
     ec, er = _by_slice(n_s * p_click, fresh, shown), _by_slice(n_s * p_click * p_repin, fresh, shown)
-    return Engagement(impressions=_by_slice(np.full(items.shape, n_s), fresh, shown),
-                      examination=_by_slice(n_s * exam, fresh, shown), clicks=ec, repins=er,
-                      expected_clicks=ec, expected_repins=er)
+    return Engagement(
+        impressions=_by_slice(np.full(items.shape, n_s), fresh, shown),
+        examination=_by_slice(n_s * exam, fresh, shown),
+        clicks=ec,
+        repins=er,
+        expected_clicks=ec,
+        expected_repins=er,
+    )
 
 
-def simulate(items: np.ndarray, rel: np.ndarray, fresh: np.ndarray, cfg: ABConfig, rng: np.random.Generator,
-             ) -> tuple[Engagement, np.ndarray]:
+def simulate(
+    items: np.ndarray,
+    rel: np.ndarray,
+    fresh: np.ndarray,
+    cfg: ABConfig,
+    rng: np.random.Generator,
+) -> tuple[Engagement, np.ndarray]:
     """Draw clicks and repins for ``U x n`` feeds; return the per-user slice sums and the click counts.
 
     Each user sees the same feed in ``cfg.sessions`` independent sessions: the clicks of a slot
@@ -214,19 +229,24 @@ def arm_summary(e: Engagement) -> dict[str, dict[str, float | int | None]]:
     for j, s in enumerate(AB_SLICES):
         imp = float(e.impressions[:, j].sum())
         exam = float(e.examination[:, j].sum())
-        rate = (lambda x: float(x) / imp if imp else None)  # noqa: E731
-        per_exam = (lambda x: float(x) / exam if exam else None)  # noqa: E731
-        out[s] = {"impressions": int(imp), "clicks": int(e.clicks[:, j].sum()), "repins": int(e.repins[:, j].sum()),
-                  "ctr": rate(e.clicks[:, j].sum()), "repin_rate": rate(e.repins[:, j].sum()),
-                  "expected_ctr": rate(e.expected_clicks[:, j].sum()),
-                  "expected_repin_rate": rate(e.expected_repins[:, j].sum()),
-                  "expected_ctr_exam": per_exam(e.expected_clicks[:, j].sum()),
-                  "expected_repin_exam": per_exam(e.expected_repins[:, j].sum()),
-                  "expected_clicks_per_user": float(e.expected_clicks[:, j].sum()) / users,
-                  "expected_repins_per_user": float(e.expected_repins[:, j].sum()) / users,
-                  "examination": exam,
-                  "share": imp / total_imp if total_imp else None,
-                  "exposure": exam / total_exam if total_exam else None}
+        rate = lambda x: float(x) / imp if imp else None  # noqa: E731
+        per_exam = lambda x: float(x) / exam if exam else None  # noqa: E731
+        out[s] = {
+            "impressions": int(imp),
+            "clicks": int(e.clicks[:, j].sum()),
+            "repins": int(e.repins[:, j].sum()),
+            "ctr": rate(e.clicks[:, j].sum()),
+            "repin_rate": rate(e.repins[:, j].sum()),
+            "expected_ctr": rate(e.expected_clicks[:, j].sum()),
+            "expected_repin_rate": rate(e.expected_repins[:, j].sum()),
+            "expected_ctr_exam": per_exam(e.expected_clicks[:, j].sum()),
+            "expected_repin_exam": per_exam(e.expected_repins[:, j].sum()),
+            "expected_clicks_per_user": float(e.expected_clicks[:, j].sum()) / users,
+            "expected_repins_per_user": float(e.expected_repins[:, j].sum()) / users,
+            "examination": exam,
+            "share": imp / total_imp if total_imp else None,
+            "exposure": exam / total_exam if total_exam else None,
+        }
     return out
 
 
@@ -237,6 +257,7 @@ def _pairs(c: Engagement, t: Engagement, expected: bool) -> tuple[dict, dict]:
     rp = (c.expected_repins, t.expected_repins) if expected else (c.repins, t.repins)
     pairs, events = {}, {}
     for j, s in enumerate(AB_SLICES):
+
         def four(num: tuple[np.ndarray, np.ndarray], den: tuple[np.ndarray, np.ndarray] | None) -> tuple:
             dc, dt = (den[0][:, j], den[1][:, j]) if den is not None else (ones, ones)
             return num[1][:, j], dt, num[0][:, j], dc
@@ -254,9 +275,17 @@ def _pairs(c: Engagement, t: Engagement, expected: bool) -> tuple[dict, dict]:
         n_clicks = (int(c.clicks[:, j].sum()), int(t.clicks[:, j].sum()))
         n_repins = (int(c.repins[:, j].sum()), int(t.repins[:, j].sum()))
         n_imp = (int(c.impressions[:, j].sum()), int(t.impressions[:, j].sum()))
-        events.update({(s, "ctr"): n_clicks, (s, "ctr_exam"): n_clicks, (s, "repin_rate"): n_repins,
-                       (s, "repin_exam"): n_repins, (s, "repins"): n_repins, (s, "share"): n_imp,
-                       (s, "exposure"): n_imp})
+        events.update(
+            {
+                (s, "ctr"): n_clicks,
+                (s, "ctr_exam"): n_clicks,
+                (s, "repin_rate"): n_repins,
+                (s, "repin_exam"): n_repins,
+                (s, "repins"): n_repins,
+                (s, "share"): n_imp,
+                (s, "exposure"): n_imp,
+            }
+        )
     return pairs, events
 
 
@@ -264,8 +293,9 @@ def compare(control: Engagement, treatment: Engagement, cfg: ABConfig, rng: np.r
     """Lifts per slice and metric (:data:`METRICS`): expected lift, observed lift, CIs, events."""
     observed, events = _pairs(control, treatment, expected=False)
     expected, _ = _pairs(control, treatment, expected=True)
-    lifts = paired_lifts(observed, cfg.n_bootstrap, cfg.n_permutations, rng, expected=expected, events=events,
-                         min_events=cfg.min_events)
+    lifts = paired_lifts(
+        observed, cfg.n_bootstrap, cfg.n_permutations, rng, expected=expected, events=events, min_events=cfg.min_events
+    )
     out: dict[str, dict] = {s: {} for s in AB_SLICES}
     for (s, m), lift in lifts.items():
         out[s][m] = lift.to_dict()
@@ -280,8 +310,14 @@ def _expected_lift(c: Engagement, t: Engagement, slice_: str, metric: str) -> fl
     return (nt / dt) / (nc / dc) - 1.0
 
 
-SENSITIVITY_METRICS = (("fresh", "repins"), ("fresh", "repin_exam"), ("fresh", "ctr_exam"), ("fresh", "ctr"),
-                       ("all", "repins"), ("all", "ctr"))
+SENSITIVITY_METRICS = (
+    ("fresh", "repins"),
+    ("fresh", "repin_exam"),
+    ("fresh", "ctr_exam"),
+    ("fresh", "ctr"),
+    ("all", "repins"),
+    ("all", "ctr"),
+)
 
 
 def sensitivity(feeds: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cfg: ABConfig) -> list[dict]:
@@ -305,8 +341,12 @@ def sensitivity(feeds: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cfg
     rows = []
     for label, v in variants:
         eng = {arm: expected_engagement(items, rel, fresh, v) for arm, (items, rel, fresh) in feeds.items()}
-        row: dict[str, object] = {"variant": label, "click_min": v.click_min, "dc": round(v.click_max - v.click_min, 6),
-                                  "examination": v.examination}
+        row: dict[str, object] = {
+            "variant": label,
+            "click_min": v.click_min,
+            "dc": round(v.click_max - v.click_min, 6),
+            "examination": v.examination,
+        }
         for s, m in SENSITIVITY_METRICS:
             row[f"{s}_{m}_lift"] = _expected_lift(eng["control"], eng["treatment"], s, m)
         rows.append(row)
@@ -315,17 +355,28 @@ def sensitivity(feeds: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cfg
 
 def click_model(cfg: ABConfig) -> dict[str, object]:
     """The stated click model (parameters and the examination curve's source) for ab.json."""
-    return {"kind": "position-based model (PBM)", "examination": cfg.examination,
-            "examination_source": EXAMINATION_SOURCES[cfg.examination],
-            "examination_curve": [round(float(x), 6) for x in examination(cfg.feed_size, cfg.examination)],
-            "c0": cfg.click_min, "dc": cfg.click_max - cfg.click_min,
-            "p_click": "exam(i) * (c0 + dc * r)",
-            "p_repin_given_click": f"{cfg.repin_min} + {cfg.repin_max - cfg.repin_min:g} * r",
-            "calibration": "not fitted to logs: the parameters are assumptions; see `sensitivity`"}
+    return {
+        "kind": "position-based model (PBM)",
+        "examination": cfg.examination,
+        "examination_source": EXAMINATION_SOURCES[cfg.examination],
+        "examination_curve": [round(float(x), 6) for x in examination(cfg.feed_size, cfg.examination)],
+        "c0": cfg.click_min,
+        "dc": cfg.click_max - cfg.click_min,
+        "p_click": "exam(i) * (c0 + dc * r)",
+        "p_repin_given_click": f"{cfg.repin_min} + {cfg.repin_max - cfg.repin_min:g} * r",
+        "calibration": "not fitted to logs: the parameters are assumptions; see `sensitivity`",
+    }
 
 
-def simulate_ab(users: np.ndarray, control: np.ndarray, treatment: np.ndarray, relevance: Relevance,
-                is_cold: np.ndarray, cfg: ABConfig, seed: int) -> dict[str, object]:
+def simulate_ab(
+    users: np.ndarray,
+    control: np.ndarray,
+    treatment: np.ndarray,
+    relevance: Relevance,
+    is_cold: np.ndarray,
+    cfg: ABConfig,
+    seed: int,
+) -> dict[str, object]:
     """Simulate both arms on the same users and compare them.
 
     Args:
@@ -365,17 +416,27 @@ def simulate_ab(users: np.ndarray, control: np.ndarray, treatment: np.ndarray, r
         rel = relevance(users, items)
         _, clicks = simulate(items, rel, fresh, cfg, rng)
         p_click, _ = engagement_probs(rel, n, cfg)
-        result["interleaving"] = credit(team, clicks, rng=rng, n_bootstrap=cfg.n_bootstrap,
-                                        p_click=cfg.sessions * np.where(items >= 0, p_click, 0.0),
-                                        min_events=cfg.min_events).to_dict()
+        result["interleaving"] = credit(
+            team,
+            clicks,
+            rng=rng,
+            n_bootstrap=cfg.n_bootstrap,
+            p_click=cfg.sessions * np.where(items >= 0, p_click, 0.0),
+            min_events=cfg.min_events,
+        ).to_dict()
     if cfg.ope:
         result["ope"] = ope_compare(users, feeds, relevance, is_cold, cfg, np.random.default_rng(s_ope))
     return result
 
 
 def _lift_keys(d: dict, prefix: str) -> dict[str, object]:
-    return {f"{prefix}_lift": d["lift"], f"{prefix}_ci95": d["ci95"], f"{prefix}_status": d["status"],
-            f"{prefix}_events": d["events"], f"{prefix}_observed_lift": d["observed_lift"]}
+    return {
+        f"{prefix}_lift": d["lift"],
+        f"{prefix}_ci95": d["ci95"],
+        f"{prefix}_status": d["status"],
+        f"{prefix}_events": d["events"],
+        f"{prefix}_observed_lift": d["observed_lift"],
+    }
 
 
 def metrics_section(control: str, treatment: str, result: dict) -> dict[str, object]:
@@ -398,10 +459,17 @@ def metrics_section(control: str, treatment: str, result: dict) -> dict[str, obj
         out["interleaving"] = {k: il[k] for k in ("delta", "delta_ci95", "status", "wins", "losses", "ties")}
     rp = result.get("replay")
     if rp:
-        out["replay"] = {s: {f"{m}_{k}": rp["lifts"][s][m][k] for m in ("hit_rate", "exam_credit")
-                             for k in ("lift", "ci95", "status", "events")} for s in ("fresh", "warm", "all")}
+        out["replay"] = {
+            s: {
+                f"{m}_{k}": rp["lifts"][s][m][k]
+                for m in ("hit_rate", "exam_credit")
+                for k in ("lift", "ci95", "status", "events")
+            }
+            for s in ("fresh", "warm", "all")
+        }
     ope = result.get("ope")
     if ope:
-        out["ope"] = {est: {m: {k: v[k] for k in ("lift", "ci95")} for m, v in per.items()}
-                      for est, per in ope["lifts"].items()}
+        out["ope"] = {
+            est: {m: {k: v[k] for k in ("lift", "ci95")} for m, v in per.items()} for est, per in ope["lifts"].items()
+        }
     return out

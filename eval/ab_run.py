@@ -15,21 +15,33 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 
-from eval.ab import (examination, held_out_relevance, metrics_section, planted_relevance, serve_feeds,
-                     simulate_ab)
+from eval.ab import examination, held_out_relevance, metrics_section, planted_relevance, serve_feeds, simulate_ab
 from eval.config import EvalConfig
 from eval.protocol import board_to_pin_task, tie_break_permutation
 from eval.recommenders import available_models, load_runs
 from eval.recommenders.oracle import has_truth
 from eval.replay import replay_compare, replay_log, replay_ranks
-from eval.run import (AB, AB_PLOT, KIND, MANIFEST, METRICS, PIN_TO_PIN, REPORT, _graph_info, clean, fit_models,
-                      resolve_arms, torch_threads, write_report)
+from eval.run import (
+    AB,
+    AB_PLOT,
+    KIND,
+    MANIFEST,
+    METRICS,
+    PIN_TO_PIN,
+    REPORT,
+    _graph_info,
+    clean,
+    fit_models,
+    resolve_arms,
+    torch_threads,
+    write_report,
+)
 from graph_build.graph import PinBoardGraph, load_graph
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.config import to_dict
@@ -40,13 +52,16 @@ log = logging.getLogger(__name__)
 
 def _engagement_text(cfg: EvalConfig) -> str:
     a = cfg.ab
-    return (f"examination {a.examination}, P(click | examined) = {a.click_min} + {a.click_max - a.click_min:g} r, "
-            f"P(repin | click) = {a.repin_min} + {a.repin_max - a.repin_min:g} r, feed of {a.feed_size}, "
-            f"{a.sessions} session(s) per user")
+    return (
+        f"examination {a.examination}, P(click | examined) = {a.click_min} + {a.click_max - a.click_min:g} r, "
+        f"P(repin | click) = {a.repin_min} + {a.repin_max - a.repin_min:g} r, feed of {a.feed_size}, "
+        f"{a.sessions} session(s) per user"
+    )
 
 
-def run_simulation(graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], control: str, treatment: str
-                   ) -> dict[str, Any]:
+def run_simulation(
+    graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], control: str, treatment: str
+) -> dict[str, Any]:
     """Fit both arms on the train graph, serve feeds to the test boards, simulate; the ab.json dict."""
     task = board_to_pin_task(graph, cfg.split)
     users = task.queries
@@ -66,15 +81,28 @@ def run_simulation(graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], 
     relevance = planted_relevance(graph) if planted else held_out_relevance(graph, cfg.split)
     result = simulate_ab(users, feeds[control], feeds[treatment], relevance, graph.is_cold, cfg.ab, cfg.seed)
     result["replay"] = _replay(rlog, ranks, control, treatment, cfg)
-    return clean({"dataset": graph.name, "graph": _graph_info(graph), "control": control, "treatment": treatment,
-                  "split": cfg.split, "seed": cfg.seed, "config": to_dict(cfg.ab), "engagement": _engagement_text(cfg),
-                  "relevance": "planted affinity / board's best (synthetic truth)" if planted
-                  else f"held-out {cfg.split} saves (1) vs other pins (0)",
-                  "models": info, **result})
+    return clean(
+        {
+            "dataset": graph.name,
+            "graph": _graph_info(graph),
+            "control": control,
+            "treatment": treatment,
+            "split": cfg.split,
+            "seed": cfg.seed,
+            "config": to_dict(cfg.ab),
+            "engagement": _engagement_text(cfg),
+            "relevance": "planted affinity / board's best (synthetic truth)"
+            if planted
+            else f"held-out {cfg.split} saves (1) vs other pins (0)",
+            "models": info,
+            **result,
+        }
+    )
 
 
-def _replay(rlog: Any, ranks: dict[str, np.ndarray], control: str, treatment: str, cfg: EvalConfig
-            ) -> dict[str, Any] | None:
+def _replay(
+    rlog: Any, ranks: dict[str, np.ndarray], control: str, treatment: str, cfg: EvalConfig
+) -> dict[str, Any] | None:
     """The time-ordered replay (``eval.replay``) of the two arms, or None (off, or saves without times)."""
     if rlog is None:
         if cfg.ab.replay:
@@ -82,9 +110,15 @@ def _replay(rlog: Any, ranks: dict[str, np.ndarray], control: str, treatment: st
         return None
     a = cfg.ab
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(5,)))  # after simulate_ab's 5
-    return replay_compare(rlog, {"control": ranks[control], "treatment": ranks[treatment]},
-                          examination(a.feed_size, a.examination), a.n_bootstrap, a.n_permutations, a.min_events,
-                          rng)
+    return replay_compare(
+        rlog,
+        {"control": ranks[control], "treatment": ranks[treatment]},
+        examination(a.feed_size, a.examination),
+        a.n_bootstrap,
+        a.n_permutations,
+        a.min_events,
+        rng,
+    )
 
 
 def _log_ab(tracker: Tracker, ab: dict[str, Any]) -> None:
@@ -105,20 +139,30 @@ def _existing(out: Path, graph: PinBoardGraph, force: bool) -> tuple[dict, dict,
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return None
     if not (out / METRICS).is_file() or not (out / MANIFEST).is_file():
-        raise ValueError(f"{out}: not an evaluation directory (no {METRICS} / {MANIFEST}); "
-                         "pass an EVAL_DIR written by `graphrec evaluate` or a new directory")
+        raise ValueError(
+            f"{out}: not an evaluation directory (no {METRICS} / {MANIFEST}); "
+            "pass an EVAL_DIR written by `graphrec evaluate` or a new directory"
+        )
     manifest = read_json(out / MANIFEST)
     if manifest.get("kind") != KIND or manifest["graph"]["manifest_sha256"] != _graph_info(graph)["manifest_sha256"]:
-        raise ValueError(f"{out}: evaluated graph {manifest.get('graph', {}).get('path')}, not {graph.root}; "
-                         "use a new --out for this graph")
+        raise ValueError(
+            f"{out}: evaluated graph {manifest.get('graph', {}).get('path')}, not {graph.root}; "
+            "use a new --out for this graph"
+        )
     if (out / AB).exists() and not force:
         raise OutputExistsError(f"{out / AB} already exists (pass --force to replace the A/B result)")
     p2p = read_json(out / PIN_TO_PIN) if (out / PIN_TO_PIN).is_file() else None
     return read_json(out / METRICS), manifest, p2p
 
 
-def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
-           force: bool = False, tracker: Tracker = NULL) -> dict[str, Any]:
+def ab_sim(
+    graph_dir: str | Path,
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    cfg: EvalConfig,
+    force: bool = False,
+    tracker: Tracker = NULL,
+) -> dict[str, Any]:
     """Run the offline A/B simulation and add it to EVAL_DIR. Returns the ab.json dict.
 
     Args:
@@ -141,10 +185,23 @@ def ab_sim(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Pat
         _log_ab(tracker, ab)
         section = metrics_section(control, treatment, ab)
         if existing is None:
-            metrics = {"dataset": graph.name, "protocol": {"task": "board_to_pin", "k": list(cfg.ks), "split": cfg.split},
-                       "models": {}, "ab": section}
-            manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
-                        "runs": {}, "models": {}, "missing_models": [], "n_queries": {}, "ab": ab["models"]}
+            metrics = {
+                "dataset": graph.name,
+                "protocol": {"task": "board_to_pin", "k": list(cfg.ks), "split": cfg.split},
+                "models": {},
+                "ab": section,
+            }
+            manifest = {
+                "schema_version": 1,
+                "kind": KIND,
+                "graph": _graph_info(graph),
+                "config": to_dict(cfg),
+                "runs": {},
+                "models": {},
+                "missing_models": [],
+                "n_queries": {},
+                "ab": ab["models"],
+            }
             with atomic_output_dir(out) as tmp:
                 _write_all(tmp, metrics, manifest, None, ab)
         else:

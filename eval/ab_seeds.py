@@ -41,8 +41,10 @@ from graphrec.utils.io import read_json
 
 SAME = ("dataset", "control", "treatment", "split", "config")
 """ab.json keys that must agree between replicates (``config`` is the whole simulator section)."""
-METHOD = ("t-interval over seeds of the per-seed observed log-lifts (training-seed + user "
-          "variance); headline = exp(mean per-seed log expected lift) - 1")
+METHOD = (
+    "t-interval over seeds of the per-seed observed log-lifts (training-seed + user "
+    "variance); headline = exp(mean per-seed log expected lift) - 1"
+)
 
 
 def load_ab(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -57,8 +59,7 @@ def load_ab(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
 
                 run_cfg = yaml.safe_load(cfg.read_text())
             return read_json(cand), run_cfg
-    raise ValueError(f"{p}: no ab.json (pass a `graphrec run` OUT dir, an EVAL_DIR or an "
-                     "ab.json file)")
+    raise ValueError(f"{p}: no ab.json (pass a `graphrec run` OUT dir, an EVAL_DIR or an ab.json file)")
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -69,19 +70,21 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_replicates(abs_: Sequence[Mapping[str, Any]], configs: Sequence[Mapping[str, Any] | None],
-                     names: Sequence[str]) -> None:
+def check_replicates(
+    abs_: Sequence[Mapping[str, Any]], configs: Sequence[Mapping[str, Any] | None], names: Sequence[str]
+) -> None:
     """Raise ValueError unless the runs differ only in seed (same arms, data, simulator, config)."""
     if len(abs_) < 2:
-        raise ValueError("ab-seeds needs at least 2 runs (one per seed) to estimate the seed "
-                         "variance")
+        raise ValueError("ab-seeds needs at least 2 runs (one per seed) to estimate the seed variance")
     first = abs_[0]
     for ab, name in zip(abs_[1:], names[1:]):
         for key in SAME:
             if ab.get(key) != first.get(key):
-                raise ValueError(f"{name}: ab.json {key!r} differs from {names[0]} "
-                                 f"({ab.get(key)!r} vs {first.get(key)!r}); the runs must "
-                                 "differ only in seed")
+                raise ValueError(
+                    f"{name}: ab.json {key!r} differs from {names[0]} "
+                    f"({ab.get(key)!r} vs {first.get(key)!r}); the runs must "
+                    "differ only in seed"
+                )
     seeds = [ab.get("seed") for ab in abs_]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the runs must have distinct seeds, got {seeds}")
@@ -93,9 +96,11 @@ def check_replicates(abs_: Sequence[Mapping[str, Any]], configs: Sequence[Mappin
             other = {k: v for k, v in flat.items() if not k.endswith("seed")}
             diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
             if diff:
-                raise ValueError(f"{name}: config differs from {base_name} in {diff[0]!r} "
-                                 f"({other.get(diff[0])!r} vs {base.get(diff[0])!r}), "
-                                 "not only in seed")
+                raise ValueError(
+                    f"{name}: config differs from {base_name} in {diff[0]!r} "
+                    f"({other.get(diff[0])!r} vs {base.get(diff[0])!r}), "
+                    "not only in seed"
+                )
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float] | None:
@@ -129,23 +134,35 @@ def combine_lift(per_seed: Sequence[Mapping[str, Any]], seeds: Sequence[Any]) ->
     """One lift over seeds from the per-seed lift dicts (``Lift.to_dict()`` or an OPE lift)."""
     lifts = [d.get("lift") for d in per_seed]
     events = [d.get("events") for d in per_seed]
-    total = ([int(sum(e[0] for e in events)), int(sum(e[1] for e in events))]
-             if all(e is not None for e in events) else None)
-    out: dict[str, Any] = {"per_seed": lifts, "seeds": list(seeds), "events_per_seed": events,
-                           "events": total}
-    bad = [(s, d.get("status")) for s, d in zip(seeds, per_seed)
-           if d.get("status", OK) != OK or d.get("lift") is None]
+    total = (
+        [int(sum(e[0] for e in events)), int(sum(e[1] for e in events))] if all(e is not None for e in events) else None
+    )
+    out: dict[str, Any] = {"per_seed": lifts, "seeds": list(seeds), "events_per_seed": events, "events": total}
+    bad = [(s, d.get("status")) for s, d in zip(seeds, per_seed) if d.get("status", OK) != OK or d.get("lift") is None]
     if bad:
         status = "undefined" if any(st == "undefined" for _, st in bad) else "insufficient data"
-        return {**out, "lift": None, "ci95": None, "expected_ci95": None, "users_only_ci95": None,
-                "status": status,
-                "reason": "; ".join(f"seed {s}: {st or 'no lift'}" for s, st in bad)}
+        return {
+            **out,
+            "lift": None,
+            "ci95": None,
+            "expected_ci95": None,
+            "users_only_ci95": None,
+            "status": status,
+            "reason": "; ".join(f"seed {s}: {st or 'no lift'}" for s, st in bad),
+        }
     exp_log = np.log1p(np.asarray(lifts, dtype=np.float64))
     obs = [d["lift"] if d.get("observed_lift") is None else d["observed_lift"] for d in per_seed]
     obs_log = np.log1p(np.asarray(obs, dtype=np.float64))
-    return {**out, "lift": float(np.expm1(exp_log.mean())), "ci95": _expm1(t_interval(obs_log)),
-            "expected_ci95": _expm1(t_interval(exp_log)), "users_only_ci95": _users_only(per_seed),
-            "between_seed_sd_log": float(exp_log.std(ddof=1)), "status": OK, "reason": None}
+    return {
+        **out,
+        "lift": float(np.expm1(exp_log.mean())),
+        "ci95": _expm1(t_interval(obs_log)),
+        "expected_ci95": _expm1(t_interval(exp_log)),
+        "users_only_ci95": _users_only(per_seed),
+        "between_seed_sd_log": float(exp_log.std(ddof=1)),
+        "status": OK,
+        "reason": None,
+    }
 
 
 def _interleaving(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any]) -> dict[str, Any] | None:
@@ -155,33 +172,54 @@ def _interleaving(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any]) -> di
     deltas = [il["delta"] for il in ils]
     ok = all(il.get("status", OK) == OK for il in ils)
     ci = t_interval(deltas) if ok else None
-    return {"delta": float(np.mean(deltas)) if ok else None, "delta_ci95": list(ci) if ci else None,
-            "per_seed": deltas, "seeds": list(seeds), "status": OK if ok else "insufficient data"}
+    return {
+        "delta": float(np.mean(deltas)) if ok else None,
+        "delta_ci95": list(ci) if ci else None,
+        "per_seed": deltas,
+        "seeds": list(seeds),
+        "status": OK if ok else "insufficient data",
+    }
 
 
-def combine(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any] | None = None
-            ) -> dict[str, Any]:
+def combine(abs_: Sequence[Mapping[str, Any]], seeds: Sequence[Any] | None = None) -> dict[str, Any]:
     """Per slice and metric of ``lifts`` (and ``replay``, ``ope``): one lift over the seeds."""
     seeds = list(seeds) if seeds is not None else [ab.get("seed") for ab in abs_]
     first = abs_[0]
-    lifts = {s: {m: combine_lift([ab["lifts"][s][m] for ab in abs_], seeds) for m in per}
-             for s, per in first["lifts"].items()}
-    out: dict[str, Any] = {"method": METHOD, "n_seeds": len(abs_), "seeds": seeds,
-                           **{k: first.get(k)
-                              for k in ("dataset", "control", "treatment", "split")},
-                           "users_per_seed": [ab.get("users") for ab in abs_], "lifts": lifts,
-                           "interleaving": _interleaving(abs_, seeds), "replay": None, "ope": None}
+    lifts = {
+        s: {m: combine_lift([ab["lifts"][s][m] for ab in abs_], seeds) for m in per}
+        for s, per in first["lifts"].items()
+    }
+    out: dict[str, Any] = {
+        "method": METHOD,
+        "n_seeds": len(abs_),
+        "seeds": seeds,
+        **{k: first.get(k) for k in ("dataset", "control", "treatment", "split")},
+        "users_per_seed": [ab.get("users") for ab in abs_],
+        "lifts": lifts,
+        "interleaving": _interleaving(abs_, seeds),
+        "replay": None,
+        "ope": None,
+    }
     if all(ab.get("replay") for ab in abs_):
-        out["replay"] = {s: {m: combine_lift([ab["replay"]["lifts"][s][m] for ab in abs_], seeds)
-                             for m in per} for s, per in first["replay"]["lifts"].items()}
+        out["replay"] = {
+            s: {m: combine_lift([ab["replay"]["lifts"][s][m] for ab in abs_], seeds) for m in per}
+            for s, per in first["replay"]["lifts"].items()
+        }
     if all(ab.get("ope") for ab in abs_):
-        out["ope"] = {e: {r: combine_lift([ab["ope"]["lifts"][e][r] for ab in abs_], seeds)
-                          for r in per} for e, per in first["ope"]["lifts"].items()}
+        out["ope"] = {
+            e: {r: combine_lift([ab["ope"]["lifts"][e][r] for ab in abs_], seeds) for r in per}
+            for e, per in first["ope"]["lifts"].items()
+        }
     return out
 
 
-_ROWS = (("repins", "repins/user"), ("repin_exam", "repins/exam"), ("ctr_exam", "clicks/exam"),
-         ("ctr", "CTR"), ("repin_rate", "repin rate"))
+_ROWS = (
+    ("repins", "repins/user"),
+    ("repin_exam", "repins/exam"),
+    ("ctr_exam", "clicks/exam"),
+    ("ctr", "CTR"),
+    ("repin_rate", "repin rate"),
+)
 
 
 def _pct(x: float | None) -> str:
@@ -191,34 +229,51 @@ def _pct(x: float | None) -> str:
 def _cells(d: Mapping[str, Any]) -> list[str]:
     ci = d.get("ci95")
     per = ", ".join(_pct(x) for x in d["per_seed"])
-    return [_pct(d["lift"]) if d["lift"] is not None else d["status"],
-            "n/a" if ci is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]",
-            "n/a" if d.get("users_only_ci95") is None else
-            f"[{d['users_only_ci95'][0]:+.1%}, {d['users_only_ci95'][1]:+.1%}]",
-            per, "n/a" if d.get("events") is None else f"{d['events'][0]}/{d['events'][1]}"]
+    return [
+        _pct(d["lift"]) if d["lift"] is not None else d["status"],
+        "n/a" if ci is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]",
+        "n/a"
+        if d.get("users_only_ci95") is None
+        else f"[{d['users_only_ci95'][0]:+.1%}, {d['users_only_ci95'][1]:+.1%}]",
+        per,
+        "n/a" if d.get("events") is None else f"{d['events'][0]}/{d['events'][1]}",
+    ]
 
 
 def format_table(c: Mapping[str, Any]) -> str:
     """Markdown table of the combined lifts (A/B, interleaving, replay, IPS/SNIPS/DR)."""
-    head = ["slice metric", "lift", "95% CI over seeds", "users-only CI", "per seed",
-            "events C/T (sum)"]
-    rows = [[f"{s} {label}", *_cells(c["lifts"][s][m])] for s in ("fresh", "warm", "all")
-            for m, label in _ROWS if m in c["lifts"].get(s, {})]
+    head = ["slice metric", "lift", "95% CI over seeds", "users-only CI", "per seed", "events C/T (sum)"]
+    rows = [
+        [f"{s} {label}", *_cells(c["lifts"][s][m])]
+        for s in ("fresh", "warm", "all")
+        for m, label in _ROWS
+        if m in c["lifts"].get(s, {})
+    ]
     if c.get("replay"):
-        rows += [[f"replay {s} hit rate", *_cells(c["replay"][s]["hit_rate"])]
-                 for s in ("fresh", "warm", "all")]
+        rows += [[f"replay {s} hit rate", *_cells(c["replay"][s]["hit_rate"])] for s in ("fresh", "warm", "all")]
     if c.get("ope"):
-        rows += [[f"{r.replace('_', ' ')}/user {e.upper()}", *_cells(c["ope"][e][r])]
-                 for r in ("repins", "fresh_repins") for e in ("ips", "snips", "dr")]
-    lines = [f"Offline A/B over {c['n_seeds']} seeds {c['seeds']}: treatment {c['treatment']} "
-             f"vs control {c['control']} ({c['dataset']}); {c['method']}", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        rows += [
+            [f"{r.replace('_', ' ')}/user {e.upper()}", *_cells(c["ope"][e][r])]
+            for r in ("repins", "fresh_repins")
+            for e in ("ips", "snips", "dr")
+        ]
+    lines = [
+        f"Offline A/B over {c['n_seeds']} seeds {c['seeds']}: treatment {c['treatment']} "
+        f"vs control {c['control']} ({c['dataset']}); {c['method']}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     il = c.get("interleaving")
     if il:
         ci = il.get("delta_ci95")
-        lines += ["", f"Team-draft interleaving delta over seeds: "
-                  f"{'n/a' if il['delta'] is None else format(il['delta'], '+.4f')} "
-                  f"(95% CI {'n/a' if ci is None else f'[{ci[0]:+.4f}, {ci[1]:+.4f}]'}; per seed "
-                  + ", ".join(f"{d:+.4f}" for d in il["per_seed"]) + ")"]
+        lines += [
+            "",
+            f"Team-draft interleaving delta over seeds: "
+            f"{'n/a' if il['delta'] is None else format(il['delta'], '+.4f')} "
+            f"(95% CI {'n/a' if ci is None else f'[{ci[0]:+.4f}, {ci[1]:+.4f}]'}; per seed "
+            + ", ".join(f"{d:+.4f}" for d in il["per_seed"])
+            + ")",
+        ]
     return "\n".join(lines) + "\n"

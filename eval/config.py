@@ -50,17 +50,21 @@ class ALSConfig:
 
     def __post_init__(self) -> None:
         if self.factors < 1 or self.iterations < 1 or self.regularization < 0 or self.alpha <= 0:
-            raise ValueError("als: factors >= 1, iterations >= 1, regularization >= 0, alpha > 0 "
-                             "expected")
-        if any(f < 1 for f in self.factors_grid) or any(r < 0 for r in self.regularization_grid) \
-                or any(a <= 0 for a in self.alpha_grid):
+            raise ValueError("als: factors >= 1, iterations >= 1, regularization >= 0, alpha > 0 expected")
+        if (
+            any(f < 1 for f in self.factors_grid)
+            or any(r < 0 for r in self.regularization_grid)
+            or any(a <= 0 for a in self.alpha_grid)
+        ):
             raise ValueError("als grids: factors >= 1, regularization >= 0, alpha > 0 expected")
 
     def grid(self) -> dict[str, tuple]:
         """The searched values per setting (a setting without a grid keeps its one value)."""
-        return {"factors": self.factors_grid or (self.factors,),
-                "regularization": self.regularization_grid or (self.regularization,),
-                "alpha": self.alpha_grid or (self.alpha,)}
+        return {
+            "factors": self.factors_grid or (self.factors,),
+            "regularization": self.regularization_grid or (self.regularization,),
+            "alpha": self.alpha_grid or (self.alpha,),
+        }
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,7 @@ class EASEConfig:
 
     def __post_init__(self) -> None:
         if not self.lambdas or any(v <= 0 for v in self.lambdas) or self.max_pins < 1:
-            raise ValueError(f"ease: lambdas must be positive (got {list(self.lambdas)}), "
-                             "max_pins >= 1")
+            raise ValueError(f"ease: lambdas must be positive (got {list(self.lambdas)}), max_pins >= 1")
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,13 @@ class RP3betaConfig:
     top_k: int = 0
 
     def __post_init__(self) -> None:
-        if not self.alphas or not self.betas or any(a <= 0 for a in self.alphas) \
-                or any(b < 0 for b in self.betas) or self.top_k < 0:
+        if (
+            not self.alphas
+            or not self.betas
+            or any(a <= 0 for a in self.alphas)
+            or any(b < 0 for b in self.betas)
+            or self.top_k < 0
+        ):
             raise ValueError("rp3beta: non-empty alphas > 0, betas >= 0 and top_k >= 0 expected")
 
 
@@ -184,8 +192,7 @@ class BlendConfig:
     def __post_init__(self) -> None:
         bad = [m for m in self.cf_models if m not in CF_MODELS]
         if not self.cf_models or bad:
-            raise ValueError(f"blend.cf_models must be a non-empty subset of {list(CF_MODELS)}, "
-                             f"got {bad or '[]'}")
+            raise ValueError(f"blend.cf_models must be a non-empty subset of {list(CF_MODELS)}, got {bad or '[]'}")
         if self.offset_step <= 0 or self.offset_max < self.offset_min:
             raise ValueError("blend: offset_step > 0 and offset_max >= offset_min expected")
 
@@ -260,8 +267,14 @@ class ABConfig:
             raise ValueError(f"ab.repin_min ({self.repin_min}) must be <= ab.repin_max ({self.repin_max})")
         if self.examination not in ("log2", "reciprocal", "uniform"):
             raise ValueError(f"ab.examination must be log2, reciprocal or uniform, got {self.examination!r}")
-        checks = (("feed_size", 1), ("n_bootstrap", 100), ("n_permutations", 10), ("max_users", 0),
-                  ("min_events", 0), ("sessions", 1))
+        checks = (
+            ("feed_size", 1),
+            ("n_bootstrap", 100),
+            ("n_permutations", 10),
+            ("max_users", 0),
+            ("min_events", 0),
+            ("sessions", 1),
+        )
         for name, low in checks:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:

@@ -15,7 +15,9 @@ from scipy.stats import binomtest
 CONTROL, TREATMENT = 0, 1
 
 
-def team_draft(control: np.ndarray, treatment: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def team_draft(
+    control: np.ndarray, treatment: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge two rankings per user into a feed of ``n`` pins.
 
     Args:
@@ -39,7 +41,9 @@ def team_draft(control: np.ndarray, treatment: np.ndarray, n: int, rng: np.rando
     rows = np.arange(users)
     coin = rng.random((users, n)) < 0.5
     for t in range(n):
-        side = np.where(picks[0] < picks[1], CONTROL, np.where(picks[1] < picks[0], TREATMENT, coin[:, t].astype(np.int64)))
+        side = np.where(
+            picks[0] < picks[1], CONTROL, np.where(picks[1] < picks[0], TREATMENT, coin[:, t].astype(np.int64))
+        )
         cand = _next_new(lists, ptr, side, items[:, :t], depth)
         side = np.where(cand < 0, 1 - side, side)  # a team that ran out of pins passes its turn
         cand = _next_new(lists, ptr, side, items[:, :t], depth)
@@ -82,14 +86,29 @@ class InterleavingResult:
         def lst(x: tuple[float, float] | None) -> list[float] | None:
             return list(x) if x is not None else None
 
-        return {"wins": self.wins, "losses": self.losses, "ties": self.ties, "preference": self.preference,
-                "delta": self.delta, "p_value": self.p_value, "delta_ci95": lst(self.delta_ci95),
-                "clicks": list(self.clicks), "expected_share": self.expected_share,
-                "expected_share_ci95": lst(self.expected_share_ci95), "status": self.status}
+        return {
+            "wins": self.wins,
+            "losses": self.losses,
+            "ties": self.ties,
+            "preference": self.preference,
+            "delta": self.delta,
+            "p_value": self.p_value,
+            "delta_ci95": lst(self.delta_ci95),
+            "clicks": list(self.clicks),
+            "expected_share": self.expected_share,
+            "expected_share_ci95": lst(self.expected_share_ci95),
+            "status": self.status,
+        }
 
 
-def credit(team: np.ndarray, clicks: np.ndarray, rng: np.random.Generator | None = None, n_bootstrap: int = 0,
-           p_click: np.ndarray | None = None, min_events: int = 0) -> InterleavingResult:
+def credit(
+    team: np.ndarray,
+    clicks: np.ndarray,
+    rng: np.random.Generator | None = None,
+    n_bootstrap: int = 0,
+    p_click: np.ndarray | None = None,
+    min_events: int = 0,
+) -> InterleavingResult:
     """Score team-draft clicks: ``team`` and ``clicks`` are ``U x n`` (clicks: bool or counts).
 
     Args:
@@ -122,7 +141,16 @@ def credit(team: np.ndarray, clicks: np.ndarray, rng: np.random.Generator | None
             if np.all(np.isfinite(reps)):
                 lo, hi = np.quantile(reps, [0.025, 0.975])
                 share_ci = (float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi))))
-    return InterleavingResult(wins=wins, losses=losses, ties=ties, preference=wins / decided if decided else None,
-                              delta=(wins + 0.5 * ties) / max(len(c), 1) - 0.5, p_value=p, delta_ci95=ci,
-                              clicks=(int(c.sum()), int(t.sum())), expected_share=share,
-                              expected_share_ci95=share_ci, status=status)
+    return InterleavingResult(
+        wins=wins,
+        losses=losses,
+        ties=ties,
+        preference=wins / decided if decided else None,
+        delta=(wins + 0.5 * ties) / max(len(c), 1) - 0.5,
+        p_value=p,
+        delta_ci95=ci,
+        clicks=(int(c.sum()), int(t.sum())),
+        expected_share=share,
+        expected_share_ci95=share_ci,
+        status=status,
+    )

@@ -78,8 +78,7 @@ def reciprocal_rank(scores: torch.Tensor, relevant: torch.Tensor, excluded: torc
     return torch.where(relevant.any(1), 1.0 / rank, torch.nan)
 
 
-def _count_from(scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _count_from(scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, ``#(scores > best)`` and ``#(scores == best)`` over the whole row.
 
     ``vals`` are the row's top-L scores (descending). When ``best`` is above the L-th score,
@@ -108,6 +107,7 @@ def _row_counts(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     numpy's vectorised compare + ``count_nonzero`` is ~5x torch's compare + sum on this stack.
     """
+
     def count(rows: slice) -> tuple[np.ndarray, np.ndarray]:
         xs, bs = x[rows], b[rows]
         return np.count_nonzero(xs > bs, axis=1), np.count_nonzero(xs == bs, axis=1)
@@ -125,9 +125,14 @@ def _row_counts(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h.astype(np.int64), t.astype(np.int64)
 
 
-def reciprocal_rank_sparse(scores: torch.Tensor, vals: torch.Tensor, rel_rows: torch.Tensor,
-                           rel_cols: torch.Tensor, rel_warm: torch.Tensor, n_excluded: torch.Tensor
-                           ) -> dict[str, torch.Tensor]:
+def reciprocal_rank_sparse(
+    scores: torch.Tensor,
+    vals: torch.Tensor,
+    rel_rows: torch.Tensor,
+    rel_cols: torch.Tensor,
+    rel_warm: torch.Tensor,
+    n_excluded: torch.Tensor,
+) -> dict[str, torch.Tensor]:
     """:func:`reciprocal_rank` for the warm, cold and all slices without dense bool matrices.
 
     Args:
@@ -147,13 +152,13 @@ def reciprocal_rank_sparse(scores: torch.Tensor, vals: torch.Tensor, rel_rows: t
     best, counts = {}, {}
     for s, mask in (("warm", rel_warm), ("cold", ~rel_warm)):
         best[s] = torch.full((n_q,), -torch.inf, dtype=scores.dtype).scatter_reduce(
-            0, rel_rows[mask], rel_scores[mask], reduce="amax", include_self=True)
+            0, rel_rows[mask], rel_scores[mask], reduce="amax", include_self=True
+        )
         counts[s] = _count_from(scores, vals, best[s])
     # all = warm + cold: its best is the larger of the two, and so are its counts
     use_warm = best["warm"] >= best["cold"]
     best["all"] = torch.where(use_warm, best["warm"], best["cold"])
-    counts["all"] = tuple(torch.where(use_warm, w, c)
-                          for w, c in zip(counts["warm"], counts["cold"]))
+    counts["all"] = tuple(torch.where(use_warm, w, c) for w, c in zip(counts["warm"], counts["cold"]))
     out = {}
     for s, mask in (("warm", rel_warm), ("cold", ~rel_warm), ("all", torch.ones_like(rel_warm))):
         higher, tied_all = counts[s]

@@ -48,8 +48,9 @@ REWARDS = ("clicks", "repins", "fresh_repins")
 _BLOCK = 200
 
 
-def logging_policy(control: np.ndarray, treatment: np.ndarray, n_pins: int, epsilon: float,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def logging_policy(
+    control: np.ndarray, treatment: np.ndarray, n_pins: int, epsilon: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw one logged ``U x n`` feed per user and the propensity of each logged slot.
 
     Args:
@@ -65,8 +66,9 @@ def logging_policy(control: np.ndarray, treatment: np.ndarray, n_pins: int, epsi
     return logged, propensity(logged, control, treatment, n_pins, epsilon)
 
 
-def propensity(logged: np.ndarray, control: np.ndarray, treatment: np.ndarray, n_pins: int,
-               epsilon: float) -> np.ndarray:
+def propensity(
+    logged: np.ndarray, control: np.ndarray, treatment: np.ndarray, n_pins: int, epsilon: float
+) -> np.ndarray:
     """``mu(a | u, k)`` of :func:`logging_policy` for the pins ``logged`` (``U x n``)."""
     half = (1.0 - epsilon) / 2.0
     explore = np.where(logged >= 0, epsilon / n_pins, 0.0)
@@ -94,8 +96,9 @@ def position_model(reward: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(reward.mean(0)[None, :], shape)
 
 
-def estimate(est: str, a: np.ndarray, b: np.ndarray, q: np.ndarray, sessions: int,
-             w_users: np.ndarray | None = None) -> float | np.ndarray:
+def estimate(
+    est: str, a: np.ndarray, b: np.ndarray, q: np.ndarray, sessions: int, w_users: np.ndarray | None = None
+) -> float | np.ndarray:
     """One estimator's value per user-session from per-user sums over sessions.
 
     Args:
@@ -130,9 +133,14 @@ def _percentile(x: np.ndarray) -> list[float] | None:
     return [float(np.quantile(x, a)), float(np.quantile(x, 1.0 - a))]
 
 
-def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-                relevance: Callable[[np.ndarray, np.ndarray], np.ndarray], is_cold: np.ndarray, cfg: ABConfig,
-                rng: np.random.Generator) -> dict[str, object]:
+def ope_compare(
+    users: np.ndarray,
+    feeds: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    relevance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    is_cold: np.ndarray,
+    cfg: ABConfig,
+    rng: np.random.Generator,
+) -> dict[str, object]:
     """Log feeds from the stochastic policy, estimate both arms with IPS/SNIPS/DR, compare to the truth.
 
     Args:
@@ -149,13 +157,12 @@ def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray
     """
     from eval.ab import engagement_probs
 
-    c_items, t_items = feeds["control"][0], feeds["treatment"][0]
+    c_items = feeds["control"][0]
     n_users, n = c_items.shape
     n_s = cfg.sessions
     shape = (n_users, n_s, n)
     per_session = {arm: np.broadcast_to(f[0][:, None, :], shape) for arm, f in feeds.items()}
-    logged, mu = logging_policy(per_session["control"], per_session["treatment"], len(is_cold), cfg.ope_epsilon,
-                                rng)
+    logged, mu = logging_policy(per_session["control"], per_session["treatment"], len(is_cold), cfg.ope_epsilon, rng)
     shown = logged >= 0
     flat = logged.reshape(n_users, n_s * n)
     rel = relevance(users, flat).reshape(shape)
@@ -164,8 +171,11 @@ def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray
     clicks = (rng.random(shape) < p_click) & shown
     repins = clicks & (rng.random(shape) < p_repin)
     fresh = is_cold[np.maximum(logged, 0)] & shown
-    rewards = {"clicks": clicks.astype(np.float64), "repins": repins.astype(np.float64),
-               "fresh_repins": (repins & fresh).astype(np.float64)}
+    rewards = {
+        "clicks": clicks.astype(np.float64),
+        "repins": repins.astype(np.float64),
+        "fresh_repins": (repins & fresh).astype(np.float64),
+    }
     truth: dict[str, dict[str, float]] = {r: {} for r in REWARDS}
     weights = {}
     for arm, (items, arm_rel, arm_fresh) in feeds.items():
@@ -176,9 +186,14 @@ def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray
         truth["fresh_repins"][arm] = float((pc * pr * arm_fresh).sum()) / n_users
         match = (logged == per_session[arm]) & shown
         weights[arm] = np.divide(match, mu, out=np.zeros(mu.shape), where=mu > 0)
-    boot_w = np.concatenate([rng.multinomial(n_users, np.full(n_users, 1.0 / n_users),
-                                             size=min(_BLOCK, cfg.n_bootstrap - s)).astype(np.float64)
-                             for s in range(0, cfg.n_bootstrap, _BLOCK)])
+    boot_w = np.concatenate(
+        [
+            rng.multinomial(n_users, np.full(n_users, 1.0 / n_users), size=min(_BLOCK, cfg.n_bootstrap - s)).astype(
+                np.float64
+            )
+            for s in range(0, cfg.n_bootstrap, _BLOCK)
+        ]
+    )
     estimates: dict[str, dict] = {e: {} for e in ESTIMATORS}
     lifts: dict[str, dict] = {e: {} for e in ESTIMATORS}
     events: dict[str, dict[str, int]] = {r: {} for r in REWARDS}
@@ -191,20 +206,30 @@ def ope_compare(users: np.ndarray, feeds: dict[str, tuple[np.ndarray, np.ndarray
         for e in ESTIMATORS:
             per = {arm: estimate(e, *sums[arm], q, n_s) for arm in sums}
             reps = {arm: estimate(e, *sums[arm], q, n_s, boot_w) for arm in sums}
-            estimates[e][r] = {arm: {"value": per[arm], "ci95": _percentile(reps[arm]), "truth": truth[r][arm]}
-                               for arm in per}
+            estimates[e][r] = {
+                arm: {"value": per[arm], "ci95": _percentile(reps[arm]), "truth": truth[r][arm]} for arm in per
+            }
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_reps = np.log(reps["treatment"] / reps["control"])
                 log_r = np.log(per["treatment"] / per["control"]) if per["control"] > 0 else np.nan
             ci = None if few else log_ratio_interval(float(log_r), log_reps)
             lift = float(np.expm1(log_r)) if ci is not None else None
-            lifts[e][r] = {"lift": lift, "ci95": list(ci) if ci is not None else None, "truth": t_lift,
-                           "covers_truth": (ci[0] <= t_lift <= ci[1]) if ci is not None and t_lift is not None
-                           else None,
-                           "events": [events[r]["control"], events[r]["treatment"]],
-                           "status": "ok" if ci is not None else "insufficient data"}
-    return {"policy": "per slot: control's pin (1-eps)/2, treatment's pin (1-eps)/2, uniform random pin eps",
-            "epsilon": cfg.ope_epsilon, "reward_model": "DR: mean logged reward per position",
-            "truth": truth, "estimates": estimates, "lifts": lifts,
-            "sessions": n_s, "matched": {arm: int((weights[arm] > 0).sum()) for arm in weights},
-            "logged_events": {r: int(rewards[r].sum()) for r in REWARDS}}
+            lifts[e][r] = {
+                "lift": lift,
+                "ci95": list(ci) if ci is not None else None,
+                "truth": t_lift,
+                "covers_truth": (ci[0] <= t_lift <= ci[1]) if ci is not None and t_lift is not None else None,
+                "events": [events[r]["control"], events[r]["treatment"]],
+                "status": "ok" if ci is not None else "insufficient data",
+            }
+    return {
+        "policy": "per slot: control's pin (1-eps)/2, treatment's pin (1-eps)/2, uniform random pin eps",
+        "epsilon": cfg.ope_epsilon,
+        "reward_model": "DR: mean logged reward per position",
+        "truth": truth,
+        "estimates": estimates,
+        "lifts": lifts,
+        "sessions": n_s,
+        "matched": {arm: int((weights[arm] > 0).sum()) for arm in weights},
+        "logged_events": {r: int(rewards[r].sum()) for r in REWARDS},
+    }

@@ -45,14 +45,25 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
         warm = [_num(metrics["models"][m]["warm"].get(f"recall@{k}")) for m in models]
         cold = [_num(metrics["models"][m]["cold"].get(f"recall@{k}")) for m in models]
         hatch = ["//" if m in cold_blind else "" for m in models]
-        bars = [*ax.bar(x - 0.2, warm, 0.4, label="warm", color="#4C72B0"),
-                *ax.bar(x + 0.2, cold, 0.4, label="cold", color="#DD8452")]
+        bars = [
+            *ax.bar(x - 0.2, warm, 0.4, label="warm", color="#4C72B0"),
+            *ax.bar(x + 0.2, cold, 0.4, label="cold", color="#DD8452"),
+        ]
         for b, h in zip(bars, hatch + hatch):  # warm bars too: a cold bar of height 0 shows none
             b.set_hatch(h)
         for i, m in enumerate(models):
             if m in cold_blind:
-                ax.annotate("cannot score cold", (x[i] + 0.2, 0), xytext=(0, 3), textcoords="offset points",
-                            ha="center", va="bottom", rotation=90, fontsize=7, color="#8C3B00")
+                ax.annotate(
+                    "cannot score cold",
+                    (x[i] + 0.2, 0),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    rotation=90,
+                    fontsize=7,
+                    color="#8C3B00",
+                )
         ax.set_xticks(x, models, rotation=35, ha="right", fontsize=8)
         ax.set_title(f"Recall@{k}")
         ax.grid(axis="y", alpha=0.3)
@@ -61,11 +72,11 @@ def plot_recall_warm_cold(metrics: Mapping[str, Any], cold_blind: Sequence[str],
 
     handles = axes[0][0].get_legend_handles_labels()[0]
     if cold_blind:
-        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="//",
-                             label="cannot score cold pins"))
+        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="//", label="cannot score cold pins"))
     axes[0][0].legend(handles=handles, loc="upper left", fontsize=8)
-    fig.suptitle(f"{metrics['dataset']}: warm vs cold recall (hatched: cannot score cold pins, ranks them last)",
-                 fontsize=10)
+    fig.suptitle(
+        f"{metrics['dataset']}: warm vs cold recall (hatched: cannot score cold pins, ranks them last)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -81,8 +92,12 @@ def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
     """
     plt = _pyplot()
     names = {"repins": "repins/user", "repin_exam": "repins/exam", "ctr_exam": "clicks/exam", "ctr": "CTR"}
-    rows = [(s, f"{s} {names[m]}", ab["lifts"][s][m]) for s in ("fresh", "warm", "all")
-            for m in ("repins", "repin_exam", "ctr_exam", "ctr") if m in ab["lifts"][s]]
+    rows = [
+        (s, f"{s} {names[m]}", ab["lifts"][s][m])
+        for s in ("fresh", "warm", "all")
+        for m in ("repins", "repin_exam", "ctr_exam", "ctr")
+        if m in ab["lifts"][s]
+    ]
     if ab.get("replay"):
         rows += [(s, f"replay {s} hit rate", ab["replay"]["lifts"][s]["hit_rate"]) for s in ("fresh", "warm", "all")]
     ope = ab.get("ope")
@@ -96,16 +111,29 @@ def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
             why = d.get("status") or "undefined"
             if d.get("events") is not None:
                 why += f" ({d['events'][0]} / {d['events'][1]} events)"
-            ax.text(0.5, y, why, va="center", ha="center", fontsize=7, color="dimgrey",
-                    transform=ax.get_yaxis_transform(),
-                    bbox={"facecolor": "white", "edgecolor": "lightgrey", "boxstyle": "round"})
+            ax.text(
+                0.5,
+                y,
+                why,
+                va="center",
+                ha="center",
+                fontsize=7,
+                color="dimgrey",
+                transform=ax.get_yaxis_transform(),
+                bbox={"facecolor": "white", "edgecolor": "lightgrey", "boxstyle": "round"},
+            )
             continue
         lo, hi = d["ci95"] if d["ci95"] is not None else (d["lift"], d["lift"])
         ax.plot([100 * lo, 100 * hi], [y, y], color=colors[s], lw=2)
         ax.plot(100 * d["lift"], y, "o", color=colors[s])
-        ax.annotate(f"{100 * d['lift']:+.1f}%  {format_p(d['p_value'], ab['config']['n_permutations'])}",
-                    (100 * max(hi, d["lift"]), y), xytext=(6, 0), textcoords="offset points", va="center",
-                    fontsize=7)
+        ax.annotate(
+            f"{100 * d['lift']:+.1f}%  {format_p(d['p_value'], ab['config']['n_permutations'])}",
+            (100 * max(hi, d["lift"]), y),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)], fontsize=8)
@@ -123,8 +151,15 @@ def plot_ab_lifts(ab: Mapping[str, Any], path: Path) -> None:
                 if lf["truth"] is not None:
                     ax2.plot(100 * lf["truth"], y, "x", color="black")
                 if lf["lift"] is None or lf["ci95"] is None:
-                    ax2.text(0.02, y, lf["status"], va="center", fontsize=7, color="dimgrey",
-                             transform=ax2.get_yaxis_transform())
+                    ax2.text(
+                        0.02,
+                        y,
+                        lf["status"],
+                        va="center",
+                        fontsize=7,
+                        color="dimgrey",
+                        transform=ax2.get_yaxis_transform(),
+                    )
                     continue
                 ax2.plot([100 * lf["ci95"][0], 100 * lf["ci95"][1]], [y, y], color="#8172B2", lw=2)
                 ax2.plot(100 * lf["lift"], y, "o", color="#8172B2")

@@ -36,8 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from eval.metrics import (average, mean_ci95, mean_topk, metric_names, reciprocal_rank_sparse,
-                          topk_metrics)
+from eval.metrics import average, mean_ci95, mean_topk, metric_names, reciprocal_rank_sparse, topk_metrics
 from eval.recommenders.base import Recommender, train_degree
 from graph_build.graph import PinBoardGraph
 from graphrec.utils.logs import progress
@@ -119,8 +118,9 @@ class Task:
         else:
             all_bt, known_bt = self._co
             rel = self._held[q] @ all_bt
-            diag = sp.csr_matrix((np.ones(len(q), dtype=np.float32), (np.arange(len(q)), q)),
-                                 shape=(len(q), all_bt.shape[1]))
+            diag = sp.csr_matrix(
+                (np.ones(len(q), dtype=np.float32), (np.arange(len(q)), q)), shape=(len(q), all_bt.shape[1])
+            )
             exc = self._known[q] @ known_bt + diag
         exc = _positive(exc)
         rel = _positive(rel)
@@ -186,8 +186,9 @@ def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Te
     return vals, perm[idx]
 
 
-def rank_top_fast(scores: torch.Tensor, k: int, perm: torch.Tensor, try_strict: bool = True
-                  ) -> tuple[torch.Tensor, torch.Tensor, float]:
+def rank_top_fast(
+    scores: torch.Tensor, k: int, perm: torch.Tensor, try_strict: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """:func:`rank_top` (the same values and ids), skipping the permutation where it cannot matter.
 
     A row whose top ``k + 1`` scores are strictly decreasing has one top-``k`` list whatever the
@@ -251,12 +252,20 @@ class _Accumulator:
             if sample_fraction < 1.0:
                 ci[s] = {name: mean_ci95(v[include], sample_fraction) for name, v in cat.items()}
         coverage = {f"coverage@{k}": float(self.seen[k].sum()) / self.n_pins for k in self.ks}
-        return TaskResult(slices=slices, coverage=coverage, n_queries=counts,
-                          ci95=ci if sample_fraction < 1.0 else None)
+        return TaskResult(
+            slices=slices, coverage=coverage, n_queries=counts, ci95=ci if sample_fraction < 1.0 else None
+        )
 
 
-def evaluate_task(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
-                  ks: tuple[int, ...], batch_size: int, seed: int) -> TaskResult:
+def evaluate_task(
+    model: Recommender,
+    graph: PinBoardGraph,
+    task: Task,
+    queries: np.ndarray,
+    ks: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+) -> TaskResult:
     """Score every query in batches (matrix products + topk) and average the metrics per slice.
 
     Args:
@@ -291,9 +300,16 @@ def merge_accumulators(parts: list[_Accumulator]) -> _Accumulator:
     return out
 
 
-def score_batches(model: Recommender, graph: PinBoardGraph, task: Task, queries: np.ndarray,
-                  ks: tuple[int, ...], batch_size: int, seed: int, batches: range | None = None
-                  ) -> _Accumulator:
+def score_batches(
+    model: Recommender,
+    graph: PinBoardGraph,
+    task: Task,
+    queries: np.ndarray,
+    ks: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+    batches: range | None = None,
+) -> _Accumulator:
     """The per-query metrics of :func:`evaluate_task`; ``batches`` = only these batch numbers."""
     warm = torch.from_numpy(~np.asarray(graph.is_cold, dtype=bool))
     in_slice = {"warm": warm, "cold": ~warm, "all": torch.ones_like(warm)}
@@ -303,11 +319,14 @@ def score_batches(model: Recommender, graph: PinBoardGraph, task: Task, queries:
     acc = _Accumulator(ks, graph.n_pins)
     score = model.score_boards if task.query_kind == "board" else model.score_pins
     rows = batch_rows(batch_size, graph.n_pins)
-    starts = range(0, len(queries), rows) if batches is None else range(
-        batches.start * rows, min(len(queries), batches.stop * rows), rows)
+    starts = (
+        range(0, len(queries), rows)
+        if batches is None
+        else range(batches.start * rows, min(len(queries), batches.stop * rows), rows)
+    )
     try_strict = True  # rank without the permutation where no tie can matter (same result)
     for start in progress(starts, desc=f"{model.name} {task.name}", unit="batch"):
-        q = queries[start:start + rows]
+        q = queries[start : start + rows]
         relevant, excluded = task.sparse_batch(q)
         scores = score(q)
         n_exc = torch.from_numpy(np.diff(excluded.indptr))

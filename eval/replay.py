@@ -77,8 +77,7 @@ class ReplayLog:
             raise ValueError("replay: events must be sorted by time")
 
 
-def replay_log(graph: PinBoardGraph, split: str, boards: np.ndarray | None = None
-               ) -> ReplayLog | None:
+def replay_log(graph: PinBoardGraph, split: str, boards: np.ndarray | None = None) -> ReplayLog | None:
     """The ``split`` saves of ``boards`` (default: all) as a replay log; None without times."""
     if any("saved_at" not in graph.saves[s].columns for s in SPLITS):
         return None
@@ -98,11 +97,16 @@ def replay_log(graph: PinBoardGraph, split: str, boards: np.ndarray | None = Non
         keep = np.isin(board, boards)
         pin, board, time = pin[keep], board[keep], time[keep]
     order = np.lexsort((pin, board, time))
-    known = sum((graph.csr(s) for s in known_splits(split)),
-                sp.csr_matrix((graph.n_pins, graph.n_boards)))
+    known = sum((graph.csr(s) for s in known_splits(split)), sp.csr_matrix((graph.n_pins, graph.n_boards)))
     known = sp.csr_matrix(known.T, dtype=np.float32)
-    return ReplayLog(board=board[order], pin=pin[order], time=time[order],
-                     fresh=graph.is_cold[pin[order]], available_from=available, known=known)
+    return ReplayLog(
+        board=board[order],
+        pin=pin[order],
+        time=time[order],
+        fresh=graph.is_cold[pin[order]],
+        available_from=available,
+        known=known,
+    )
 
 
 def _earlier_saves(rlog: ReplayLog) -> sp.csr_matrix:
@@ -119,8 +123,7 @@ def _earlier_saves(rlog: ReplayLog) -> sp.csr_matrix:
     rows = np.repeat(np.arange(n), counts)
     starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
     cols = rlog.pin[order[starts + np.arange(counts.sum())]]
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                         shape=(n, len(rlog.available_from)))
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, len(rlog.available_from)))
 
 
 def replay_ranks(score: ScoreFn, rlog: ReplayLog, perm: torch.Tensor) -> np.ndarray:
@@ -141,7 +144,7 @@ def replay_ranks(score: ScoreFn, rlog: ReplayLog, perm: torch.Tensor) -> np.ndar
     by_board = np.argsort(rlog.board, kind="stable")  # score each board once per block
     step = max(1, _CELLS // max(n_pins, 1))
     for start in range(0, n, step):
-        ev = by_board[start:start + step]
+        ev = by_board[start : start + step]
         boards, local = np.unique(rlog.board[ev], return_inverse=True)
         s = score(boards).to(torch.float32)[torch.from_numpy(local)]
         s = torch.nan_to_num(s, nan=-torch.inf)
@@ -164,9 +167,15 @@ def _per_board(rlog: ReplayLog, values: np.ndarray, boards: np.ndarray) -> np.nd
     return out
 
 
-def replay_compare(rlog: ReplayLog, ranks: dict[str, np.ndarray], exam: np.ndarray,
-                   n_bootstrap: int, n_permutations: int, min_events: int,
-                   rng: np.random.Generator) -> dict[str, object]:
+def replay_compare(
+    rlog: ReplayLog,
+    ranks: dict[str, np.ndarray],
+    exam: np.ndarray,
+    n_bootstrap: int,
+    n_permutations: int,
+    min_events: int,
+    rng: np.random.Generator,
+) -> dict[str, object]:
     """Hits and examination credit per arm and slice, and the treatment-vs-control lifts.
 
     Args:
@@ -191,21 +200,33 @@ def replay_compare(rlog: ReplayLog, ranks: dict[str, np.ndarray], exam: np.ndarr
         for m, v in (("hit_rate", hits), ("exam_credit", credit)):
             pairs[(s, m)] = (v["treatment"][:, j], ev, v["control"][:, j], ev)
             counts[(s, m)] = (int(hits["control"][:, j].sum()), int(hits["treatment"][:, j].sum()))
-    lifts = paired_lifts(pairs, n_bootstrap, n_permutations, rng, events=counts,
-                         min_events=min_events)
-    arms = {arm: {s: {"events": int(events[:, j].sum()), "hits": int(hits[arm][:, j].sum()),
-                      "hit_rate": _rate(hits[arm][:, j].sum(), events[:, j].sum()),
-                      "exam_credit": _rate(credit[arm][:, j].sum(), events[:, j].sum())}
-                  for j, s in enumerate(REPLAY_SLICES)} for arm in ranks}
+    lifts = paired_lifts(pairs, n_bootstrap, n_permutations, rng, events=counts, min_events=min_events)
+    arms = {
+        arm: {
+            s: {
+                "events": int(events[:, j].sum()),
+                "hits": int(hits[arm][:, j].sum()),
+                "hit_rate": _rate(hits[arm][:, j].sum(), events[:, j].sum()),
+                "exam_credit": _rate(credit[arm][:, j].sum(), events[:, j].sum()),
+            }
+            for j, s in enumerate(REPLAY_SLICES)
+        }
+        for arm in ranks
+    }
     out: dict[str, dict] = {s: {} for s in REPLAY_SLICES}
     for (s, m), lift in lifts.items():
         out[s][m] = lift.to_dict()
-    return {"method": "time-ordered replay of the held-out saves: an arm is credited when the "
-                      "saved pin is in its top feed_size among the pins eligible at that time "
-                      "(released, not yet saved)",
-            "events": int(len(rlog.board)), "boards": int(len(boards)), "feed_size": n,
-            "time_range": [int(rlog.time[0]), int(rlog.time[-1])] if len(rlog.time) else None,
-            "arms": arms, "lifts": out}
+    return {
+        "method": "time-ordered replay of the held-out saves: an arm is credited when the "
+        "saved pin is in its top feed_size among the pins eligible at that time "
+        "(released, not yet saved)",
+        "events": int(len(rlog.board)),
+        "boards": int(len(boards)),
+        "feed_size": n,
+        "time_range": [int(rlog.time[0]), int(rlog.time[-1])] if len(rlog.time) else None,
+        "arms": arms,
+        "lifts": out,
+    }
 
 
 def _rate(num: float, den: float) -> float | None:

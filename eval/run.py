@@ -25,13 +25,12 @@ import numpy as np
 
 from eval.config import EMBEDDING_MODELS, EvalConfig
 from eval.protocol import SLICES, TaskResult, evaluate_task, make_task, sample_queries
-from eval.recommenders import (ModelSkipped, available_models, build_recommender, load_runs,
-                               select_models)
+from eval.recommenders import ModelSkipped, available_models, build_recommender, load_runs, select_models
 from graph_build.graph import PinBoardGraph, load_graph
-from graphrec.tracking import NULL, Tracker
-from graphrec.utils.config import to_dict
 from graphrec.embeddings import graph_fingerprint
 from graphrec.model_table import CONTROL_ORDER, TREATMENT_ORDER  # the A/B arms' preference ranks
+from graphrec.tracking import NULL, Tracker
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import atomic_output_dir, check_output_free, write_json
 from graphrec.utils.logs import progress
 
@@ -67,12 +66,20 @@ def clean(obj: Any) -> Any:
     return obj
 
 
-def task_document(graph: PinBoardGraph, cfg: EvalConfig, task: str, results: Mapping[str, TaskResult]) -> dict[str, Any]:
+def task_document(
+    graph: PinBoardGraph, cfg: EvalConfig, task: str, results: Mapping[str, TaskResult]
+) -> dict[str, Any]:
     """metrics.json-shaped dict for one task: dataset, protocol, models (no ``ab``)."""
     models = {name: {**{s: r.slices[s] for s in SLICES}, **r.coverage} for name, r in results.items()}
     ci = {name: r.ci95 for name, r in results.items() if r.ci95 is not None}  # sampled queries only
-    return clean({"dataset": graph.name, "protocol": {"task": task, "k": list(cfg.ks), "split": cfg.split},
-                  "models": models, "ci95": ci or None})
+    return clean(
+        {
+            "dataset": graph.name,
+            "protocol": {"task": task, "k": list(cfg.ks), "split": cfg.split},
+            "models": models,
+            "ci95": ci or None,
+        }
+    )
 
 
 def _graph_info(graph: PinBoardGraph) -> dict[str, Any]:
@@ -92,8 +99,9 @@ def _log_model_metrics(tracker: Tracker, name: str, doc_by_task: Mapping[str, Ma
         child.log_metrics(flat)
 
 
-def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs: Mapping[str, Any]
-               ) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+def fit_models(
+    graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs: Mapping[str, Any]
+) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """Build and fit each model on the train graph; yield ``(name, model, info)``.
 
     A model that cannot run here (``ModelSkipped``) yields ``(name, None, {"skipped": reason})``.
@@ -120,8 +128,15 @@ def fit_models(graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs
         yield name, model, info
 
 
-def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | Path, cfg: EvalConfig,
-             force: bool = False, ray: Any = None, tracker: Tracker = NULL) -> dict[str, Any]:
+def evaluate(
+    graph_dir: str | Path,
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    cfg: EvalConfig,
+    force: bool = False,
+    ray: Any = None,
+    tracker: Tracker = NULL,
+) -> dict[str, Any]:
     """Evaluate every selected model on the declared protocol and write EVAL_DIR. Returns metrics.json.
 
     Args:
@@ -139,12 +154,17 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
     selected, missing = select_models(cfg.models, available_models(graph, runs))
     missing += [m for m in EMBEDDING_MODELS if m not in runs and not cfg.models]
     if not selected:
-        raise ValueError(f"no model to evaluate: requested {list(cfg.models)}, available {available_models(graph, runs)}")
+        raise ValueError(
+            f"no model to evaluate: requested {list(cfg.models)}, available {available_models(graph, runs)}"
+        )
     if missing:
         log.warning("left out (not available): %s", ", ".join(missing))
     tasks = {t: make_task(graph, t, cfg.split) for t in cfg.tasks}
     seeds = np.random.SeedSequence(cfg.seed).spawn(len(tasks))
-    queries = {t: sample_queries(task, cfg.max_queries, np.random.default_rng(ss)) for (t, task), ss in zip(tasks.items(), seeds)}
+    queries = {
+        t: sample_queries(task, cfg.max_queries, np.random.default_rng(ss))
+        for (t, task), ss in zip(tasks.items(), seeds)
+    }
     results: dict[str, dict[str, TaskResult]] = {t: {} for t in tasks}
     info: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
@@ -159,8 +179,9 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
                 if ray is not None:
                     from graphrec.distributed.ray_jobs import evaluate_task_on_ray
 
-                    results[t][name] = evaluate_task_on_ray(model, graph, task, cfg.split, queries[t], cfg.ks,
-                                                            cfg.batch_size, cfg.seed, ray)
+                    results[t][name] = evaluate_task_on_ray(
+                        model, graph, task, cfg.split, queries[t], cfg.ks, cfg.batch_size, cfg.seed, ray
+                    )
                     continue
                 results[t][name] = evaluate_task(model, graph, task, queries[t], cfg.ks, cfg.batch_size, cfg.seed)
             minfo["eval_seconds"] = round(time.perf_counter() - t0, 3)
@@ -171,11 +192,19 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
         for name in results["board_to_pin"]:
             _log_model_metrics(tracker, name, docs)
         metrics = {**docs["board_to_pin"], "ab": None}
-        manifest = {"schema_version": 1, "kind": KIND, "graph": _graph_info(graph), "config": to_dict(cfg),
-                    "runs": {n: str(e.root.resolve()) for n, e in runs.items()}, "models": info,
-                    "missing_models": missing, "skipped_models": skipped,
-                    "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks}, "ab": None,
-                    "sampling": {t: {"scored": len(queries[t]), "total": len(task.queries)} for t, task in tasks.items()}}
+        manifest = {
+            "schema_version": 1,
+            "kind": KIND,
+            "graph": _graph_info(graph),
+            "config": to_dict(cfg),
+            "runs": {n: str(e.root.resolve()) for n, e in runs.items()},
+            "models": info,
+            "missing_models": missing,
+            "skipped_models": skipped,
+            "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks},
+            "ab": None,
+            "sampling": {t: {"scored": len(queries[t]), "total": len(task.queries)} for t, task in tasks.items()},
+        }
         p2p = docs.get("pin_to_pin")
         with atomic_output_dir(out, overwrite=force) as tmp:
             write_json(tmp / METRICS, metrics)
@@ -187,8 +216,13 @@ def evaluate(graph_dir: str | Path, run_dirs: Sequence[str | Path], out: str | P
     return metrics
 
 
-def write_report(root: Path, metrics: Mapping[str, Any], manifest: Mapping[str, Any], p2p: Mapping[str, Any] | None,
-                 ab: Mapping[str, Any] | None) -> None:
+def write_report(
+    root: Path,
+    metrics: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    p2p: Mapping[str, Any] | None,
+    ab: Mapping[str, Any] | None,
+) -> None:
     """Write ``report.md`` and the plots into ``root`` (a fresh or staging directory)."""
     from eval.plots import plot_ab_lifts, plot_recall_warm_cold
     from eval.report import render
@@ -207,8 +241,10 @@ def resolve_arms(control: str, treatment: str, available: Sequence[str]) -> tupl
     if treatment == "auto":
         treatment = next((m for m in TREATMENT_ORDER if m in available), "")
         if not treatment:
-            raise ValueError(f"ab-sim: no embedding model for the treatment arm (expected one of {list(TREATMENT_ORDER)}"
-                             f" via --runs); available: {list(available)}; or pass --treatment NAME")
+            raise ValueError(
+                f"ab-sim: no embedding model for the treatment arm (expected one of {list(TREATMENT_ORDER)}"
+                f" via --runs); available: {list(available)}; or pass --treatment NAME"
+            )
     if control == "auto":
         control = next((m for m in CONTROL_ORDER if m in available and m != treatment), "")
     for role, name in (("control", control), ("treatment", treatment)):

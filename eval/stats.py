@@ -58,11 +58,18 @@ class Lift:
         def lst(x: tuple[float, float] | None) -> list[float] | None:
             return list(x) if x is not None else None
 
-        return {"control": self.control, "treatment": self.treatment, "lift": self.lift,
-                "ci95": lst(self.ci95), "p_value": self.p_value, "observed_lift": self.observed_lift,
-                "expected_ci95": lst(self.expected_ci95),
-                "events": list(self.events) if self.events is not None else None,
-                "status": self.status, "reason": self.reason}
+        return {
+            "control": self.control,
+            "treatment": self.treatment,
+            "lift": self.lift,
+            "ci95": lst(self.ci95),
+            "p_value": self.p_value,
+            "observed_lift": self.observed_lift,
+            "expected_ci95": lst(self.expected_ci95),
+            "events": list(self.events) if self.events is not None else None,
+            "status": self.status,
+            "reason": self.reason,
+        }
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -133,10 +140,15 @@ def permutation_counts(x: np.ndarray, observed: np.ndarray, n: int, rng: np.rand
     return count
 
 
-def paired_lifts(pairs: Mapping[Hashable, Counts], n_bootstrap: int, n_permutations: int,
-                 rng: np.random.Generator, expected: Mapping[Hashable, Counts] | None = None,
-                 events: Mapping[Hashable, tuple[int, int]] | None = None, min_events: int = 0,
-                 ) -> dict[Hashable, Lift]:
+def paired_lifts(
+    pairs: Mapping[Hashable, Counts],
+    n_bootstrap: int,
+    n_permutations: int,
+    rng: np.random.Generator,
+    expected: Mapping[Hashable, Counts] | None = None,
+    events: Mapping[Hashable, tuple[int, int]] | None = None,
+    min_events: int = 0,
+) -> dict[Hashable, Lift]:
     """Lifts of ``sum(nt)/sum(dt)`` over ``sum(nc)/sum(dc)`` with paired log-ratio CIs and p-values.
 
     Args:
@@ -171,9 +183,17 @@ def paired_lifts(pairs: Mapping[Hashable, Counts], n_bootstrap: int, n_permutati
         trt = float(rt[j]) if esums[j, 1] > 0 else None
         obs = float(observed[j]) if obs_ok[j] else None
         if not defined[j]:
-            out[name] = Lift(control=ctl, treatment=trt, lift=None, ci95=None, p_value=None, observed_lift=obs,
-                             events=ev, status=UNDEFINED,
-                             reason="the control served no pin of this slice or its rate is 0")
+            out[name] = Lift(
+                control=ctl,
+                treatment=trt,
+                lift=None,
+                ci95=None,
+                p_value=None,
+                observed_lift=obs,
+                events=ev,
+                status=UNDEFINED,
+                reason="the control served no pin of this slice or its rate is 0",
+            )
             continue
         reason = None
         if min(ev) < min_events:
@@ -182,14 +202,28 @@ def paired_lifts(pairs: Mapping[Hashable, Counts], n_bootstrap: int, n_permutati
             bad = int(np.sum(~np.isfinite(boot_obs[:, j])))
             reason = f"{bad} of {n_bootstrap} bootstrap replicates are non-finite (the upper bound is unbounded)"
         if reason is not None:
-            out[name] = Lift(control=ctl, treatment=trt, lift=None, ci95=None, p_value=None, observed_lift=obs,
-                             events=ev, status=INSUFFICIENT, reason=reason)
+            out[name] = Lift(
+                control=ctl,
+                treatment=trt,
+                lift=None,
+                ci95=None,
+                p_value=None,
+                observed_lift=obs,
+                events=ev,
+                status=INSUFFICIENT,
+                reason=reason,
+            )
             continue
-        out[name] = Lift(control=ctl, treatment=trt, lift=float(exp_lift[j]),
-                         ci95=log_ratio_interval(float(np.log1p(observed[j])), boot_obs[:, j]),
-                         p_value=(1 + int(counts[j])) / (1 + n_permutations), observed_lift=obs,
-                         expected_ci95=log_ratio_interval(float(np.log1p(exp_lift[j])), boot_exp[:, j]),
-                         events=ev)
+        out[name] = Lift(
+            control=ctl,
+            treatment=trt,
+            lift=float(exp_lift[j]),
+            ci95=log_ratio_interval(float(np.log1p(observed[j])), boot_obs[:, j]),
+            p_value=(1 + int(counts[j])) / (1 + n_permutations),
+            observed_lift=obs,
+            expected_ci95=log_ratio_interval(float(np.log1p(exp_lift[j])), boot_exp[:, j]),
+            events=ev,
+        )
     return out
 
 

@@ -28,7 +28,6 @@ from typing import Any
 
 from graphrec.model_table import LADDER  # (row label, evaluation model name), in ladder order
 
-
 BASELINE = "content"
 SLICES = ("warm", "cold", "all")
 ABLATION_MD, ABLATION_JSON = "ablation.md", "ablation.json"
@@ -66,8 +65,9 @@ def _rel(v: float | None, base: float | None) -> float | None:
     return v / base - 1.0
 
 
-def ablation_rows(metrics: Mapping[str, Any], k: int = 20,
-                  ladder: Sequence[tuple[str, str]] = LADDER) -> list[AblationRow]:
+def ablation_rows(
+    metrics: Mapping[str, Any], k: int = 20, ladder: Sequence[tuple[str, str]] = LADDER
+) -> list[AblationRow]:
     """The ladder rows of a metrics.json document (``{"models": {name: {slice: {metric: v}}}}``)."""
     models = metrics.get("models", {})
     ks = metrics.get("protocol", {}).get("k")
@@ -91,10 +91,18 @@ def ablation_rows(metrics: Mapping[str, Any], k: int = 20,
 def ablation_document(metrics: Mapping[str, Any], k: int = 20) -> dict[str, Any]:
     """ablation.json: dataset, protocol, the metrics, the baseline and the rows."""
     rows = ablation_rows(metrics, k)
-    return {"dataset": metrics.get("dataset"), "protocol": metrics.get("protocol"), "task": "board_to_pin",
-            "k": k, "metrics": list(metric_names(k)), "baseline": BASELINE,
-            "rows": [{"row": r.label, "model": r.model, "evaluated": r.evaluated, "values": r.values,
-                      "relative": r.relative} for r in rows]}
+    return {
+        "dataset": metrics.get("dataset"),
+        "protocol": metrics.get("protocol"),
+        "task": "board_to_pin",
+        "k": k,
+        "metrics": list(metric_names(k)),
+        "baseline": BASELINE,
+        "rows": [
+            {"row": r.label, "model": r.model, "evaluated": r.evaluated, "values": r.values, "relative": r.relative}
+            for r in rows
+        ],
+    }
 
 
 def _num(v: float | None) -> str:
@@ -115,13 +123,21 @@ def format_markdown(doc: Mapping[str, Any]) -> str:
     proto = doc.get("protocol") or {}
     from eval.markdown import md_text  # user text (the dataset name) rendered literally
 
-    out = [f"# Ablation: board -> pin on {proto.get('split', 'test')} saves ({md_text(doc.get('dataset', '?'))})", "",
-           "Each row adds one thing to the row above; the change is relative to content-only "
-           "(PinSage Table 1 style). n/a: model not in metrics.json.", ""]
+    out = [
+        f"# Ablation: board -> pin on {proto.get('split', 'test')} saves ({md_text(doc.get('dataset', '?'))})",
+        "",
+        "Each row adds one thing to the row above; the change is relative to content-only "
+        "(PinSage Table 1 style). n/a: model not in metrics.json.",
+        "",
+    ]
     header = ["#", "row", "model", "warm", "vs content", "cold", "vs content", "all", "vs content"]
     for metric in doc["metrics"]:
-        out += [f"## {_title(metric)}", "", "| " + " | ".join(header) + " |",
-                "|" + "|".join(["---:", "---", "---"] + ["---:"] * 6) + "|"]
+        out += [
+            f"## {_title(metric)}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---:", "---", "---"] + ["---:"] * 6) + "|",
+        ]
         for i, row in enumerate(doc["rows"], 1):
             cells = [str(i), row["row"], f"`{row['model']}`"]
             base = row["model"] == doc["baseline"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
@@ -17,11 +17,11 @@ from eval.config import EvalConfig
 from graph_build.split import SplitConfig
 from graph_build.synthetic.generate import SynthConfig
 from graphrec.candidates.config import CandidatesConfig
-from graphrec.utils.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 from graphrec.features.raw import RawFeatureConfig
 from graphrec.hybrid.config import FullConfig
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.sage.config import SageConfig
+from graphrec.utils.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,9 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | tuple
         sections["data.synth"] = data["data"]["synth"]
     stray = [k for k, v in sections.items() if "seed" in v and v["seed"] != top]
     if stray:
-        raise ValueError(f"set the one top-level 'seed' ({top}); these sections set another: {', '.join(sorted(stray))}")
+        raise ValueError(
+            f"set the one top-level 'seed' ({top}); these sections set another: {', '.join(sorted(stray))}"
+        )
     return with_seed(from_dict(RunConfig, data))
 
 

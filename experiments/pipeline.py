@@ -12,8 +12,8 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,11 @@ from experiments import rundir
 from experiments.config import RunConfig, dump_yaml
 from experiments.stages import Context, Stage, dataset_fingerprint, stage_key, stamp, stamped_key
 from graphrec import tracking
-from graphrec.tracking import Tracker
-from graphrec.utils.config import to_dict
 from graphrec.hybrid.config import ABLATIONS as FULL_ABLATIONS
 from graphrec.model_table import BUILT
 from graphrec.sage.config import SageConfig
+from graphrec.tracking import Tracker
+from graphrec.utils.config import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,11 @@ RUNS = {m.stage: m.out for m in BUILT}  # embedding directories evaluated, by th
 MODEL_NAMES = {m.stage: m.name for m in BUILT}  # evaluation model name of each embedding stage's output
 # The SAGE rows of the ablation ladder (ablations.sage_ladder), all over the clip_no_neighbors
 # embeddings, each adding one thing: (stage suffix, model name, pooling, with hard negatives).
-LADDER = (("mean-pool", "sage_mean_pool", "mean", False),
-          ("importance-pool", "sage_importance_pool", "importance", False),
-          ("hard-negatives", "sage_hard_negatives", "importance", True))
+LADDER = (
+    ("mean-pool", "sage_mean_pool", "mean", False),
+    ("importance-pool", "sage_importance_pool", "importance", False),
+    ("hard-negatives", "sage_hard_negatives", "importance", True),
+)
 
 
 def _graph(ctx: Context):
@@ -62,8 +64,16 @@ def _train_pinclip(neighbors: bool):
         from graphrec.pinclip.api import train_pinclip_dir
 
         cfg = ctx.cfg.pinclip if neighbors else _no_neighbors(ctx.cfg)
-        train_pinclip_dir(_graph(ctx), cfg, out, overwrite=True, resume="auto", tracker=ctx.tracker,
-                          text_features=ctx.out / RUNS["embed-text"])
+        train_pinclip_dir(
+            _graph(ctx),
+            cfg,
+            out,
+            overwrite=True,
+            resume="auto",
+            tracker=ctx.tracker,
+            text_features=ctx.out / RUNS["embed-text"],
+        )
+
     return run
 
 
@@ -75,8 +85,10 @@ def _embed_pins(model: str, name: str):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.pinclip.embed import embed_graph_pins
 
-        embed_graph_pins(_graph(ctx), ctx.out / model, out, name=name, overwrite=True,
-                         text_features=ctx.out / RUNS["embed-text"])
+        embed_graph_pins(
+            _graph(ctx), ctx.out / model, out, name=name, overwrite=True, text_features=ctx.out / RUNS["embed-text"]
+        )
+
     return run
 
 
@@ -90,16 +102,27 @@ def _train_sage(features: str, sage: SageConfig | None = None):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.sage.api import train_sage_dir
 
-        train_sage_dir(_graph(ctx), ctx.out / features, sage or ctx.cfg.sage, out, overwrite=True, resume="auto",
-                       tracker=ctx.tracker)
+        train_sage_dir(
+            _graph(ctx),
+            ctx.out / features,
+            sage or ctx.cfg.sage,
+            out,
+            overwrite=True,
+            resume="auto",
+            tracker=ctx.tracker,
+        )
+
     return run
 
 
 def ladder_sage(cfg: RunConfig, pooling: str, hard: bool) -> SageConfig:
     """The run's SAGE config with the ladder row's pooling and hard negatives (the config's or 0)."""
     s = cfg.sage
-    return dataclasses.replace(s, model=dataclasses.replace(s.model, pooling=pooling),
-                               loss=dataclasses.replace(s.loss, hard_negatives=s.loss.hard_negatives if hard else 0))
+    return dataclasses.replace(
+        s,
+        model=dataclasses.replace(s.model, pooling=pooling),
+        loss=dataclasses.replace(s.loss, hard_negatives=s.loss.hard_negatives if hard else 0),
+    )
 
 
 def _embed_graph(features: str, model: str, name: str):
@@ -107,29 +130,45 @@ def _embed_graph(features: str, model: str, name: str):
         from graphrec.sage.api import embed_graph_dir
 
         embed_graph_dir(_graph(ctx), ctx.out / features, ctx.out / model, out, name=name, overwrite=True)
+
     return run
 
 
 def _train_full(ctx: Context, out: Path) -> None:
     from graphrec.hybrid.api import train_full_dir
 
-    train_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.cfg.full, out, text=ctx.out / RUNS["embed-text"],
-                   overwrite=True)
+    train_full_dir(
+        _graph(ctx), ctx.out / RUNS["embed-pins"], ctx.cfg.full, out, text=ctx.out / RUNS["embed-text"], overwrite=True
+    )
 
 
 def _embed_full(ctx: Context, out: Path) -> None:
     from graphrec.hybrid.api import embed_full_dir
 
-    embed_full_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.out / "full", out, text=ctx.out / RUNS["embed-text"],
-                   overwrite=True)
+    embed_full_dir(
+        _graph(ctx),
+        ctx.out / RUNS["embed-pins"],
+        ctx.out / "full",
+        out,
+        text=ctx.out / RUNS["embed-text"],
+        overwrite=True,
+    )
 
 
 def _embed_full_ablation(variant: str):
     def run(ctx: Context, out: Path) -> None:
         from graphrec.hybrid.api import embed_full_ablation_dir
 
-        embed_full_ablation_dir(_graph(ctx), ctx.out / RUNS["embed-pins"], ctx.out / "full", out, variant,
-                                text=ctx.out / RUNS["embed-text"], overwrite=True)
+        embed_full_ablation_dir(
+            _graph(ctx),
+            ctx.out / RUNS["embed-pins"],
+            ctx.out / "full",
+            out,
+            variant,
+            text=ctx.out / RUNS["embed-text"],
+            overwrite=True,
+        )
+
     return run
 
 
@@ -163,7 +202,11 @@ def _candidates(ctx: Context, out: Path) -> None:
     run_candidates(ctx.out / "graph", ctx.out / "embeddings", out, ctx.cfg.candidates, force=True)
 
 
-PINCLIP_NO_NEIGHBORS, RAW_FEATURES, SAGE_RAW = "ablations/pinclip_no_neighbors", "ablations/raw_features", "ablations/sage_raw"
+PINCLIP_NO_NEIGHBORS, RAW_FEATURES, SAGE_RAW = (
+    "ablations/pinclip_no_neighbors",
+    "ablations/raw_features",
+    "ablations/sage_raw",
+)
 _ROWS = {m.name: m for m in BUILT}
 
 
@@ -185,23 +228,49 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     s.append(Stage("train-pinclip", "pinclip", ("build-graph", "embed-text"), cfg.pinclip, _train_pinclip(True)))
     s.append(_model_stage("content", ("build-graph", "embed-text", "train-pinclip"), partial(_embed_pins, "pinclip")))
     if cfg.ablations.clip_no_neighbors or cfg.ablations.sage_ladder:
-        s.append(Stage("train-pinclip-no-neighbors", PINCLIP_NO_NEIGHBORS, ("build-graph", "embed-text"),
-                       _no_neighbors(cfg), _train_pinclip(False)))
-        s.append(_model_stage("clip_no_neighbors", ("build-graph", "embed-text", "train-pinclip-no-neighbors"),
-                              partial(_embed_pins, PINCLIP_NO_NEIGHBORS)))
+        s.append(
+            Stage(
+                "train-pinclip-no-neighbors",
+                PINCLIP_NO_NEIGHBORS,
+                ("build-graph", "embed-text"),
+                _no_neighbors(cfg),
+                _train_pinclip(False),
+            )
+        )
+        s.append(
+            _model_stage(
+                "clip_no_neighbors",
+                ("build-graph", "embed-text", "train-pinclip-no-neighbors"),
+                partial(_embed_pins, PINCLIP_NO_NEIGHBORS),
+            )
+        )
     s.append(Stage("train-sage", "sage", ("build-graph", "embed-pins"), cfg.sage, _train_sage("content")))
-    s.append(_model_stage("sage", ("build-graph", "embed-pins", "train-sage"), partial(_embed_graph, "content", "sage")))
+    s.append(
+        _model_stage("sage", ("build-graph", "embed-pins", "train-sage"), partial(_embed_graph, "content", "sage"))
+    )
     s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
     s.append(_model_stage("full", ("build-graph", "embed-pins", "embed-text", "train-full"), lambda _: _embed_full))
     if cfg.ablations.full_ladder:
         for variant in FULL_ABLATIONS:
-            s.append(_model_stage(f"full_{variant}", ("build-graph", "embed-pins", "embed-text", "train-full"),
-                                  lambda _, v=variant: _embed_full_ablation(v)))
+            s.append(
+                _model_stage(
+                    f"full_{variant}",
+                    ("build-graph", "embed-pins", "embed-text", "train-full"),
+                    lambda _, v=variant: _embed_full_ablation(v),
+                )
+            )
     if cfg.ablations.sage_raw:
         s.append(Stage("raw-features", RAW_FEATURES, ("build-graph",), cfg.raw, _raw_features))
-        s.append(Stage("train-sage-raw", SAGE_RAW, ("build-graph", "raw-features"), cfg.sage, _train_sage(RAW_FEATURES)))
-        s.append(_model_stage("sage_raw", ("build-graph", "raw-features", "train-sage-raw"),
-                              partial(_embed_graph, RAW_FEATURES, SAGE_RAW)))
+        s.append(
+            Stage("train-sage-raw", SAGE_RAW, ("build-graph", "raw-features"), cfg.sage, _train_sage(RAW_FEATURES))
+        )
+        s.append(
+            _model_stage(
+                "sage_raw",
+                ("build-graph", "raw-features", "train-sage-raw"),
+                partial(_embed_graph, RAW_FEATURES, SAGE_RAW),
+            )
+        )
     if cfg.ablations.sage_ladder:
         s += _ladder_stages(cfg)
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
@@ -216,10 +285,22 @@ def _ladder_stages(cfg: RunConfig) -> list[Stage]:
     feats, s = RUNS["embed-pins-no-neighbors"], []
     for suffix, name, pooling, hard in LADDER:
         model, sage = f"ablations/{name}", ladder_sage(cfg, pooling, hard)
-        s.append(Stage(f"train-sage-{suffix}", model, ("build-graph", "embed-pins-no-neighbors"),
-                       sage, _train_sage(feats, sage)))
-        s.append(_model_stage(name, ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"),
-                              partial(_embed_graph, feats, model)))
+        s.append(
+            Stage(
+                f"train-sage-{suffix}",
+                model,
+                ("build-graph", "embed-pins-no-neighbors"),
+                sage,
+                _train_sage(feats, sage),
+            )
+        )
+        s.append(
+            _model_stage(
+                name,
+                ("build-graph", "embed-pins-no-neighbors", f"train-sage-{suffix}"),
+                partial(_embed_graph, feats, model),
+            )
+        )
     return s
 
 
@@ -242,9 +323,16 @@ class PipelineResult:
 
 
 @rundir.guarded  # checks, creates and locks ``out`` first (experiments/rundir.py)
-def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None = None,
-                 force: bool = False, reuse_from: Sequence[str | Path] = (), track: bool = True,
-                 tracker: Tracker | None = None) -> PipelineResult:
+def run_pipeline(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    force: bool = False,
+    reuse_from: Sequence[str | Path] = (),
+    track: bool = True,
+    tracker: Tracker | None = None,
+) -> PipelineResult:
     """Run every stage of ``cfg`` into ``out``; completed stages with unchanged keys are skipped.
 
     Args:
@@ -276,8 +364,11 @@ def run_pipeline(cfg: RunConfig, out: str | Path, *, data_dir: str | Path | None
     if cfg.ablations.sage_ladder and cfg.sage.loss.hard_negatives == 0:
         log.warning("sage.loss.hard_negatives is 0: the '+ hard negatives' ablation row equals importance-pool")
     result = PipelineResult(out=out)
-    tags = {"dataset": "synthetic" if cfg.data.source == "synthetic" else str(data), "seed": cfg.seed,
-            "config_name": cfg.name}
+    tags = {
+        "dataset": "synthetic" if cfg.data.source == "synthetic" else str(data),
+        "seed": cfg.seed,
+        "config_name": cfg.name,
+    }
     opened = tracking.open_run("graphrec run", enabled=track) if tracker is None else nullcontext(tracker)
     with opened as parent:
         parent.set_tags(tags)
@@ -307,8 +398,10 @@ def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
     for arm in ("control", "treatment"):
         name = getattr(cfg.eval.ab, arm)
         if name != "auto" and name not in available:
-            raise ValueError(f"eval.ab.{arm} is {name!r}, which this config does not build; "
-                             f"available: {', '.join(sorted(available))} (enable its ablation or pick another)")
+            raise ValueError(
+                f"eval.ab.{arm} is {name!r}, which this config does not build; "
+                f"available: {', '.join(sorted(available))} (enable its ablation or pick another)"
+            )
 
 
 def _name_parent(parent: Tracker, cfg: RunConfig, data: Path) -> None:
@@ -357,8 +450,9 @@ def _reuse(st: Stage, key: str, target: Path, sources: Sequence[Path]) -> Path |
     return None
 
 
-def _run_stage(st: Stage, ctx: Context, prints: dict[str, str | None], force: bool,
-               sources: Sequence[Path] = ()) -> StageResult:
+def _run_stage(
+    st: Stage, ctx: Context, prints: dict[str, str | None], force: bool, sources: Sequence[Path] = ()
+) -> StageResult:
     """Run ``st`` unless its stamped key matches (here, or in a ``sources`` run directory, then
     copied); record its key as downstream's input fingerprint."""
     target = ctx.path(st)

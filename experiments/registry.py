@@ -99,14 +99,21 @@ def _alias_version(client: Any, name: str, alias: str) -> str | None:
 def _absolute_uri(uri: str) -> str:
     """``sqlite:///relative.db`` made absolute, so add-pins finds the store from any directory."""
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        return prefix + str(Path(uri[len(prefix):]).resolve())
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
     return uri
 
 
-def register_bundle(bundle_dir: str | Path, name: str, alias: str, run_dir: str | Path, *,
-                    promote: bool = False, move_alias_from: str | None = None,
-                    run_name: str = "candidates-model") -> Registration:
+def register_bundle(
+    bundle_dir: str | Path,
+    name: str,
+    alias: str,
+    run_dir: str | Path,
+    *,
+    promote: bool = False,
+    move_alias_from: str | None = None,
+    run_name: str = "candidates-model",
+) -> Registration:
     """Register ``bundle_dir`` as a version of ``name`` unless an identical one exists.
 
     Args:
@@ -130,18 +137,30 @@ def register_bundle(bundle_dir: str | Path, name: str, alias: str, run_dir: str 
         version, new = str(max(int(v.version) for v in same)), False
         log.info("%s: bundle already registered as version %s; nothing registered", name, version)
     else:
-        info = log_candidate_model(bundle_dir, registered_model_name=name, alias=None,
-                                   tags={TAG_BUNDLE: digest, TAG_RUN_DIR: run_dir},
-                                   run_name=run_name, tracking_uri=mlflow.get_tracking_uri())
+        info = log_candidate_model(
+            bundle_dir,
+            registered_model_name=name,
+            alias=None,
+            tags={TAG_BUNDLE: digest, TAG_RUN_DIR: run_dir},
+            run_name=run_name,
+            tracking_uri=mlflow.get_tracking_uri(),
+        )
         version, new = str(info.registered_model_version), True
     if before is None or promote or (move_alias_from is not None and before == move_alias_from):
         if before != version:
             client.set_registered_model_alias(name, alias, version)
             log.info("@%s of %s -> version %s (was %s)", alias, name, version, before)
         before = version
-    return Registration(name=name, version=version, alias=alias, alias_version=before, new=new,
-                        tracking_uri=_absolute_uri(mlflow.get_tracking_uri()), run_dir=run_dir,
-                        bundle_sha256=digest)
+    return Registration(
+        name=name,
+        version=version,
+        alias=alias,
+        alias_version=before,
+        new=new,
+        tracking_uri=_absolute_uri(mlflow.get_tracking_uri()),
+        run_dir=run_dir,
+        bundle_sha256=digest,
+    )
 
 
 def register_run(run_dir: str | Path, cfg: RegisterConfig) -> Registration:
@@ -173,7 +192,13 @@ def register_added_pins(run_dir: str | Path) -> Registration | None:
         return None
     prev = read_json(path)
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or prev["tracking_uri"])
-    reg = register_bundle(run_dir / "candidates" / "index", prev["name"], prev["alias"], run_dir,
-                          move_alias_from=prev["version"], run_name="add-pins")
+    reg = register_bundle(
+        run_dir / "candidates" / "index",
+        prev["name"],
+        prev["alias"],
+        run_dir,
+        move_alias_from=prev["version"],
+        run_name="add-pins",
+    )
     write_json(path, asdict(reg))
     return reg

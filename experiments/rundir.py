@@ -43,8 +43,18 @@ TMP = ".tmp"
 KIND = "graphrec.run"
 OWN_FILES = (MARKER, LOCK, TMP, "config.yaml")
 # Top-level names graphrec run (and add-pins) write inside a run dir.
-STAGE_DIRS = ("data", "graph", "pinclip", "content", "sage", "embeddings", "eval", "candidates",
-              "ablations", "added_pins")
+STAGE_DIRS = (
+    "data",
+    "graph",
+    "pinclip",
+    "content",
+    "sage",
+    "embeddings",
+    "eval",
+    "candidates",
+    "ablations",
+    "added_pins",
+)
 _LEFTOVER = re.compile(r"^(\..+\.(tmp-.+|old-.+|reuse)|[^.].*\.json\.tmp)$")
 _HELD: dict[Path, int] = {}  # resolved run dir -> fd of its held lock file
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,8 +83,7 @@ def _read_marker(d: Path) -> dict[str, Any]:
         return {}
 
 
-def check_location(out: Path, dataset: str | None, *, force: bool,
-                   stage_outs: tuple[str, ...] = ()) -> None:
+def check_location(out: Path, dataset: str | None, *, force: bool, stage_outs: tuple[str, ...] = ()) -> None:
     """Raise RunDirError when ``out`` cannot be (or must not be) used as this run's directory."""
     for anc in out.parents:
         if anc.exists() and not anc.is_dir():
@@ -85,25 +94,32 @@ def check_location(out: Path, dataset: str | None, *, force: bool,
         if anc.is_dir() and _is_run_dir(anc):
             first = out.relative_to(anc).parts[0]
             if first in STAGE_DIRS or first.startswith("."):
-                raise RunDirError(f"--out {out} is inside {anc / first}, a stage directory of "
-                                  f"the run in {anc}; pick a directory outside it")
+                raise RunDirError(
+                    f"--out {out} is inside {anc / first}, a stage directory of "
+                    f"the run in {anc}; pick a directory outside it"
+                )
     if not out.is_dir() or not any(out.iterdir()):
         return
     if _is_run_dir(out):
         had = _read_marker(out).get("dataset")
         if had and dataset and had != dataset and not force:
-            raise RunDirError(f"{out} is the run dir of dataset {had}, not {dataset}; use another "
-                              "--out (or --force to redo every stage there for the new dataset)")
+            raise RunDirError(
+                f"{out} is the run dir of dataset {had}, not {dataset}; use another "
+                "--out (or --force to redo every stage there for the new dataset)"
+            )
         return
     if not force:
-        raise RunDirError(f"{out} is not empty and is not a graphrec run dir (no {MARKER}); use "
-                          "an empty or new directory (--force uses it anyway, keeping files "
-                          "graphrec did not write)")
+        raise RunDirError(
+            f"{out} is not empty and is not a graphrec run dir (no {MARKER}); use "
+            "an empty or new directory (--force uses it anyway, keeping files "
+            "graphrec did not write)"
+        )
     for rel in ("config.yaml", *stage_outs):
         p = out / rel
         if p.exists() and not _graphrec_output(p):
-            raise RunDirError(f"{p} exists and graphrec did not write it; a run would replace "
-                              "it: move it away or use another --out")
+            raise RunDirError(
+                f"{p} exists and graphrec did not write it; a run would replace it: move it away or use another --out"
+            )
 
 
 def _graphrec_output(p: Path) -> bool:
@@ -145,7 +161,7 @@ def record_mlflow_run(out: str | Path, run_id: str | None) -> None:
 
     uri = tracking.tracking_uri()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+        uri = "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
     h = _holder_fd(fd)
     write_holder(fd, {**h, "mlflow": {"uri": uri, "run_id": run_id}})
 
@@ -179,14 +195,14 @@ def mark_killed(previous: dict[str, Any]) -> list[str]:
         log.warning("could not mark the interrupted MLflow run %s: %s", ml.get("run_id"), exc)
         return []
     if killed:
-        log.warning("marked %d MLflow run(s) of an interrupted run KILLED: %s", len(killed),
-                    ", ".join(killed))
+        log.warning("marked %d MLflow run(s) of an interrupted run KILLED: %s", len(killed), ", ".join(killed))
     return killed
 
 
 @contextmanager
-def claim(out: str | Path, dataset: str | None, *, force: bool = False,
-          stage_outs: tuple[str, ...] = ()) -> Iterator[Path]:
+def claim(
+    out: str | Path, dataset: str | None, *, force: bool = False, stage_outs: tuple[str, ...] = ()
+) -> Iterator[Path]:
     """Check, create and lock ``out`` for one run; yield it. See the module docstring."""
     out = Path(out).absolute()
     check_location(out, dataset, force=force, stage_outs=stage_outs)
@@ -211,8 +227,7 @@ def claim(out: str | Path, dataset: str | None, *, force: bool = False,
             marker = {"kind": KIND, "schema_version": 1, "dataset": dataset}
             if _read_marker(out) != marker:
                 tmp = out / f".{MARKER}.tmp"
-                tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n",
-                               encoding="utf-8")
+                tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
                 os.replace(tmp, out / MARKER)
         yield out
         ok = True
@@ -286,8 +301,7 @@ def guarded(fn: F) -> F:
         from experiments.pipeline import build_stages
 
         outs = tuple(dict.fromkeys(st.out for st in build_stages(cfg)))
-        with claim(out, dataset_id(cfg, kwargs.get("data_dir")), force=kwargs.get("force", False),
-                   stage_outs=outs):
+        with claim(out, dataset_id(cfg, kwargs.get("data_dir")), force=kwargs.get("force", False), stage_outs=outs):
             return fn(cfg, out, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -25,8 +25,8 @@ from typing import Any
 
 import graphrec
 from experiments.config import RunConfig
-from graphrec.utils.config import to_dict
 from graphrec.tracking import NULL, Tracker
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import read_json, sha256_file
 
 STAMP = "run_key"
@@ -42,7 +42,7 @@ class Context:
     data_dir: Path
     tracker: Tracker = NULL
 
-    def path(self, stage: "Stage") -> Path:
+    def path(self, stage: Stage) -> Path:
         return self.out / stage.out
 
 
@@ -90,9 +90,13 @@ def code_fingerprint() -> str:
 
 
 def stage_key(stage: Stage, upstream: dict[str, str | None]) -> str:
-    payload = {"stage": stage.name, "version": graphrec.__version__, "code": code_fingerprint(),
-               "config": _plain(stage.config),
-               "inputs": {name: upstream.get(name) for name in stage.inputs}}
+    payload = {
+        "stage": stage.name,
+        "version": graphrec.__version__,
+        "code": code_fingerprint(),
+        "config": _plain(stage.config),
+        "inputs": {name: upstream.get(name) for name in stage.inputs},
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -35,8 +35,9 @@ def format_summary(result: PipelineResult) -> str:
     models = m.get("models", {})
     rows = []
     for name, res in sorted(models.items(), key=lambda kv: -(kv[1]["all"].get("recall@20") or 0)):
-        rows.append([name] + [_fmt(res[s].get("recall@20")) for s in ("warm", "cold", "all")]
-                    + [_fmt(res.get("coverage@20"))])
+        rows.append(
+            [name] + [_fmt(res[s].get("recall@20")) for s in ("warm", "cold", "all")] + [_fmt(res.get("coverage@20"))]
+        )
     proto = m.get("protocol", {})
     out += ["", f"Board -> pin Recall@20 on {proto.get('split', 'test')} saves ({m.get('dataset', '?')})"]
     out += _table(["model", "warm", "cold", "all", "coverage@20"], rows)
@@ -50,8 +51,13 @@ def format_summary(result: PipelineResult) -> str:
     return "\n".join(out)
 
 
-_AB_ROWS = (("repins", "repins/user"), ("repin_exam", "repins/exam"), ("ctr_exam", "clicks/exam"),
-            ("ctr", "CTR"), ("repin_rate", "repin rate"))
+_AB_ROWS = (
+    ("repins", "repins/user"),
+    ("repin_exam", "repins/exam"),
+    ("ctr_exam", "clicks/exam"),
+    ("ctr", "CTR"),
+    ("repin_rate", "repin rate"),
+)
 
 
 def _ci(ci: Any) -> str:
@@ -70,15 +76,18 @@ def _ab_lines(ab: dict, ab_json: Any) -> list[str]:
 
     full = read_json(ab_json) if ab_json.is_file() else None
     users = f", {ab['users']:,} users" if "users" in ab else ""
-    out = [f"Offline A/B: treatment {ab['treatment']} vs control {ab['control']}{users} "
-           "(lift of expected engagement; 95% CI of the simulated experiment; events control/treatment)"]
+    out = [
+        f"Offline A/B: treatment {ab['treatment']} vs control {ab['control']}{users} "
+        "(lift of expected engagement; 95% CI of the simulated experiment; events control/treatment)"
+    ]
     rows = []
     if full is None:  # an older metrics.json block: the contract keys only
         for sl in ("fresh", "warm"):
             for metric in ("repin_rate", "ctr"):
                 d = ab.get(sl, {})
-                rows.append([f"{sl} {metric}", _fmt(d.get(f"{metric}_lift"), pct=True), _ci(d.get(f"{metric}_ci95")),
-                             "n/a"])
+                rows.append(
+                    [f"{sl} {metric}", _fmt(d.get(f"{metric}_lift"), pct=True), _ci(d.get(f"{metric}_ci95")), "n/a"]
+                )
         return out + _table(["slice metric", "lift", "95% CI", "events"], rows)
     for sl in ("fresh", "warm"):
         for key, label in _AB_ROWS:
@@ -86,15 +95,18 @@ def _ab_lines(ab: dict, ab_json: Any) -> list[str]:
             ev = d.get("events")
             rows.append([f"{sl} {label}", _lift(d), _ci(d.get("ci95")), f"{ev[0]}/{ev[1]}" if ev else "n/a"])
         a = full["arms"]
-        rows.append([f"{sl} share of feed", f"{_fmt(a['control'][sl]['share'])} -> {_fmt(a['treatment'][sl]['share'])}",
-                     "", ""])
+        rows.append(
+            [f"{sl} share of feed", f"{_fmt(a['control'][sl]['share'])} -> {_fmt(a['treatment'][sl]['share'])}", "", ""]
+        )
     out += _table(["slice metric", "lift", "95% CI", "events"], rows)
     il = full.get("interleaving")
     if il:
         ci = il.get("delta_ci95")
         ci_s = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "n/a"
-        out += [f"Team-draft interleaving: delta {il['delta']:+.4f} {ci_s} (> 0 favours treatment; "
-                f"{il['wins']} wins / {il['losses']} losses / {il['ties']} ties), {il.get('status', 'ok')}"]
+        out += [
+            f"Team-draft interleaving: delta {il['delta']:+.4f} {ci_s} (> 0 favours treatment; "
+            f"{il['wins']} wins / {il['losses']} losses / {il['ties']} ties), {il.get('status', 'ok')}"
+        ]
     ope = full.get("ope")
     if ope:
         rows = []
@@ -102,8 +114,9 @@ def _ab_lines(ab: dict, ab_json: Any) -> list[str]:
             for e in ("ips", "snips", "dr"):
                 lf = ope["lifts"][e][r]
                 lift = _fmt(lf["lift"], pct=True) if lf["lift"] is not None else lf["status"]
-                rows.append([f"{r.replace('_', ' ')}/user {e.upper()}", lift, _ci(lf["ci95"]),
-                             _fmt(lf["truth"], pct=True)])
+                rows.append(
+                    [f"{r.replace('_', ' ')}/user {e.upper()}", lift, _ci(lf["ci95"]), _fmt(lf["truth"], pct=True)]
+                )
         out += [f"Counterfactual lifts from a logging policy (eps = {ope['epsilon']:g}) vs the online truth"]
         out += _table(["reward estimator", "lift", "95% CI", "true lift"], rows)
     rp = full.get("replay")
@@ -111,9 +124,18 @@ def _ab_lines(ab: dict, ab_json: Any) -> list[str]:
         rows = []
         for sl in ("fresh", "warm", "all"):
             c, t, d = rp["arms"]["control"][sl], rp["arms"]["treatment"][sl], rp["lifts"][sl]["hit_rate"]
-            rows.append([f"{sl} hit rate", f"{_fmt(c['hit_rate'])} -> {_fmt(t['hit_rate'])}", _lift(d),
-                         _ci(d.get("ci95")), f"{c['hits']}/{t['hits']} of {c['events']}"])
-        out += [f"Time-ordered replay of {rp['events']:,} held-out saves (saved pin in the top "
-                f"{rp['feed_size']} at that time; hits control/treatment)"]
+            rows.append(
+                [
+                    f"{sl} hit rate",
+                    f"{_fmt(c['hit_rate'])} -> {_fmt(t['hit_rate'])}",
+                    _lift(d),
+                    _ci(d.get("ci95")),
+                    f"{c['hits']}/{t['hits']} of {c['events']}",
+                ]
+            )
+        out += [
+            f"Time-ordered replay of {rp['events']:,} held-out saves (saved pin in the top "
+            f"{rp['feed_size']} at that time; hits control/treatment)"
+        ]
         out += _table(["slice metric", "control -> treatment", "lift", "95% CI", "hits"], rows)
     return out

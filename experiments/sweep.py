@@ -122,9 +122,18 @@ def _summary_metrics(metrics: Mapping[str, Any], model: str) -> dict[str, float]
     return flat
 
 
-def tracked_pipeline(cfg: RunConfig, out: Path, trial: Trial, *, tags: Mapping[str, Any], model: str = "full",
-                     data_dir: str | Path | None = None, force: bool = False,
-                     reuse_from: Sequence[Path] = (), parent: Tracker = NULL) -> TrialResult:
+def tracked_pipeline(
+    cfg: RunConfig,
+    out: Path,
+    trial: Trial,
+    *,
+    tags: Mapping[str, Any],
+    model: str = "full",
+    data_dir: str | Path | None = None,
+    force: bool = False,
+    reuse_from: Sequence[Path] = (),
+    parent: Tracker = NULL,
+) -> TrialResult:
     """``run_pipeline`` inside a ``graphrec run`` run named after ``trial``, a child of ``parent``.
 
     The pipeline reports to that run (its stages nest directly under it); metrics and wall time
@@ -134,8 +143,17 @@ def tracked_pipeline(cfg: RunConfig, out: Path, trial: Trial, *, tags: Mapping[s
         return _run_trial(run, cfg, out, trial, model=model, data_dir=data_dir, force=force, reuse_from=reuse_from)
 
 
-def _run_trial(run: Tracker, cfg: RunConfig, out: Path, trial: Trial, *, model: str, data_dir: str | Path | None,
-               force: bool, reuse_from: Sequence[Path] = ()) -> TrialResult:
+def _run_trial(
+    run: Tracker,
+    cfg: RunConfig,
+    out: Path,
+    trial: Trial,
+    *,
+    model: str,
+    data_dir: str | Path | None,
+    force: bool,
+    reuse_from: Sequence[Path] = (),
+) -> TrialResult:
     """``run_pipeline`` reporting to ``run`` (named after ``trial``), with its summary metrics."""
     run.set_tags({"mlflow.runName": trial.name})
     t0 = time.perf_counter()
@@ -145,9 +163,17 @@ def _run_trial(run: Tracker, cfg: RunConfig, out: Path, trial: Trial, *, model: 
     return TrialResult(trial, out, wall, res, run.run_id)
 
 
-def run_sweep(config: str | Path | None, grid: Sequence[str], out: str | Path, *, overrides: Sequence[str] = (),
-              data_dir: str | Path | None = None, force: bool = False, model: str = "full",
-              track: bool = True) -> SweepResult:
+def run_sweep(
+    config: str | Path | None,
+    grid: Sequence[str],
+    out: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+    force: bool = False,
+    model: str = "full",
+    track: bool = True,
+) -> SweepResult:
     """Run every trial of ``grid`` over ``config`` + ``overrides`` into ``out/trials/<trial>``.
 
     Args:
@@ -165,17 +191,38 @@ def run_sweep(config: str | Path | None, grid: Sequence[str], out: str | Path, *
     configs = [load_run_config(config, [*base, *t.overrides]) for t in trials]  # fail before running anything
     result = SweepResult(out=out, model=model)
     trial_dirs = [out / TRIALS / t.name for t in trials]
-    params = {"config": str(config), "overrides": " ".join(overrides), "model": model,
-              **{f"grid.{k}": ",".join(v) for k, v in parse_grid(grid)}}
+    params = {
+        "config": str(config),
+        "overrides": " ".join(overrides),
+        "model": model,
+        **{f"grid.{k}": ",".join(v) for k, v in parse_grid(grid)},
+    }
     with tracking.open_run("graphrec sweep", params=params, tags={"graphrec.sweep": str(out)}, enabled=track) as parent:
         result.run_id = parent.run_id
         for trial, cfg, tdir in zip(trials, configs, trial_dirs):
             log.info("trial %s: %s", trial.name, " ".join(trial.overrides) or "(base config)")
-            tags = {"graphrec.trial": trial.name, "graphrec.overrides": " ".join(trial.overrides) or "-",
-                    "graphrec.sweep": str(out), "dataset": cfg.data.source, "seed": cfg.seed, "config_name": cfg.name}
+            tags = {
+                "graphrec.trial": trial.name,
+                "graphrec.overrides": " ".join(trial.overrides) or "-",
+                "graphrec.sweep": str(out),
+                "dataset": cfg.data.source,
+                "seed": cfg.seed,
+                "config_name": cfg.name,
+            }
             others = [d for d in trial_dirs if d != tdir]
-            result.trials.append(tracked_pipeline(cfg, tdir, trial, tags=tags, model=model, data_dir=data_dir,
-                                                  force=force, reuse_from=others, parent=parent))
+            result.trials.append(
+                tracked_pipeline(
+                    cfg,
+                    tdir,
+                    trial,
+                    tags=tags,
+                    model=model,
+                    data_dir=data_dir,
+                    force=force,
+                    reuse_from=others,
+                    parent=parent,
+                )
+            )
         result.document = sweep_document(result, config, overrides, grid)
         _write_sweep(out, result.document, parent)
     return result
@@ -199,24 +246,36 @@ def _best(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     return max(scored, key=lambda t: t["recall@20"]["all"]) if scored else None
 
 
-def sweep_document(result: SweepResult, config: str | Path | None, overrides: Sequence[str],
-                   grid: Sequence[str]) -> dict[str, Any]:
+def sweep_document(
+    result: SweepResult, config: str | Path | None, overrides: Sequence[str], grid: Sequence[str]
+) -> dict[str, Any]:
     """sweep.json: the base config, the grid and per trial its overrides, Recall@20, time, stages."""
     trials = []
     for tr in result.trials:
         models = tr.pipeline.metrics.get("models", {})
         res = models.get(result.model, {})
         statuses = [s.status for s in tr.pipeline.stages]
-        trials.append({
-            "trial": tr.trial.name, "overrides": list(tr.trial.overrides), "out": str(tr.out),
-            "run_id": tr.run_id, "wall_seconds": round(tr.wall_seconds, 3),
-            "recall@20": {s: res.get(s, {}).get("recall@20") for s in SLICES},
-            "all_recall@20": {name: m.get("all", {}).get("recall@20") for name, m in models.items()},
-            "stages": {s.name: s.status for s in tr.pipeline.stages},
-            "stage_counts": {k: statuses.count(k) for k in ("ran", "reused", "skipped")},
-        })
-    return {"config": str(config) if config is not None else None, "overrides": list(overrides), "grid": list(grid),
-            "model": result.model, "run_id": result.run_id, "trials": trials}
+        trials.append(
+            {
+                "trial": tr.trial.name,
+                "overrides": list(tr.trial.overrides),
+                "out": str(tr.out),
+                "run_id": tr.run_id,
+                "wall_seconds": round(tr.wall_seconds, 3),
+                "recall@20": {s: res.get(s, {}).get("recall@20") for s in SLICES},
+                "all_recall@20": {name: m.get("all", {}).get("recall@20") for name, m in models.items()},
+                "stages": {s.name: s.status for s in tr.pipeline.stages},
+                "stage_counts": {k: statuses.count(k) for k in ("ran", "reused", "skipped")},
+            }
+        )
+    return {
+        "config": str(config) if config is not None else None,
+        "overrides": list(overrides),
+        "grid": list(grid),
+        "model": result.model,
+        "run_id": result.run_id,
+        "trials": trials,
+    }
 
 
 def _num(v: float | None) -> str:
@@ -225,27 +284,40 @@ def _num(v: float | None) -> str:
 
 def format_sweep(doc: Mapping[str, Any]) -> str:
     """sweep.md: one row per trial, Recall@20 of the sweep's model on warm/cold/all, wall time."""
-    lines = [f"# Sweep over {doc['config'] or 'RunConfig defaults'}", "",
-             f"Grid: {' '.join(f'`{g}`' for g in doc['grid']) or '(none)'}; "
-             f"overrides: {' '.join(f'`{o}`' for o in doc['overrides']) or '(none)'}. "
-             f"Board -> pin Recall@20 of `{doc['model']}`; stages ran / reused from another trial / skipped.", "",
-             "| trial | overrides | warm R@20 | cold R@20 | all R@20 | wall s | stages ran/reused/skipped |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Sweep over {doc['config'] or 'RunConfig defaults'}",
+        "",
+        f"Grid: {' '.join(f'`{g}`' for g in doc['grid']) or '(none)'}; "
+        f"overrides: {' '.join(f'`{o}`' for o in doc['overrides']) or '(none)'}. "
+        f"Board -> pin Recall@20 of `{doc['model']}`; stages ran / reused from another trial / skipped.",
+        "",
+        "| trial | overrides | warm R@20 | cold R@20 | all R@20 | wall s | stages ran/reused/skipped |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     best = _best(doc)
     for t in doc["trials"]:
         r, c = t["recall@20"], t["stage_counts"]
         name = f"**{t['trial']}**" if best is not None and t["trial"] == best["trial"] else t["trial"]
-        lines.append(f"| {name} | {' '.join(f'`{o}`' for o in t['overrides']) or '(base)'} | {_num(r['warm'])} | "
-                     f"{_num(r['cold'])} | {_num(r['all'])} | {t['wall_seconds']:.1f} | "
-                     f"{c['ran']}/{c['reused']}/{c['skipped']} |")
+        lines.append(
+            f"| {name} | {' '.join(f'`{o}`' for o in t['overrides']) or '(base)'} | {_num(r['warm'])} | "
+            f"{_num(r['cold'])} | {_num(r['all'])} | {t['wall_seconds']:.1f} | "
+            f"{c['ran']}/{c['reused']}/{c['skipped']} |"
+        )
     if best is not None:
         lines += ["", f"Best all Recall@20: **{best['trial']}** ({_num(best['recall@20']['all'])})."]
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(config: str | Path | None, out: str | Path, *, overrides: Sequence[str] = (),
-                 data_dir: str | Path | None = None, force: bool = False,
-                 k: int = 20, track: bool = True) -> tuple[TrialResult, dict[str, Any]]:
+def run_ablation(
+    config: str | Path | None,
+    out: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+    force: bool = False,
+    k: int = 20,
+    track: bool = True,
+) -> tuple[TrialResult, dict[str, Any]]:
     """Run ``config`` with the SAGE ladder on into ``out``; write and log ablation.md / ablation.json."""
     from experiments.ablation import ABLATION_JSON, ABLATION_MD, flat_metrics, write_ablation
 

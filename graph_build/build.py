@@ -13,12 +13,19 @@ import scipy.sparse as sp
 
 import graphrec
 from graph_build.contract import PinBoardDataset, index_of, load_dataset
+from graph_build.errors import DatasetError
 from graph_build.graph import MANIFEST, SCHEMA_VERSION, to_csr
 from graph_build.split import DROPPED, SPLIT_NAMES, TRAIN, SplitConfig, SplitResult, split_saves
 from graph_build.stats import train_graph_stats
-from graph_build.errors import DatasetError
-from graphrec.utils.io import (atomic_output_dir, check_output_free, check_writable_location,
-                               link_or_copy, sha256_file, write_json, write_parquet)
+from graphrec.utils.io import (
+    atomic_output_dir,
+    check_output_free,
+    check_writable_location,
+    link_or_copy,
+    sha256_file,
+    write_json,
+    write_parquet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +67,26 @@ def check_trainable(ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig) -> 
     if len(ds.save_pin) == 0:
         raise DatasetError(saves, "no saves: the graph needs saves of pins to boards to train on")
     if np.bincount(ds.save_board, minlength=ds.n_boards).max() < cfg.min_board_saves:
-        raise DatasetError(saves, "every board has fewer than split.min_board_saves="
-                           f"{cfg.min_board_saves} saves, so all would be dropped: nothing to train "
-                           "on (lower --min-board-saves or add saves)")
+        raise DatasetError(
+            saves,
+            "every board has fewer than split.min_board_saves="
+            f"{cfg.min_board_saves} saves, so all would be dropped: nothing to train "
+            "on (lower --min-board-saves or add saves)",
+        )
     n_train = int((res.save_split == TRAIN).sum())
     if n_train == 0 or not res.keep_board.any():
-        raise DatasetError(saves, f"no train saves after the split (cold_fraction="
-                           f"{cfg.cold_fraction}, min_board_saves={cfg.min_board_saves}, "
-                           f"min_pin_saves={cfg.min_pin_saves}): every save was held out or "
-                           "dropped; lower cold_fraction or the minimums, or add saves")
+        raise DatasetError(
+            saves,
+            f"no train saves after the split (cold_fraction="
+            f"{cfg.cold_fraction}, min_board_saves={cfg.min_board_saves}, "
+            f"min_pin_saves={cfg.min_pin_saves}): every save was held out or "
+            "dropped; lower cold_fraction or the minimums, or add saves",
+        )
 
 
-def _write(tmp: Path, ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig, input_hashes: dict[str, str]) -> dict[str, Any]:
+def _write(
+    tmp: Path, ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig, input_hashes: dict[str, str]
+) -> dict[str, Any]:
     pin_map = np.cumsum(res.keep_pin) - 1  # input pin row -> pin_idx
     board_map = np.cumsum(res.keep_board) - 1
     pins = ds.pins[res.keep_pin].reset_index(drop=True)
@@ -114,28 +129,46 @@ def _write(tmp: Path, ds: PinBoardDataset, res: SplitResult, cfg: SplitConfig, i
         "kind": "graphrec.graph",
         "graphrec_version": graphrec.__version__,
         "dataset": {
-            "name": ds.name, "path": str(ds.root.resolve()), "files_sha256": input_hashes,
-            "derived_boards": bool(ds.info.get("derived_boards", False)), "info": ds.info,
+            "name": ds.name,
+            "path": str(ds.root.resolve()),
+            "files_sha256": input_hashes,
+            "derived_boards": bool(ds.info.get("derived_boards", False)),
+            "info": ds.info,
         },
         "seed": cfg.seed,
         "counts": {
-            "pins": len(pins), "boards": len(boards), "cold_pins": int(is_cold.sum()),
-            "warm_pins": int((~is_cold).sum()), "cold_pins_with_saves": int((is_cold & held_pins).sum()),
-            "saves": counts_saves, "saves_input": int(len(ds.save_pin) + ds.duplicate_saves),
+            "pins": len(pins),
+            "boards": len(boards),
+            "cold_pins": int(is_cold.sum()),
+            "warm_pins": int((~is_cold).sum()),
+            "cold_pins_with_saves": int((is_cold & held_pins).sum()),
+            "saves": counts_saves,
+            "saves_input": int(len(ds.save_pin) + ds.duplicate_saves),
             "duplicate_saves_collapsed": ds.duplicate_saves,
-            "dropped": {"pins": int((~res.keep_pin).sum()), "boards": int((~res.keep_board).sum()),
-                        "saves": int((res.save_split == DROPPED).sum())},
+            "dropped": {
+                "pins": int((~res.keep_pin).sum()),
+                "boards": int((~res.keep_board).sum()),
+                "saves": int((res.save_split == DROPPED).sum()),
+            },
         },
         "split": {**res.info["config"], **{k: v for k, v in res.info.items() if k != "config"}},
-        "columns": {"categorical": ds.categorical_columns, "numeric": ds.numeric_columns,
-                    "has_images": image_shape is not None, "image_shape": image_shape,
-                    "has_saved_at": ds.saved_at is not None, "has_created_at": ds.created_at is not None},
+        "columns": {
+            "categorical": ds.categorical_columns,
+            "numeric": ds.numeric_columns,
+            "has_images": image_shape is not None,
+            "image_shape": image_shape,
+            "has_saved_at": ds.saved_at is not None,
+            "has_created_at": ds.created_at is not None,
+        },
         "truth": truth_files,
         "stats": train_graph_stats(adj, is_cold),
     }
     manifest["files_sha256"] = {
-        p.name: (input_hashes["images.npy"] if p.name == "images.npy" and "images.npy" in input_hashes else sha256_file(p))
-        for p in sorted(tmp.iterdir()) if p.is_file()
+        p.name: (
+            input_hashes["images.npy"] if p.name == "images.npy" and "images.npy" in input_hashes else sha256_file(p)
+        )
+        for p in sorted(tmp.iterdir())
+        if p.is_file()
     }
     write_json(tmp / MANIFEST, manifest)
     return manifest

@@ -27,8 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_build.errors import DatasetError
-from graph_build.images import (IMAGES_FILE, check_image_rows, confined_image_path, decode_image_files,
-                                image_roots, open_image_array)
+from graph_build.images import (
+    IMAGES_FILE,
+    check_image_rows,
+    confined_image_path,
+    decode_image_files,
+    image_roots,
+    open_image_array,
+)
 from graph_build.tables import find_table, first_true, read_table
 from graph_build.timestamps import parse_timestamps
 
@@ -91,13 +97,30 @@ def load_dataset(root: str | Path, *, check_images: bool = True) -> PinBoardData
         files["images"] = images_file
     boards = _load_boards(files["boards"])
     save_pin, save_board, saved_at, dups = _load_saves(files["saves"], files["pins"], files["boards"], pins, boards)
-    log.info("dataset %s: %d pins, %d boards, %d saves (%d duplicates collapsed)",
-             root, len(pins), len(boards), len(save_pin), dups)
+    log.info(
+        "dataset %s: %d pins, %d boards, %d saves (%d duplicates collapsed)",
+        root,
+        len(pins),
+        len(boards),
+        len(save_pin),
+        dups,
+    )
     return PinBoardDataset(
-        root=root, name=str(info.get("name", root.resolve().name)), info=info, files=files, pins=pins,
-        boards=boards, save_pin=save_pin, save_board=save_board, saved_at=saved_at,
-        categorical_columns=cats, numeric_columns=nums, duplicate_saves=dups, image_row=image_row,
-        images=images, images_file=images_file,
+        root=root,
+        name=str(info.get("name", root.resolve().name)),
+        info=info,
+        files=files,
+        pins=pins,
+        boards=boards,
+        save_pin=save_pin,
+        save_board=save_board,
+        saved_at=saved_at,
+        categorical_columns=cats,
+        numeric_columns=nums,
+        duplicate_saves=dups,
+        image_row=image_row,
+        images=images,
+        images_file=images_file,
     )
 
 
@@ -134,7 +157,9 @@ def _read_info(root: Path) -> dict[str, Any]:
 def require_columns(df: pd.DataFrame, path: Path, required: tuple[str, ...]) -> None:
     for c in required:
         if c not in df.columns:
-            raise DatasetError(path, f"missing required column '{c}' (found: {', '.join(map(str, df.columns))})", column=c)
+            raise DatasetError(
+                path, f"missing required column '{c}' (found: {', '.join(map(str, df.columns))})", column=c
+            )
 
 
 def check_ids(values: pd.Series, path: Path, column: str) -> pd.Series:
@@ -148,8 +173,12 @@ def check_ids(values: pd.Series, path: Path, column: str) -> pd.Series:
     r = first_true(dup)
     if r is not None:
         first = first_true((values == values.iloc[r]).to_numpy())
-        raise DatasetError(path, f"duplicate id {values.iloc[r]!r} (first seen at row {first + 1}); ids must be unique",
-                           row=r + 1, column=column)
+        raise DatasetError(
+            path,
+            f"duplicate id {values.iloc[r]!r} (first seen at row {first + 1}); ids must be unique",
+            row=r + 1,
+            column=column,
+        )
     return values.astype("str")
 
 
@@ -175,12 +204,16 @@ def _load_pins(root: Path, path: Path, check_images: bool):
         if c in df.columns:
             raise DatasetError(path, f"column name '{c}' is reserved for the graph output; rename it", column=c)
     if "image" in df.columns and "image_row" in df.columns:
-        raise DatasetError(path, "use either 'image' (file paths) or 'image_row' (rows of images.npy), not both", column="image_row")
-    out = pd.DataFrame({
-        "pin_id": check_ids(df["pin_id"], path, "pin_id"),
-        "title": text_column(df, "title", path, required=True),
-        "description": text_column(df, "description", path, required=False),
-    })
+        raise DatasetError(
+            path, "use either 'image' (file paths) or 'image_row' (rows of images.npy), not both", column="image_row"
+        )
+    out = pd.DataFrame(
+        {
+            "pin_id": check_ids(df["pin_id"], path, "pin_id"),
+            "title": text_column(df, "title", path, required=True),
+            "description": text_column(df, "description", path, required=False),
+        }
+    )
     if "created_at" in df.columns:
         out["created_at"] = parse_timestamps(df["created_at"], path, "created_at")
     image_row = images = images_file = None
@@ -220,8 +253,12 @@ def _metadata_column(col: pd.Series, path: Path, name: str) -> tuple[pd.Series, 
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
         r = first_true(~np.isfinite(values))
         if r is not None:
-            raise DatasetError(path, f"numeric metadata is {values[r]}: expected a finite number (NaN/inf/empty not allowed)",
-                               row=r + 1, column=name)
+            raise DatasetError(
+                path,
+                f"numeric metadata is {values[r]}: expected a finite number (NaN/inf/empty not allowed)",
+                row=r + 1,
+                column=name,
+            )
         return pd.Series(values, dtype=np.float64), "numeric"
     if pd.api.types.is_string_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
         return col.astype("str"), "categorical"
@@ -232,9 +269,15 @@ def _load_boards(path: Path) -> pd.DataFrame:
     df = read_table(path, string_columns=BOARD_COLUMNS)
     require_columns(df, path, ("board_id",))
     if "board_idx" in df.columns:
-        raise DatasetError(path, "column name 'board_idx' is reserved for the graph output; rename it", column="board_idx")
-    out = pd.DataFrame({"board_id": check_ids(df["board_id"], path, "board_id"),
-                        "title": text_column(df, "title", path, required=False)})
+        raise DatasetError(
+            path, "column name 'board_idx' is reserved for the graph output; rename it", column="board_idx"
+        )
+    out = pd.DataFrame(
+        {
+            "board_id": check_ids(df["board_id"], path, "board_id"),
+            "title": text_column(df, "title", path, required=False),
+        }
+    )
     if "owner_id" in df.columns:
         out["owner_id"] = text_column(df, "owner_id", path, required=False)
     for c in df.columns:
@@ -261,7 +304,9 @@ def _load_saves(path: Path, pins_path: Path, boards_path: Path, pins: pd.DataFra
         idx[col] = index_of(values, table[col])
         r = first_true(idx[col] < 0)
         if r is not None:
-            raise DatasetError(path, f"unknown {col} {values.iloc[r]!r}: not in {table_path.name}", row=r + 1, column=col)
+            raise DatasetError(
+                path, f"unknown {col} {values.iloc[r]!r}: not in {table_path.name}", row=r + 1, column=col
+            )
     saved_at = parse_timestamps(df["saved_at"], path, "saved_at") if "saved_at" in df.columns else None
     pin, board, saved_at, dups = collapse_duplicate_saves(idx["pin_id"], idx["board_id"], saved_at, len(pins))
     if dups:

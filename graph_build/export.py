@@ -27,7 +27,7 @@ def to_pyg(
     split: str = "train",
     pin_features: np.ndarray | None = None,
     board_features: np.ndarray | None = None,
-) -> "HeteroData":
+) -> HeteroData:
     """A ``HeteroData`` with node types pin/board and edges of ``split`` in both directions.
 
     Every pin (warm and cold) is a node; cold pins simply have no train edges.
@@ -49,13 +49,12 @@ def to_pyg(
     return data
 
 
-def to_dgl(graph: PinBoardGraph, split: str = "train") -> "dgl.DGLGraph":
+def to_dgl(graph: PinBoardGraph, split: str = "train") -> dgl.DGLGraph:
     """A DGL heterograph with ``saved_to`` and ``contains`` edges of ``split``."""
     import dgl
 
     pin, board = graph.edges(split)
     p, b = torch.from_numpy(pin), torch.from_numpy(board)
-    g = dgl.heterograph({SAVED_TO: (p, b), CONTAINS: (b, p)},
-                        num_nodes_dict={PIN: graph.n_pins, BOARD: graph.n_boards})
+    g = dgl.heterograph({SAVED_TO: (p, b), CONTAINS: (b, p)}, num_nodes_dict={PIN: graph.n_pins, BOARD: graph.n_boards})
     g.nodes[PIN].data["is_cold"] = torch.from_numpy(graph.is_cold.copy())
     return g

@@ -117,7 +117,9 @@ def load_graph(root: str | Path) -> PinBoardGraph:
         raise GraphDirError(f"{root}: not a graph directory (no {MANIFEST}); build one with `graphrec build-graph`")
     manifest = read_json(mpath)
     if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise GraphDirError(f"{mpath}: schema_version {manifest.get('schema_version')} != {SCHEMA_VERSION}; rebuild the graph")
+        raise GraphDirError(
+            f"{mpath}: schema_version {manifest.get('schema_version')} != {SCHEMA_VERSION}; rebuild the graph"
+        )
     needed = ["pins.parquet", "boards.parquet", "train_csr.npz"] + [f"saves_{s}.parquet" for s in SPLITS]
     for f in needed:
         if not (root / f).is_file():

@@ -54,8 +54,7 @@ MAX_PIXELS = 50_000_000  # per image (e.g. 8000 x 6000); above it the file is re
 MAX_SIDE = 1024  # the common size images are stored at is capped to this longest side
 REDUCE_ABOVE = 4_000_000  # images with more pixels are reduced while decoding (draft / reduce)
 EXTRA_ROOTS_ENV = "GRAPHREC_EXTRA_IMAGE_ROOT"
-OUTSIDE = "image path {rel!r} is not inside the dataset directory (paths are relative to it; "\
-          "symlinks may not leave it)"
+OUTSIDE = "image path {rel!r} is not inside the dataset directory (paths are relative to it; symlinks may not leave it)"
 
 
 def image_roots(root: Path) -> list[Path]:
@@ -65,8 +64,7 @@ def image_roots(root: Path) -> list[Path]:
     return [r.resolve() for r in (root, *extra)]
 
 
-def confined_image_path(root: Path, rel: str, table: Path, row: int,
-                        roots: list[Path] | None = None) -> Path:
+def confined_image_path(root: Path, rel: str, table: Path, row: int, roots: list[Path] | None = None) -> Path:
     """``root / rel`` resolved, if it lies inside an allowed root; else DatasetError.
 
     The message is the same whether or not an outside file exists (nothing outside is opened
@@ -76,8 +74,9 @@ def confined_image_path(root: Path, rel: str, table: Path, row: int,
     if not any(p.is_relative_to(r) for r in (roots or image_roots(root))):
         raise DatasetError(table, OUTSIDE.format(rel=rel), row=row, column="image")
     if not p.is_file():
-        raise DatasetError(table, f"image file {rel!r} does not exist (paths are relative to "
-                           f"{root})", row=row, column="image")
+        raise DatasetError(
+            table, f"image file {rel!r} does not exist (paths are relative to {root})", row=row, column="image"
+        )
     return p
 
 
@@ -88,13 +87,16 @@ def _size(p: Path, rel: str, table: Path, row: int) -> tuple[int, int]:
         with Image.open(p) as im:
             w, h = im.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row,
-                           column="image") from None
+        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row, column="image") from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
     if w * h > MAX_PIXELS:
-        raise DatasetError(table, f"image file {rel!r} is too large ({w} x {h} pixels; the "
-                           f"limit is {MAX_PIXELS:,} pixels): downscale it", row=row, column="image")
+        raise DatasetError(
+            table,
+            f"image file {rel!r} is too large ({w} x {h} pixels; the limit is {MAX_PIXELS:,} pixels): downscale it",
+            row=row,
+            column="image",
+        )
     return h, w
 
 
@@ -121,8 +123,7 @@ def _decode(p: Path, rel: str, table: Path, row: int, th: int, tw: int) -> np.nd
             rgb = rgb.resize((tw, th), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row,
-                           column="image") from None
+        raise DatasetError(table, f"image file {rel!r} cannot be decoded: {exc}", row=row, column="image") from None
 
 
 def decode_image_files(root: Path, images: pd.Series, table: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +149,7 @@ def decode_image_files(root: Path, images: pd.Series, table: Path) -> tuple[np.n
         return np.zeros((0, 1, 1, 3), dtype=np.uint8), image_row
     th, tw = _target(shapes)
     if len(shapes) > 1:
-        log.warning("images have %d different sizes; resizing all to the most common %s",
-                    len(shapes), (th, tw))
+        log.warning("images have %d different sizes; resizing all to the most common %s", len(shapes), (th, tw))
     out = np.empty((len(paths), th, tw, 3), dtype=np.uint8)
     for i in progress(range(len(paths)), desc="decode images", unit="img"):
         p, rel, row = paths[i]

@@ -107,7 +107,7 @@ def _choose_cold(candidates, first_time, u_pin, cfg: SplitConfig, mode: str):
     n_cold = int(round(cfg.cold_fraction * len(candidates)))
     if mode == "time":
         order = candidates[np.lexsort((u_pin[candidates], first_time[candidates]))]
-        cold = order[len(order) - n_cold:]
+        cold = order[len(order) - n_cold :]
         cutoff = int(first_time[cold[0]]) if n_cold else None
     else:
         cold = candidates[np.argsort(u_pin[candidates], kind="stable")][:n_cold]

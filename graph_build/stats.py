@@ -17,9 +17,15 @@ def degree_summary(deg: np.ndarray) -> dict[str, Any]:
     nz = deg[deg > 0]
     bins = np.bincount(np.floor(np.log2(nz)).astype(np.int64)) if nz.size else np.zeros(0, np.int64)
     return {
-        "count": int(deg.size), "zero": int((deg == 0).sum()), "min": int(deg.min()), "p50": float(q[0]),
-        "mean": float(deg.mean()), "p90": float(q[1]), "p99": float(q[2]), "max": int(deg.max()),
-        "log2_histogram": {f"{2**k}-{2**(k + 1) - 1}": int(c) for k, c in enumerate(bins) if c},
+        "count": int(deg.size),
+        "zero": int((deg == 0).sum()),
+        "min": int(deg.min()),
+        "p50": float(q[0]),
+        "mean": float(deg.mean()),
+        "p90": float(q[1]),
+        "p99": float(q[2]),
+        "max": int(deg.max()),
+        "log2_histogram": {f"{2**k}-{2 ** (k + 1) - 1}": int(c) for k, c in enumerate(bins) if c},
     }
 
 
@@ -64,12 +70,18 @@ def format_summary(manifest: dict[str, Any]) -> str:
         ("boards", f"{c['boards']:,}"),
         ("saves train / val / test", f"{c['saves']['train']:,} / {c['saves']['val']:,} / {c['saves']['test']:,}"),
         ("duplicate saves collapsed", f"{c['duplicate_saves_collapsed']:,}"),
-        ("dropped pins / boards / saves", f"{c['dropped']['pins']:,} / {c['dropped']['boards']:,} / {c['dropped']['saves']:,}"),
+        (
+            "dropped pins / boards / saves",
+            f"{c['dropped']['pins']:,} / {c['dropped']['boards']:,} / {c['dropped']['saves']:,}",
+        ),
         ("cold split", f"{manifest['split']['cold_by_resolved']} (cutoff {manifest['split']['cold_cutoff']})"),
         ("warm pin degree p50 / p99 / max", f"{pdeg.get('p50', 0):g} / {pdeg.get('p99', 0):g} / {pdeg.get('max', 0)}"),
         ("board size p50 / p99 / max", f"{bdeg.get('p50', 0):g} / {bdeg.get('p99', 0):g} / {bdeg.get('max', 0)}"),
         ("components (largest share)", f"{st['components']:,} ({st['largest_component_share']:.1%})"),
-        ("images", "x".join(map(str, manifest["columns"]["image_shape"])) if manifest["columns"]["image_shape"] else "none"),
+        (
+            "images",
+            "x".join(map(str, manifest["columns"]["image_shape"])) if manifest["columns"]["image_shape"] else "none",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 3 + max(len(v) for _, v in rows))

@@ -15,8 +15,27 @@ import pyarrow.parquet as pq
 from graph_build.errors import DatasetError
 
 # pandas' default NA spellings; applied to every column except the exact-string ones.
-_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+_NA_VALUES = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+]
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -24,7 +43,9 @@ def find_table(root: Path, name: str) -> Path:
     """The file holding table ``name`` in dataset dir ``root``: ``name.csv`` or ``name.parquet``."""
     found = [p for p in (root / f"{name}.csv", root / f"{name}.parquet") if p.is_file()]
     if not found:
-        raise DatasetError(root / f"{name}.csv", f"missing table '{name}': expected {name}.csv or {name}.parquet in {root}")
+        raise DatasetError(
+            root / f"{name}.csv", f"missing table '{name}': expected {name}.csv or {name}.parquet in {root}"
+        )
     if len(found) > 1:
         raise DatasetError(found[0], f"table '{name}' exists as both .csv and .parquet; keep one")
     return found[0]
@@ -51,8 +72,9 @@ def _read_csv(path: Path, string_columns: Sequence[str]) -> pd.DataFrame:
     exact = [c for c in header if c in string_columns]
     na_values = {c: _NA_VALUES for c in header if c not in exact}
     try:
-        df = pd.read_csv(path, dtype={c: str for c in exact}, keep_default_na=False,
-                         na_values=na_values, low_memory=False)
+        df = pd.read_csv(
+            path, dtype={c: str for c in exact}, keep_default_na=False, na_values=na_values, low_memory=False
+        )
     except UnicodeDecodeError:
         _raise_bad_utf8_csv(path)
     except pd.errors.ParserError as exc:
@@ -75,14 +97,19 @@ def _check_quotes(path: Path, chunk: int = 1 << 20) -> None:
             for _ in reader:
                 start = reader.line_num + 1
         except csv.Error as exc:
-            raise DatasetError(path, "malformed CSV: a quote opened in the record starting at "
-                               f"line {start} is not closed where a field ends ({exc}); quote "
-                               'whole fields and double inner quotes ("")', line=start) from None
+            raise DatasetError(
+                path,
+                "malformed CSV: a quote opened in the record starting at "
+                f"line {start} is not closed where a field ends ({exc}); quote "
+                'whole fields and double inner quotes ("")',
+                line=start,
+            ) from None
 
 
 def _raise_bad_utf8_csv(path: Path) -> None:
-    raw = pd.read_csv(path, dtype=object, keep_default_na=False, encoding_errors="surrogateescape",
-                      header=None, low_memory=False)
+    raw = pd.read_csv(
+        path, dtype=object, keep_default_na=False, encoding_errors="surrogateescape", header=None, low_memory=False
+    )
     for column_pos in range(raw.shape[1]):
         # Error path only: a plain scan, since Arrow-backed strings cannot hold the escapes.
         values = raw.iloc[:, column_pos].to_numpy(dtype=object)

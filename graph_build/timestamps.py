@@ -12,8 +12,7 @@ from graph_build.tables import first_true
 
 # Accepted timestamps: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z, as unix seconds.
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799
-RANGE_TEXT = (f"0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z "
-              f"(unix seconds {MIN_SECONDS} .. {MAX_SECONDS})")
+RANGE_TEXT = f"0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (unix seconds {MIN_SECONDS} .. {MAX_SECONDS})"
 
 
 def parse_timestamps(values: pd.Series, path: Path, column: str) -> np.ndarray:
@@ -49,8 +48,12 @@ def parse_timestamps(values: pd.Series, path: Path, column: str) -> np.ndarray:
         bad = parsed.isna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(rest)[first_true(bad)])
-            raise DatasetError(path, f"cannot parse timestamp {text.iloc[row]!r}: expected ISO-8601 text or unix seconds",
-                               row=row + 1, column=column)
+            raise DatasetError(
+                path,
+                f"cannot parse timestamp {text.iloc[row]!r}: expected ISO-8601 text or unix seconds",
+                row=row + 1,
+                column=column,
+            )
         out[rest] = _datetime_seconds(parsed)
         _check_range(out[rest], text, np.flatnonzero(rest), path, column)
     return out
@@ -64,8 +67,7 @@ def _datetime_seconds(ts: pd.Series) -> np.ndarray:
     return np.where(naive.isna().to_numpy(), 0, secs)
 
 
-def _check_range(seconds: np.ndarray, values: pd.Series, rows: np.ndarray, path: Path,
-                 column: str) -> None:
+def _check_range(seconds: np.ndarray, values: pd.Series, rows: np.ndarray, path: Path, column: str) -> None:
     """Raise for the first value outside the accepted range (``rows`` maps ``seconds`` to rows)."""
     bad = (seconds < MIN_SECONDS) | (seconds > MAX_SECONDS)
     r = first_true(bad)
@@ -74,11 +76,14 @@ def _check_range(seconds: np.ndarray, values: pd.Series, rows: np.ndarray, path:
         v = values.iloc[row]
         number = isinstance(v, (float, np.floating, int, np.integer))
         shown = f"{float(v):g}" if number else repr(str(v))
-        raise DatasetError(path, f"timestamp {shown} is out of range: expected {RANGE_TEXT}",
-                           row=row + 1, column=column)
+        raise DatasetError(
+            path, f"timestamp {shown} is out of range: expected {RANGE_TEXT}", row=row + 1, column=column
+        )
 
 
 def _check_missing(missing: np.ndarray, values: pd.Series, path: Path, column: str) -> None:
     row = first_true(missing)
     if row is not None:
-        raise DatasetError(path, "missing timestamp: expected ISO-8601 text or unix seconds", row=row + 1, column=column)
+        raise DatasetError(
+            path, "missing timestamp: expected ISO-8601 text or unix seconds", row=row + 1, column=column
+        )

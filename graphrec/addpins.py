@@ -26,8 +26,7 @@ from graph_build.tables import find_table, first_true, read_table
 from graphrec.candidates.search import TopK
 
 log = logging.getLogger(__name__)
-RUN_PARTS = {"graph": "graph", "pinclip": "pinclip", "content": "content", "sage": "sage",
-             "index": "candidates/index"}
+RUN_PARTS = {"graph": "graph", "pinclip": "pinclip", "content": "content", "sage": "sage", "index": "candidates/index"}
 
 
 @dataclass
@@ -43,8 +42,14 @@ class AddPinsResult:
 
 def _long(top: TopK, query_ids: list[str], names: np.ndarray, qcol: str, ccol: str) -> pd.DataFrame:
     row, rank, ids, score = top.flat()
-    return pd.DataFrame({qcol: np.asarray(query_ids, dtype=object)[row], ccol: names[ids],
-                         "rank": rank.astype(np.int32), "score": score.astype(np.float32)})
+    return pd.DataFrame(
+        {
+            qcol: np.asarray(query_ids, dtype=object)[row],
+            ccol: names[ids],
+            "rank": rank.astype(np.int32),
+            "score": score.astype(np.float32),
+        }
+    )
 
 
 def load_new_saves(path: str | Path, new_ids: list[str], board_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +62,10 @@ def load_new_saves(path: str | Path, new_ids: list[str], board_ids: np.ndarray) 
     df = read_table(path, string_columns=("board_id", "pin_id"))
     require_columns(df, path, ("board_id", "pin_id"))
     rows = {}
-    for col, known, what in (("pin_id", pd.Index(new_ids), "the new pins table"),
-                             ("board_id", pd.Index(board_ids), "the run's graph")):
+    for col, known, what in (
+        ("pin_id", pd.Index(new_ids), "the new pins table"),
+        ("board_id", pd.Index(board_ids), "the run's graph"),
+    ):
         r = first_true(df[col].isna().to_numpy())
         if r is not None:
             raise DatasetError(path, f"missing {col}", row=r + 1, column=col)
@@ -92,8 +99,10 @@ class PinAdder:
         self.run = Path(run_dir)
         for part in RUN_PARTS.values():
             if not (self.run / part).is_dir():
-                raise FileNotFoundError(f"{self.run}: missing {part}/; --model must be the output directory of "
-                                        "`graphrec run` (with graph, pinclip, content, sage and candidates)")
+                raise FileNotFoundError(
+                    f"{self.run}: missing {part}/; --model must be the output directory of "
+                    "`graphrec run` (with graph, pinclip, content, sage and candidates)"
+                )
         self.k, self.n_boards = k, n_boards
         self.pinclip = load_model_dir(self.run / "pinclip")
         self.sage = InductiveEmbedder.from_dirs(self.run / "graph", self.run / "content", self.run / "sage")
@@ -127,8 +136,9 @@ class PinAdder:
             self._known, self._known_of = set(self.bundle.pin_ids.tolist()), self.bundle
         return [i for i in ids if i in self._known]
 
-    def add(self, pins: pd.DataFrame, images: np.ndarray | None,
-            saves: tuple[np.ndarray, np.ndarray] | None = None) -> AddPinsResult:
+    def add(
+        self, pins: pd.DataFrame, images: np.ndarray | None, saves: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> AddPinsResult:
         """Embed, insert and query a batch of new pins (rows of a validated pins table)."""
         from graphrec.pinclip.embed import embed_table
         from graphrec.pinclip.table import PinTable
@@ -150,24 +160,35 @@ class PinAdder:
         index_ids = self.bundle.add_pins(ids, vectors)
         self._known.update(ids)
         cands = self.bundle.vector_candidates(vectors, self.k, exclude_ids=index_ids)
-        board_scores, board_idx = self._boards.search(np.ascontiguousarray(vectors, dtype=np.float32),
-                                                      min(self.n_boards, len(self.bundle.board_ids)))
+        board_scores, board_idx = self._boards.search(
+            np.ascontiguousarray(vectors, dtype=np.float32), min(self.n_boards, len(self.bundle.board_ids))
+        )
         t3 = time.perf_counter()
         boards = TopK(board_idx.astype(np.int64), board_scores, (board_idx >= 0).sum(axis=1))
         return AddPinsResult(
-            pin_ids=ids, index_ids=index_ids,
+            pin_ids=ids,
+            index_ids=index_ids,
             candidates=_long(cands, ids, self.bundle.pin_ids, "pin_id", "candidate_pin_id"),
             boards=_long(boards, ids, self.bundle.board_ids, "pin_id", "board_id"),
-            seconds={"content_s": t1 - t0, "sage_s": t2 - t1, "index_s": t3 - t2, "total_s": t3 - t0})
+            seconds={"content_s": t1 - t0, "sage_s": t2 - t1, "index_s": t3 - t2, "total_s": t3 - t0},
+        )
 
     def save_index(self) -> None:
         """Persist the index with the added pins (atomically replaces candidates/index)."""
         self.bundle.save(self.run / RUN_PARTS["index"], overwrite=True)
 
 
-def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path | None = None, *,
-             out: str | Path | None = None, k: int = 100, n_boards: int = 10, save_index: bool = True,
-             overwrite: bool = False) -> dict[str, Any]:
+def add_pins(
+    run_dir: str | Path,
+    pins_file: str | Path,
+    saves_file: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    k: int = 100,
+    n_boards: int = 10,
+    save_index: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """The CLI job: validate the tables, add the pins, write their candidates and boards.
 
     With ``save_index`` the new index and the outputs are committed together (layout.commit): a
@@ -184,10 +205,12 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
     if out is None:  # a dry run gets its own default directory, so the real run after it is not blocked
         out = Path(run_dir) / "added_pins" / f"batch-{sha256_file(pins_file)[:12]}{'' if save_index else '-dry-run'}"
     out = Path(out)
-    batch = {"pins_sha256": sha256_file(pins_file),
-             "saves_sha256": (sha256_file(saves_file)
-                              if saves_file is not None and Path(saves_file).is_file() else None),
-             "k": k, "n_boards": n_boards}
+    batch = {
+        "pins_sha256": sha256_file(pins_file),
+        "saves_sha256": (sha256_file(saves_file) if saves_file is not None and Path(saves_file).is_file() else None),
+        "k": k,
+        "n_boards": n_boards,
+    }
     if not (save_index and _done(out, run_dir, batch, pins)):
         check_output_free(out, overwrite=overwrite)
     cand_dir = Path(run_dir) / "candidates"
@@ -195,7 +218,7 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
     # add-pins would otherwise each save their own copy and one batch would silently vanish.
     # One writer per run dir: graphrec run holds the same lock for its whole run.
     lock = run_lock(run_dir) if Path(run_dir).is_dir() else nullcontext()  # (no dir: the checks below say why)
-    with lock, (locked(cand_dir) if save_index and cand_dir.is_dir() else nullcontext()):
+    with lock, locked(cand_dir) if save_index and cand_dir.is_dir() else nullcontext():
         clean_leftovers(out.parent, out.name)  # staged outputs of a batch killed before its commit
         if save_index and (done := _done(out, run_dir, batch, pins)) is not None:
             log.info("batch %s was already added (%s); nothing to do", pins_file, out)
@@ -206,21 +229,26 @@ def add_pins(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path 
         if saves_file is not None:
             saves = load_new_saves(saves_file, pins["pin_id"].astype(str).tolist(), adder.bundle.board_ids)
         res = adder.add(pins, images, saves)
-        manifest = {**_manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards),
-                    **batch}
+        manifest = {**_manifest(run_dir, pins_file, saves_file, res, saves, save_index, k, n_boards), **batch}
         _write_outputs(adder, res, manifest, out, overwrite, save_index, cand_dir)
     log.info("added %d pins in %.3f s (%s)", len(res.pin_ids), res.seconds["total_s"], out)
     return {**manifest, "out": str(out)}
 
 
-def _write_outputs(adder: PinAdder, res: AddPinsResult, manifest: dict[str, Any], out: Path,
-                   overwrite: bool, save_index: bool, cand_dir: Path) -> None:
+def _write_outputs(
+    adder: PinAdder,
+    res: AddPinsResult,
+    manifest: dict[str, Any],
+    out: Path,
+    overwrite: bool,
+    save_index: bool,
+    cand_dir: Path,
+) -> None:
     """A dry run writes ``out`` atomically; otherwise stage ``out`` and the index, then commit."""
     import tempfile
 
     from graphrec.candidates.layout import commit
-    from graphrec.utils.io import (atomic_output_dir, crash_point, fsync_tree, write_json,
-                                   write_parquet)
+    from graphrec.utils.io import atomic_output_dir, crash_point, fsync_tree, write_json, write_parquet
 
     def write(d: Path) -> None:
         write_parquet(d / "pin_candidates.parquet", res.candidates)
@@ -253,8 +281,7 @@ def _check_writable(out: Path) -> None:
         raise ValueError(str(exc)) from None
 
 
-def _done(out: Path, run_dir: str | Path, batch: dict[str, Any],
-          pins: pd.DataFrame) -> dict[str, Any] | None:
+def _done(out: Path, run_dir: str | Path, batch: dict[str, Any], pins: pd.DataFrame) -> dict[str, Any] | None:
     """The manifest of ``out`` when it is this very batch, already in the run's index."""
     from graphrec.candidates.layout import read_json_or_none
 
@@ -270,12 +297,28 @@ def _done(out: Path, run_dir: str | Path, batch: dict[str, Any],
     return m if set(pins["pin_id"].astype(str)) <= indexed else None
 
 
-def _manifest(run_dir: str | Path, pins_file: str | Path, saves_file: str | Path | None, res: AddPinsResult,
-              saves: tuple[np.ndarray, np.ndarray] | None, save_index: bool, k: int, n_boards: int) -> dict[str, Any]:
-    return {"schema_version": 1, "kind": "graphrec.added_pins", "run": str(Path(run_dir).resolve()),
-            "pins": str(Path(pins_file).resolve()), "saves": str(Path(saves_file).resolve()) if saves_file else None,
-            "n_pins": len(res.pin_ids), "n_saves": 0 if saves is None else int(len(saves[0])),
-            "index_ids": [int(res.index_ids.min()), int(res.index_ids.max())] if len(res.index_ids) else [],
-            "index_updated": save_index, "k": k, "n_boards": n_boards,
-            "seconds": {k_: round(v, 4) for k_, v in res.seconds.items()},
-            "seconds_per_pin": round(res.seconds["total_s"] / max(1, len(res.pin_ids)), 5)}
+def _manifest(
+    run_dir: str | Path,
+    pins_file: str | Path,
+    saves_file: str | Path | None,
+    res: AddPinsResult,
+    saves: tuple[np.ndarray, np.ndarray] | None,
+    save_index: bool,
+    k: int,
+    n_boards: int,
+) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "kind": "graphrec.added_pins",
+        "run": str(Path(run_dir).resolve()),
+        "pins": str(Path(pins_file).resolve()),
+        "saves": str(Path(saves_file).resolve()) if saves_file else None,
+        "n_pins": len(res.pin_ids),
+        "n_saves": 0 if saves is None else int(len(saves[0])),
+        "index_ids": [int(res.index_ids.min()), int(res.index_ids.max())] if len(res.index_ids) else [],
+        "index_updated": save_index,
+        "k": k,
+        "n_boards": n_boards,
+        "seconds": {k_: round(v, 4) for k_, v in res.seconds.items()},
+        "seconds_per_pin": round(res.seconds["total_s"] / max(1, len(res.pin_ids)), 5),
+    }

@@ -55,8 +55,9 @@ class Run:
     def dataset(self) -> str:
         return self.graph.name
 
-    def recommend(self, board_ids: str | Iterable[str], k: int = 20, exclude_saved: bool = True,
-                  titles: bool = False) -> pd.DataFrame:
+    def recommend(
+        self, board_ids: str | Iterable[str], k: int = 20, exclude_saved: bool = True, titles: bool = False
+    ) -> pd.DataFrame:
         """Top-``k`` pins for each board.
 
         Args:
@@ -84,8 +85,7 @@ class Run:
                 top.ids[has], top.scores[has], top.counts[has] = sub.ids, sub.scores, sub.counts
         return self._frame(top, ids, "board_id", titles)
 
-    def similar_pins(self, pin_ids: str | Iterable[str], k: int = 20,
-                     titles: bool = False) -> pd.DataFrame:
+    def similar_pins(self, pin_ids: str | Iterable[str], k: int = 20, titles: bool = False) -> pd.DataFrame:
         """Top-``k`` most similar pins of each pin (itself excluded).
 
         Returns:
@@ -111,9 +111,14 @@ class Run:
 
     def _frame(self, top: TopK, ids: list[str], qcol: str, titles: bool) -> pd.DataFrame:
         r, rank, cand, score = top.flat()
-        df = pd.DataFrame({qcol: np.asarray(ids, dtype=object)[r], "rank": rank.astype(np.int64),
-                           "pin_id": self.bundle.pin_ids[cand].astype(str),
-                           "score": score.astype(np.float32)})
+        df = pd.DataFrame(
+            {
+                qcol: np.asarray(ids, dtype=object)[r],
+                "rank": rank.astype(np.int64),
+                "pin_id": self.bundle.pin_ids[cand].astype(str),
+                "score": score.astype(np.float32),
+            }
+        )
         info = self._pin_info(df["pin_id"])
         df["is_cold"] = info["is_cold"].to_numpy()
         if titles:
@@ -156,8 +161,7 @@ def _k(k: int) -> int:
 
 
 def _empty(n: int, k: int) -> TopK:
-    return TopK(np.full((n, k), -1, np.int64), np.full((n, k), np.nan, np.float32),
-                np.zeros(n, np.int64))
+    return TopK(np.full((n, k), -1, np.int64), np.full((n, k), np.nan, np.float32), np.zeros(n, np.int64))
 
 
 def _in_memory_bundle(root: Path) -> IndexBundle:
@@ -176,8 +180,9 @@ def load_run(run_dir: str | Path) -> Run:
     """
     root = Path(run_dir)
     if not (root / "graph" / "manifest.json").is_file():
-        raise FileNotFoundError(f"{root}: not a run directory (no graph/manifest.json); "
-                                "give the --out directory of `graphrec run`")
+        raise FileNotFoundError(
+            f"{root}: not a run directory (no graph/manifest.json); give the --out directory of `graphrec run`"
+        )
     graph = load_graph(root / "graph")
     if (root / INDEX / BUNDLE_JSON).is_file():
         bundle, source = load_bundle(root / INDEX), "index"
@@ -185,13 +190,14 @@ def load_run(run_dir: str | Path) -> Run:
         from graphrec.embeddings import graph_fingerprint
 
         if built_for and built_for != graph_fingerprint(graph):
-            raise CandidatesError(f"{root / INDEX} was built for another graph than "
-                                  f"{root / 'graph'}; "
-                                  "re-run `graphrec run` (or `graphrec candidates --force`)")
+            raise CandidatesError(
+                f"{root / INDEX} was built for another graph than "
+                f"{root / 'graph'}; "
+                "re-run `graphrec run` (or `graphrec candidates --force`)"
+            )
     elif (root / "embeddings" / "manifest.json").is_file():
         bundle, source = _in_memory_bundle(root), "embeddings"
     else:
-        raise FileNotFoundError(f"{root}: no candidates/index/ nor embeddings/; "
-                                "the run did not finish")
+        raise FileNotFoundError(f"{root}: no candidates/index/ nor embeddings/; the run did not finish")
     log.debug("loaded %s (%s, %d pins indexed)", root, source, bundle.n_pins)
     return Run(root=root, graph=graph, bundle=bundle, source=source)

@@ -94,11 +94,19 @@ def write_embeddings(
         for fname, arr in files.items():
             np.save(tmp / fname, arr)
         manifest = {
-            "schema_version": 1, "kind": kind, "model_name": model_name, "dim": int(pin.shape[1]),
-            "n_pins": graph.n_pins, "n_boards": graph.n_boards,
-            "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph),
-                      "dataset": graph.name},
-            "files_sha256": {f: sha256_file(tmp / f) for f in files}, **(extra or {}),
+            "schema_version": 1,
+            "kind": kind,
+            "model_name": model_name,
+            "dim": int(pin.shape[1]),
+            "n_pins": graph.n_pins,
+            "n_boards": graph.n_boards,
+            "graph": {
+                "path": str(graph.root.resolve()),
+                "manifest_sha256": graph_fingerprint(graph),
+                "dataset": graph.name,
+            },
+            "files_sha256": {f: sha256_file(tmp / f) for f in files},
+            **(extra or {}),
         }
         write_json(tmp / MANIFEST, manifest)
     return manifest
@@ -107,13 +115,16 @@ def write_embeddings(
 def load_embeddings(root: str | Path, graph: PinBoardGraph | None = None) -> Embeddings:
     """Read an embedding directory; with ``graph``, check it was made for that graph."""
     root = Path(root)
-    m = read_manifest(root, (KIND_CONTENT, KIND_GRAPH), what="an embedding directory", name=MANIFEST,
-                      error=EmbeddingDirError)
+    m = read_manifest(
+        root, (KIND_CONTENT, KIND_GRAPH), what="an embedding directory", name=MANIFEST, error=EmbeddingDirError
+    )
     pin_file = PIN_CONTENT if m["kind"] == KIND_CONTENT else PIN_EMB
     pin = np.load(root / pin_file, allow_pickle=False)
     board = np.load(root / BOARD_EMB, allow_pickle=False) if m["kind"] == KIND_GRAPH else None
     if graph is not None:
         if m["graph"]["manifest_sha256"] != graph_fingerprint(graph) or pin.shape[0] != graph.n_pins:
-            raise EmbeddingDirError(f"{root}: embeddings were computed for graph {m['graph']['path']}, "
-                                    f"not for {graph.root}; recompute them for this graph")
+            raise EmbeddingDirError(
+                f"{root}: embeddings were computed for graph {m['graph']['path']}, "
+                f"not for {graph.root}; recompute them for this graph"
+            )
     return Embeddings(root=root, model_name=str(m["model_name"]), pin=pin, board=board, manifest=m)

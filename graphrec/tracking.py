@@ -78,8 +78,9 @@ class Tracker:
     def run_id(self) -> str | None:
         return self.run.info.run_id if self.run is not None else None
 
-    def child(self, name: str, params: Mapping[str, Any] | None = None,
-              tags: Mapping[str, Any] | None = None) -> AbstractContextManager[Tracker]:
+    def child(
+        self, name: str, params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None
+    ) -> AbstractContextManager[Tracker]:
         """A nested run (FAILED if the block raises); a no-op tracker when this one is off."""
         return open_run(name, params=params, tags=tags, enabled=self.enabled)
 
@@ -90,7 +91,7 @@ class Tracker:
         flat = {sanitize(k): (str(v)[:5000] if v is not None else "None") for k, v in flatten(params).items()}
         items = list(flat.items())
         for i in range(0, len(items), 100):
-            _mlflow().log_params(dict(items[i:i + 100]))
+            _mlflow().log_params(dict(items[i : i + 100]))
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log the finite numeric values with sanitised names (others are left out)."""
@@ -126,8 +127,9 @@ NULL = Tracker()  # tracking off: every call is a no-op
 
 
 @contextmanager
-def open_run(name: str, *, params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-             enabled: bool = True) -> Iterator[Tracker]:
+def open_run(
+    name: str, *, params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None, enabled: bool = True
+) -> Iterator[Tracker]:
     """Open an MLflow run (nested under an active one) and yield its :class:`Tracker`.
 
     The one place runs are opened: the CLI and pipeline layer call it (``enabled=not

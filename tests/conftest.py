@@ -29,16 +29,60 @@ def shared_dataset(name: str) -> Path:
 
 
 TINY_PINS = [
-    {"pin_id": "p1", "title": "red dress", "description": "a dress", "created_at": "2024-01-01T00:00:00Z", "colour": "red", "price": 10.5},
-    {"pin_id": "p2", "title": "blue top", "description": "", "created_at": "1704153600", "colour": "blue", "price": 20.0},
-    {"pin_id": "p3", "title": "green hat", "description": "a hat", "created_at": "2024-01-03", "colour": "green", "price": 30.0},
-    {"pin_id": "p4", "title": "red bag", "description": "a bag", "created_at": "2024-01-04", "colour": "red", "price": 40.0},
-    {"pin_id": "p5", "title": "blue shoes", "description": "shoes", "created_at": "2024-01-05", "colour": "blue", "price": 50.0},
-    {"pin_id": "p6", "title": "new coat", "description": "a coat", "created_at": "2024-01-06", "colour": "black", "price": 60.0},
+    {
+        "pin_id": "p1",
+        "title": "red dress",
+        "description": "a dress",
+        "created_at": "2024-01-01T00:00:00Z",
+        "colour": "red",
+        "price": 10.5,
+    },
+    {
+        "pin_id": "p2",
+        "title": "blue top",
+        "description": "",
+        "created_at": "1704153600",
+        "colour": "blue",
+        "price": 20.0,
+    },
+    {
+        "pin_id": "p3",
+        "title": "green hat",
+        "description": "a hat",
+        "created_at": "2024-01-03",
+        "colour": "green",
+        "price": 30.0,
+    },
+    {
+        "pin_id": "p4",
+        "title": "red bag",
+        "description": "a bag",
+        "created_at": "2024-01-04",
+        "colour": "red",
+        "price": 40.0,
+    },
+    {
+        "pin_id": "p5",
+        "title": "blue shoes",
+        "description": "shoes",
+        "created_at": "2024-01-05",
+        "colour": "blue",
+        "price": 50.0,
+    },
+    {
+        "pin_id": "p6",
+        "title": "new coat",
+        "description": "a coat",
+        "created_at": "2024-01-06",
+        "colour": "black",
+        "price": 60.0,
+    },
 ]
-TINY_BOARDS = [{"board_id": "b1", "title": "reds", "owner_id": "u1"},
-               {"board_id": "b2", "title": "blues", "owner_id": "u1"},
-               {"board_id": "b3", "title": "mixed", "owner_id": "u2"}]
+TINY_BOARDS = [
+    {"board_id": "b1", "title": "reds", "owner_id": "u1"},
+    {"board_id": "b2", "title": "blues", "owner_id": "u1"},
+    {"board_id": "b3", "title": "mixed", "owner_id": "u2"},
+]
 TINY_SAVES = [
     {"board_id": "b1", "pin_id": "p1", "saved_at": "2024-02-01"},
     {"board_id": "b1", "pin_id": "p4", "saved_at": "2024-02-02"},

@@ -12,8 +12,17 @@ PACKAGES = ("graph_build", "graphrec", "eval", "experiments")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("=graphrec", "graphrec.utils"),  # "=": the root module only (it holds __version__, a lazy facade)
     ("graph_build",),
-    ("graphrec.embeddings", "graphrec.features", "graphrec.cf", "graphrec.pinclip", "graphrec.sage", "graphrec.hybrid",
-     "graphrec.tracking", "graphrec.model_table", "graphrec.distributed"),
+    (
+        "graphrec.embeddings",
+        "graphrec.features",
+        "graphrec.cf",
+        "graphrec.pinclip",
+        "graphrec.sage",
+        "graphrec.hybrid",
+        "graphrec.tracking",
+        "graphrec.model_table",
+        "graphrec.distributed",
+    ),
     ("graphrec.candidates",),
     ("eval",),
     ("experiments", "graphrec.api", "graphrec.addpins"),

@@ -12,20 +12,27 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from eval.config import BASELINES, EMBEDDING_MODELS, KNOWN_MODELS, ORACLE, EvalConfig
-from eval.recommenders.base import (FactorRecommender, Factors, ModelSkipped, NotFittedError,
-                                    Recommender)
+from eval.recommenders.base import FactorRecommender, Factors, ModelSkipped, NotFittedError, Recommender
 from eval.recommenders.oracle import has_truth
 from graph_build.graph import PinBoardGraph
-from graphrec.embeddings import Embeddings, EmbeddingDirError, load_embeddings
+from graphrec.embeddings import EmbeddingDirError, Embeddings, load_embeddings
+
 # PRECOMPUTABLE: built-in models whose vectors may come from an embedding directory instead
 # (``graphrec run``'s ``embed-text`` stage writes ``content_minilm`` once; evaluation then
 # scores that directory): the model table's baseline rows with a stage.
 from graphrec.model_table import PRECOMPUTABLE
 
-__all__ = ["Recommender", "FactorRecommender", "Factors", "ModelSkipped", "NotFittedError",
-           "available_models", "build_recommender",
-           "load_runs", "select_models"]
-
+__all__ = [
+    "Recommender",
+    "FactorRecommender",
+    "Factors",
+    "ModelSkipped",
+    "NotFittedError",
+    "available_models",
+    "build_recommender",
+    "load_runs",
+    "select_models",
+]
 
 
 def load_runs(run_dirs: Sequence[str | Path], graph: PinBoardGraph) -> dict[str, Embeddings]:
@@ -35,11 +42,15 @@ def load_runs(run_dirs: Sequence[str | Path], graph: PinBoardGraph) -> dict[str,
         emb = load_embeddings(d, graph)
         name = emb.model_name
         if (name in BASELINES and name not in PRECOMPUTABLE) or name == ORACLE:
-            raise EmbeddingDirError(f"{d}: model_name {name!r} is reserved for a built-in model; "
-                                    f"use one of {list(EMBEDDING_MODELS)} or another name")
+            raise EmbeddingDirError(
+                f"{d}: model_name {name!r} is reserved for a built-in model; "
+                f"use one of {list(EMBEDDING_MODELS)} or another name"
+            )
         if name in runs:
-            raise EmbeddingDirError(f"{d}: model_name {name!r} is also the model of {runs[name].root}; "
-                                    "pass one embedding directory per model")
+            raise EmbeddingDirError(
+                f"{d}: model_name {name!r} is also the model of {runs[name].root}; "
+                "pass one embedding directory per model"
+            )
         runs[name] = emb
     return runs
 
@@ -58,8 +69,10 @@ def select_models(requested: Sequence[str], available: Sequence[str]) -> tuple[l
         return list(available), []
     unknown = [n for n in requested if n not in available and n not in KNOWN_MODELS]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}: expected names from {list(KNOWN_MODELS)} "
-                         f"or the model_name of an embedding directory passed with --runs")
+        raise ValueError(
+            f"unknown model(s) {unknown}: expected names from {list(KNOWN_MODELS)} "
+            f"or the model_name of an embedding directory passed with --runs"
+        )
     seen: list[str] = []
     for n in requested:
         if n not in seen:
@@ -67,8 +80,9 @@ def select_models(requested: Sequence[str], available: Sequence[str]) -> tuple[l
     return [n for n in seen if n in available], [n for n in seen if n not in available]
 
 
-def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings],
-                      fitted: Mapping[str, Recommender] | None = None) -> Recommender:
+def build_recommender(
+    name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings], fitted: Mapping[str, Recommender] | None = None
+) -> Recommender:
     """An unfitted recommender by evaluation name (imports heavy libraries lazily).
 
     ``fitted``: models already fitted in this run, which ``blend`` reuses instead of refitting.
@@ -87,24 +101,24 @@ def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]
         from eval.recommenders.implicit_models import ALSRecommender
         from eval.recommenders.selection import SelectedOnValidation, grid
 
-        als = [(p, lambda p=p: ALSRecommender(replace(cfg.als, **p), cfg.seed))
-               for p in grid(**cfg.als.grid())]
+        als = [(p, lambda p=p: ALSRecommender(replace(cfg.als, **p), cfg.seed)) for p in grid(**cfg.als.grid())]
         return SelectedOnValidation("als", als, False, cfg.seed)
     if name == "ease":
         from eval.recommenders.ease import EASERecommender
         from eval.recommenders.selection import SelectedOnValidation
 
         shared: dict = {}  # one Gram matrix for the whole grid
-        ease = [({"lambda": v}, lambda v=v: EASERecommender(v, cfg.ease, shared))
-                for v in cfg.ease.lambdas]
+        ease = [({"lambda": v}, lambda v=v: EASERecommender(v, cfg.ease, shared)) for v in cfg.ease.lambdas]
         return SelectedOnValidation("ease", ease, False, cfg.seed, shared.clear)
     if name == "rp3beta":
         from eval.recommenders.rp3beta import RP3betaRecommender
         from eval.recommenders.selection import SelectedOnValidation, grid
 
         c = cfg.rp3beta
-        rp3 = [(p, lambda p=p: RP3betaRecommender(p["alpha"], p["beta"], c.top_k))
-               for p in grid(alpha=c.alphas, beta=c.betas)]
+        rp3 = [
+            (p, lambda p=p: RP3betaRecommender(p["alpha"], p["beta"], c.top_k))
+            for p in grid(alpha=c.alphas, beta=c.betas)
+        ]
         return SelectedOnValidation("rp3beta", rp3, False, cfg.seed)
     if name == "content_minilm":
         from eval.recommenders.content_minilm import ContentMiniLMRecommender
@@ -113,8 +127,7 @@ def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]
     if name == "blend":
         from eval.recommenders.blend import BlendRecommender
 
-        return BlendRecommender(cfg.blend, cfg.seed, fitted,
-                                lambda n: build_recommender(n, cfg, runs))
+        return BlendRecommender(cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs))
     if name == "bpr":
         from eval.recommenders.implicit_models import BPRRecommender
 
@@ -127,5 +140,7 @@ def build_recommender(name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings]
         from eval.recommenders.oracle import OracleRecommender
 
         return OracleRecommender()
-    raise ValueError(f"model {name!r} is not available: expected one of {list(BASELINES) + [ORACLE]} "
-                     f"or an embedding directory with that model_name (got {sorted(runs)})")
+    raise ValueError(
+        f"model {name!r} is not available: expected one of {list(BASELINES) + [ORACLE]} "
+        f"or an embedding directory with that model_name (got {sorted(runs)})"
+    )

@@ -86,7 +86,9 @@ class Recommender(ABC):
             scores[:, cold] = UNSCOREABLE
         return scores
 
-    def recommend(self, boards: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, boards: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` pins per board as ``(ids, scores)`` (``len(boards) x k``), best first.
 
         Args:
@@ -128,8 +130,9 @@ class Factors:
     pin_item: torch.Tensor
 
     @classmethod
-    def from_numpy(cls, board: np.ndarray, pin: np.ndarray, pin_query: np.ndarray | None = None,
-                   pin_item: np.ndarray | None = None) -> Factors:
+    def from_numpy(
+        cls, board: np.ndarray, pin: np.ndarray, pin_query: np.ndarray | None = None, pin_item: np.ndarray | None = None
+    ) -> Factors:
         """Float32 tensors; pin -> pin defaults to cosine similarity of the pin vectors."""
         t = lambda a: torch.from_numpy(np.array(a, dtype=np.float32, order="C"))  # noqa: E731  (a writable copy)
         if pin_query is None or pin_item is None:

@@ -26,10 +26,19 @@ import numpy as np
 import torch
 
 from eval.config import BlendConfig
-from eval.recommenders.base import ModelSkipped, Recommender
 from eval.protocol import rank_top, tie_break_permutation
-from eval.recommenders.selection import (CRITERION, SELECT_K, SELECT_SLICE, Ranked, ValidationSet,
-                                         best_index, chosen_record, merge_ranked, val_recall)
+from eval.recommenders.base import ModelSkipped, Recommender
+from eval.recommenders.selection import (
+    CRITERION,
+    SELECT_K,
+    SELECT_SLICE,
+    Ranked,
+    ValidationSet,
+    best_index,
+    chosen_record,
+    merge_ranked,
+    val_recall,
+)
 from graph_build.graph import PinBoardGraph
 
 log = logging.getLogger(__name__)
@@ -60,8 +69,13 @@ class BlendRecommender(Recommender):
     name = "blend"
     can_score_cold = True
 
-    def __init__(self, cfg: BlendConfig, seed: int, fitted: Mapping[str, Recommender] | None = None,
-                 build: Callable[[str], Recommender] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: BlendConfig,
+        seed: int,
+        fitted: Mapping[str, Recommender] | None = None,
+        build: Callable[[str], Recommender] | None = None,
+    ) -> None:
         super().__init__()
         self.cfg, self.seed = cfg, seed
         self._fitted, self._build = dict(fitted or {}), build
@@ -88,8 +102,7 @@ class BlendRecommender(Recommender):
         names = [n for n in self.cfg.cf_models if n in self._fitted] or list(self.cfg.cf_models)
         cands = {n: m for n in names if (m := self._get(n, graph)) is not None}
         if not cands:
-            raise ModelSkipped(f"blend: none of the CF models {list(self.cfg.cf_models)} "
-                               "is available")
+            raise ModelSkipped(f"blend: none of the CF models {list(self.cfg.cf_models)} is available")
         offsets = self.cfg.offsets()
         cold = torch.from_numpy(graph.is_cold.copy())
         perm = tie_break_permutation(graph.n_pins, self.seed)
@@ -101,8 +114,7 @@ class BlendRecommender(Recommender):
             z[excluded | ~kind] = -torch.inf
             return Ranked(*rank_top(z, SELECT_K, perm))
 
-        def variants(boards: np.ndarray, excluded: torch.Tensor
-                     ) -> Iterator[tuple[tuple[str, float], Ranked]]:
+        def variants(boards: np.ndarray, excluded: torch.Tensor) -> Iterator[tuple[tuple[str, float], Ranked]]:
             # the offset only shifts the cold list: rank warm and cold once, merge per offset
             rc = ranked(self.content.score_boards(boards), cold, excluded)
             for n, m in cands.items():
@@ -116,16 +128,22 @@ class BlendRecommender(Recommender):
         crit = {lab: self._criterion(table[lab]) for lab in labels}
         n, off = labels[best_index([crit[lab] for lab in labels])]
         self.cf, self.offset = cands[n], float(off)
-        name = (CRITERION if self.cfg.criterion == "all"
-                else f"mean of val warm and cold recall@{SELECT_K}")
+        name = CRITERION if self.cfg.criterion == "all" else f"mean of val warm and cold recall@{SELECT_K}"
         grid = [({"cf_model": a, "cold_offset": b}, table[(a, b)]) for a, b in labels]
         self.chosen = chosen_record({"cf_model": n, "cold_offset": self.offset}, grid, name)
         for a in cands:
             log.info("blend with %s: best %s %.4f", a, name, max(crit[(a, b)] for b in offsets))
         r = table[(n, off)]
-        log.info("blend: chose cf_model=%s cold_offset=%+.2f "
-                 "(%s %.4f; val warm %.4f cold %.4f all %.4f)",
-                 n, self.offset, name, crit[(n, off)], r["warm"], r["cold"], r["all"])
+        log.info(
+            "blend: chose cf_model=%s cold_offset=%+.2f (%s %.4f; val warm %.4f cold %.4f all %.4f)",
+            n,
+            self.offset,
+            name,
+            crit[(n, off)],
+            r["warm"],
+            r["cold"],
+            r["all"],
+        )
 
     def _criterion(self, r: Mapping[str, float]) -> float:
         if self.cfg.criterion == "warm_cold_mean" and np.isfinite(r["cold"]):
@@ -134,8 +152,7 @@ class BlendRecommender(Recommender):
 
     def _mix(self, cf_scores: torch.Tensor, content_scores: torch.Tensor) -> torch.Tensor:
         cold = self._check()
-        return torch.where(cold, zscore_columns(content_scores, cold) + self.offset,
-                           zscore_columns(cf_scores, ~cold))
+        return torch.where(cold, zscore_columns(content_scores, cold) + self.offset, zscore_columns(cf_scores, ~cold))
 
     def _board_scores(self, boards: torch.Tensor) -> torch.Tensor:
         assert self.cf is not None and self.content is not None

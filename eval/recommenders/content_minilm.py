@@ -16,7 +16,6 @@ import logging
 import time
 
 import numpy as np
-import pandas as pd
 
 from eval.config import ContentMiniLMConfig
 from eval.recommenders.base import FactorRecommender, Factors, ModelSkipped
@@ -38,8 +37,7 @@ def encode_texts(texts: list[str], cfg: ContentMiniLMConfig) -> np.ndarray:
     except ValueError as e:
         raise ModelSkipped(f"content_minilm: {e}") from None
     order = np.argsort([len(t) for t in texts], kind="stable")
-    feats = minilm_features([texts[i] for i in order], max_length=cfg.max_length,
-                            batch_size=cfg.batch_size)
+    feats = minilm_features([texts[i] for i in order], max_length=cfg.max_length, batch_size=cfg.batch_size)
     out = np.empty_like(feats)
     out[order] = feats
     return out
@@ -51,14 +49,12 @@ def minilm_pin_features(graph: PinBoardGraph, cfg: ContentMiniLMConfig) -> np.nd
     if key not in _CACHE:
         t0 = time.perf_counter()
         feats = encode_texts(pin_text_list(graph.pins), cfg)
-        log.info("content_minilm: encoded %d pins with all-MiniLM-L6-v2 in %.1fs", len(feats),
-                 time.perf_counter() - t0)
+        log.info("content_minilm: encoded %d pins with all-MiniLM-L6-v2 in %.1fs", len(feats), time.perf_counter() - t0)
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = feats
     else:
-        log.info("content_minilm: MiniLM features of %d pins reused from this process",
-                 graph.n_pins)
+        log.info("content_minilm: MiniLM features of %d pins reused from this process", graph.n_pins)
     return _CACHE[key]
 
 

@@ -50,8 +50,10 @@ class EASERecommender(Recommender):
     def _fit(self, graph: PinBoardGraph) -> None:
         n_warm = int((~graph.is_cold).sum())
         if n_warm > self.cfg.max_pins:
-            raise ModelSkipped(f"ease: {n_warm:,} warm pins > ease.max_pins {self.cfg.max_pins:,} "
-                               f"(a dense {n_warm:,}^2 inverse); raise ease.max_pins to run it")
+            raise ModelSkipped(
+                f"ease: {n_warm:,} warm pins > ease.max_pins {self.cfg.max_pins:,} "
+                f"(a dense {n_warm:,}^2 inverse); raise ease.max_pins to run it"
+            )
         dtype = np.float64 if self.cfg.dtype == "float64" else np.float32
         if self._shared.get("graph") is not graph:
             self._shared.clear()

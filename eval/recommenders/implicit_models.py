@@ -52,9 +52,17 @@ class ALSRecommender(FactorRecommender):
         from implicit.cpu.als import AlternatingLeastSquares
 
         c = self.cfg
-        user, item = _fit_implicit(lambda: AlternatingLeastSquares(
-            factors=c.factors, regularization=c.regularization, alpha=c.alpha, iterations=c.iterations,
-            num_threads=c.num_threads, random_state=self.seed), board_pin_matrix(graph))
+        user, item = _fit_implicit(
+            lambda: AlternatingLeastSquares(
+                factors=c.factors,
+                regularization=c.regularization,
+                alpha=c.alpha,
+                iterations=c.iterations,
+                num_threads=c.num_threads,
+                random_state=self.seed,
+            ),
+            board_pin_matrix(graph),
+        )
         return Factors.from_numpy(board=user, pin=item)
 
 
@@ -77,9 +85,17 @@ class BPRRecommender(FactorRecommender):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         c = self.cfg
-        user, item = _fit_implicit(lambda: BayesianPersonalizedRanking(
-            factors=c.factors, learning_rate=c.learning_rate, regularization=c.regularization,
-            iterations=c.iterations, num_threads=c.num_threads, random_state=self.seed), board_pin_matrix(graph))
+        user, item = _fit_implicit(
+            lambda: BayesianPersonalizedRanking(
+                factors=c.factors,
+                learning_rate=c.learning_rate,
+                regularization=c.regularization,
+                iterations=c.iterations,
+                num_threads=c.num_threads,
+                random_state=self.seed,
+            ),
+            board_pin_matrix(graph),
+        )
         # pin -> pin: cosine of the item vectors without the bias column (the last one)
         emb = item[:, :-1]
         unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

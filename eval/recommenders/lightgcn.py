@@ -79,7 +79,7 @@ class LightGCNRecommender(FactorRecommender):
             order = torch.randperm(n_edges, generator=gen)
             total = 0.0
             for start in range(0, n_edges, c.batch_size):
-                sel = order[start:start + c.batch_size]
+                sel = order[start : start + c.batch_size]
                 b, p = pos_board[sel], pos_pin[sel]
                 neg = torch.randint(graph.n_pins, (len(sel),), generator=gen) + graph.n_boards
                 emb = model.get_embedding(adj)
@@ -95,4 +95,4 @@ class LightGCNRecommender(FactorRecommender):
             log.debug("lightgcn epoch %d: loss %.4f", epoch, self.losses[-1])
         with torch.no_grad():
             emb = model.get_embedding(adj).numpy()
-        return Factors.from_numpy(board=emb[: graph.n_boards], pin=emb[graph.n_boards:])
+        return Factors.from_numpy(board=emb[: graph.n_boards], pin=emb[graph.n_boards :])

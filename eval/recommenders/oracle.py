@@ -54,34 +54,47 @@ class PlantedTruth:
 
 def has_truth(graph: PinBoardGraph) -> bool:
     """True when the graph carries planted styles (synthetic data)."""
-    return (graph.root / "truth" / "pin_styles.parquet").is_file() and (graph.root / "truth" / "board_styles.parquet").is_file()
+    return (graph.root / "truth" / "pin_styles.parquet").is_file() and (
+        graph.root / "truth" / "board_styles.parquet"
+    ).is_file()
 
 
 def load_truth(graph: PinBoardGraph) -> PlantedTruth:
     """Read ``truth/`` and the generator settings from the graph manifest."""
     pins, boards = graph.truth("pin_styles"), graph.truth("board_styles")
     if pins is None or boards is None:
-        raise ValueError(f"{graph.root}: no planted truth (truth/pin_styles.parquet, truth/board_styles.parquet); "
-                         "the oracle exists only for synthetic graphs")
+        raise ValueError(
+            f"{graph.root}: no planted truth (truth/pin_styles.parquet, truth/board_styles.parquet); "
+            "the oracle exists only for synthetic graphs"
+        )
     try:
         cfg = graph.manifest["dataset"]["info"]["config"]
         niches, focus = int(cfg["niches_per_style"]), float(cfg["niche_focus"])
         noise = float(cfg.get("save_noise", 0.0))
     except KeyError as exc:
-        raise ValueError(f"{graph.root}/manifest.json: dataset.info.config lacks {exc} (needed by the oracle)") from None
+        raise ValueError(
+            f"{graph.root}/manifest.json: dataset.info.config lacks {exc} (needed by the oracle)"
+        ) from None
     pins = pins.sort_values("pin_idx")
     if len(pins) != graph.n_pins or not np.array_equal(pins["pin_idx"].to_numpy(), np.arange(graph.n_pins)):
         raise ValueError(f"{graph.root}/truth/pin_styles.parquet: expected one row per pin_idx 0..{graph.n_pins - 1}")
     boards = boards[boards["board_idx"] < graph.n_boards]
     style = pins["style"].to_numpy(np.int64)
     n_styles = int(max(style.max(), boards["style"].max()) + 1)
-    return PlantedTruth(pin_style=style, pin_niche=pins["niche"].to_numpy(np.int64),
-                        board_idx=boards["board_idx"].to_numpy(np.int64), board_style=boards["style"].to_numpy(np.int64),
-                        board_niche=boards["niche"].to_numpy(np.int64), board_weight=boards["weight"].to_numpy(np.float64),
-                        n_styles=n_styles, niches_per_style=niches, niche_focus=focus,
-                        group_share=pins["group_share"].to_numpy(np.float64) if "group_share" in pins else None,
-                        global_share=pins["global_share"].to_numpy(np.float64) if "global_share" in pins else None,
-                        save_noise=noise)
+    return PlantedTruth(
+        pin_style=style,
+        pin_niche=pins["niche"].to_numpy(np.int64),
+        board_idx=boards["board_idx"].to_numpy(np.int64),
+        board_style=boards["style"].to_numpy(np.int64),
+        board_niche=boards["niche"].to_numpy(np.int64),
+        board_weight=boards["weight"].to_numpy(np.float64),
+        n_styles=n_styles,
+        niches_per_style=niches,
+        niche_focus=focus,
+        group_share=pins["group_share"].to_numpy(np.float64) if "group_share" in pins else None,
+        global_share=pins["global_share"].to_numpy(np.float64) if "global_share" in pins else None,
+        save_noise=noise,
+    )
 
 
 def _slot_vectors(style: np.ndarray, niche: np.ndarray, weight: np.ndarray, t: PlantedTruth) -> np.ndarray:
@@ -128,6 +141,7 @@ class OracleRecommender(FactorRecommender):
     def _factors(self, graph: PinBoardGraph) -> Factors:
         t = load_truth(graph)
         board, pin = generative_factors(board_affinity_vectors(graph, t), pin_one_hot(t), t)
-        query, _ = generative_factors(_slot_vectors(t.pin_style, t.pin_niche, np.ones(len(t.pin_style)), t),
-                                      pin_one_hot(t), t)
+        query, _ = generative_factors(
+            _slot_vectors(t.pin_style, t.pin_niche, np.ones(len(t.pin_style)), t), pin_one_hot(t), t
+        )
         return Factors.from_numpy(board=board, pin=pin, pin_query=query, pin_item=pin)

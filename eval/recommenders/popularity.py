@@ -16,5 +16,6 @@ class PopularityRecommender(FactorRecommender):
 
     def _factors(self, graph: PinBoardGraph) -> Factors:
         count = train_degree(graph)[:, None]
-        return Factors.from_numpy(board=np.ones((graph.n_boards, 1)), pin=count,
-                                  pin_query=np.ones((graph.n_pins, 1)), pin_item=count)
+        return Factors.from_numpy(
+            board=np.ones((graph.n_boards, 1)), pin=count, pin_query=np.ones((graph.n_pins, 1)), pin_item=count
+        )

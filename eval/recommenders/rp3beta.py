@@ -48,8 +48,7 @@ class RP3betaRecommender(Recommender):
         self._x = graph.csr("train").T.tocsr().astype(np.float32)
         w = rp3beta_weights(self._x, self.alpha, self.beta, self.top_k)
         self.weights = w.astype(np.float32)
-        log.debug("rp3beta alpha=%g beta=%g: %d similarity entries", self.alpha, self.beta,
-                  self.weights.nnz)
+        log.debug("rp3beta alpha=%g beta=%g: %d similarity entries", self.alpha, self.beta, self.weights.nnz)
 
     def _board_scores(self, boards: torch.Tensor) -> torch.Tensor:
         assert self._x is not None and self.weights is not None

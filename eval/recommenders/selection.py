@@ -34,7 +34,6 @@ SELECT_SLICE = "all"
 CRITERION = f"val recall@{SELECT_K} ({SELECT_SLICE})"
 
 
-
 @dataclass
 class Ranked:
     """A variant already ranked by its producer: ``vals``/``ids`` ``B x L`` (L >= SELECT_K), best
@@ -44,8 +43,7 @@ class Ranked:
     ids: torch.Tensor
 
 
-ScoreVariants = Callable[[np.ndarray, torch.Tensor],
-                         Iterable[tuple[Hashable, "torch.Tensor | Ranked"]]]
+ScoreVariants = Callable[[np.ndarray, torch.Tensor], Iterable[tuple[Hashable, "torch.Tensor | Ranked"]]]
 """``(boards, excluded) -> (label, scores)`` pairs, one or several variants per batch; scores are
 ``len(boards) x n_pins`` (masked and ranked here) or ``Ranked`` (masked and ranked by the
 producer)."""
@@ -89,8 +87,7 @@ class ValidationSet:
         return cls(boards, held[boards], train[boards], cold, seed)
 
 
-def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 512
-               ) -> dict[Hashable, dict[str, float]]:
+def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 512) -> dict[Hashable, dict[str, float]]:
     """Recall@``SELECT_K`` per slice of every score variant: ``{label: {slice: recall}}``.
 
     A slice with no relevant pin gives NaN; without val boards every label gives NaN (the
@@ -146,13 +143,17 @@ def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
 
 
-def chosen_record(params: Mapping[str, Any],
-                  table: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]],
-                  criterion: str = CRITERION) -> dict[str, Any]:
+def chosen_record(
+    params: Mapping[str, Any],
+    table: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]],
+    criterion: str = CRITERION,
+) -> dict[str, Any]:
     """The manifest entry: chosen values, the criterion, and the val recall of every grid point."""
-    return {"values": dict(params), "criterion": criterion,
-            "grid": [{**p, **{f"val_{s}_recall@{SELECT_K}": r[s] for s in SLICES}}
-                     for p, r in table]}
+    return {
+        "values": dict(params),
+        "criterion": criterion,
+        "grid": [{**p, **{f"val_{s}_recall@{SELECT_K}": r[s] for s in SLICES}} for p, r in table],
+    }
 
 
 class SelectedOnValidation(Recommender):
@@ -168,10 +169,14 @@ class SelectedOnValidation(Recommender):
         after_fit: called once the grid is fitted (e.g. to free a matrix the candidates shared).
     """
 
-    def __init__(self, name: str,
-                 candidates: Sequence[tuple[dict[str, Any], Callable[[], Recommender]]],
-                 can_score_cold: bool, seed: int,
-                 after_fit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        candidates: Sequence[tuple[dict[str, Any], Callable[[], Recommender]]],
+        can_score_cold: bool,
+        seed: int,
+        after_fit: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         if not candidates:
             raise ValueError(f"{name}: empty hyperparameter grid")
@@ -192,8 +197,7 @@ class SelectedOnValidation(Recommender):
         if len(self.candidates) == 1:
             params, make = self.candidates[0]
             self.best = make().fit(graph)
-            self.chosen = {"values": dict(params), "criterion": "fixed (one-point grid)",
-                           "grid": []}
+            self.chosen = {"values": dict(params), "criterion": "fixed (one-point grid)", "grid": []}
             return
         val = ValidationSet.from_graph(graph, self.seed)
         table: list[tuple[dict[str, Any], dict[str, float]]] = []

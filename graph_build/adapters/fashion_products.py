@@ -18,8 +18,8 @@ import pandas as pd
 from PIL import Image
 
 from graph_build.adapters.common import require_files, write_dataset
-from graphrec.utils.io import check_output_free
 from graph_build.errors import DatasetError
+from graphrec.utils.io import check_output_free
 from graphrec.utils.logs import progress
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ def _load_images(src: Path, ids: pd.Series) -> np.ndarray:
             arrays.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
     shapes = {a.shape for a in arrays}
     target = max(shapes, key=lambda s: sum(a.shape == s for a in arrays))
-    return np.stack([a if a.shape == target else np.asarray(Image.fromarray(a).resize((target[1], target[0])))
-                     for a in arrays])
+    return np.stack(
+        [a if a.shape == target else np.asarray(Image.fromarray(a).resize((target[1], target[0]))) for a in arrays]
+    )
 
 
 def _derived_boards(df: pd.DataFrame, opts: FashionOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,11 +62,21 @@ def _derived_boards(df: pd.DataFrame, opts: FashionOptions) -> tuple[pd.DataFram
     grp = shuffled.groupby(keys, sort=True)
     chunk = grp.cumcount() // opts.lookbook_size
     look_name = shuffled[keys].astype(str).agg(" ".join, axis=1)
-    look = pd.DataFrame({"board_id": "derived-look-" + look_name.str.replace(" ", "-") + "-" + chunk.astype(str),
-                         "title": "derived: " + look_name + " lookbook", "pin_id": shuffled["id"].astype(str)})
+    look = pd.DataFrame(
+        {
+            "board_id": "derived-look-" + look_name.str.replace(" ", "-") + "-" + chunk.astype(str),
+            "title": "derived: " + look_name + " lookbook",
+            "pin_id": shuffled["id"].astype(str),
+        }
+    )
     shelf_name = df["articleType"].astype(str) + " " + df["baseColour"].astype(str)
-    shelf = pd.DataFrame({"board_id": "derived-shelf-" + shelf_name.str.replace(" ", "-"),
-                          "title": "derived: " + shelf_name, "pin_id": df["id"].astype(str)})
+    shelf = pd.DataFrame(
+        {
+            "board_id": "derived-shelf-" + shelf_name.str.replace(" ", "-"),
+            "title": "derived: " + shelf_name,
+            "pin_id": df["id"].astype(str),
+        }
+    )
     sizes = shelf.groupby("board_id").size()
     shelf = shelf[shelf["board_id"].isin(sizes[sizes >= opts.min_shelf].index)]
     both = pd.concat([look, shelf], ignore_index=True)
@@ -73,7 +84,9 @@ def _derived_boards(df: pd.DataFrame, opts: FashionOptions) -> tuple[pd.DataFram
     return boards.reset_index(drop=True), both[["board_id", "pin_id"]].reset_index(drop=True)
 
 
-def convert_fashion_products(src: str | Path, out: str | Path, opts: FashionOptions, *, overwrite: bool = False) -> dict[str, Any]:
+def convert_fashion_products(
+    src: str | Path, out: str | Path, opts: FashionOptions, *, overwrite: bool = False
+) -> dict[str, Any]:
     """Convert the fashion-products folder ``src`` into a contract dataset at ``out``."""
     src = Path(src)
     check_output_free(out, overwrite=overwrite)
@@ -81,18 +94,43 @@ def convert_fashion_products(src: str | Path, out: str | Path, opts: FashionOpti
     df = pd.read_csv(src / "styles.csv")
     images = _load_images(src, df["id"])
     attrs = df[list(ATTRS)].fillna("unknown").astype(str)
-    desc = (attrs["gender"] + " " + attrs["articleType"] + " in " + attrs["baseColour"] + ", " + attrs["usage"]
-            + " wear for " + attrs["season"] + " (" + attrs["masterCategory"] + " / " + attrs["subCategory"] + ").")
-    pins = pd.DataFrame({"pin_id": df["id"].astype(str), "title": df["productDisplayName"].astype(str),
-                         "description": desc, "image_row": np.arange(len(df), dtype=np.int64)})
+    desc = (
+        attrs["gender"]
+        + " "
+        + attrs["articleType"]
+        + " in "
+        + attrs["baseColour"]
+        + ", "
+        + attrs["usage"]
+        + " wear for "
+        + attrs["season"]
+        + " ("
+        + attrs["masterCategory"]
+        + " / "
+        + attrs["subCategory"]
+        + ")."
+    )
+    pins = pd.DataFrame(
+        {
+            "pin_id": df["id"].astype(str),
+            "title": df["productDisplayName"].astype(str),
+            "description": desc,
+            "image_row": np.arange(len(df), dtype=np.int64),
+        }
+    )
     for c in ATTRS:
         pins[c] = attrs[c]
     pins["year"] = df["year"].astype(float)
     boards, saves = _derived_boards(pd.concat([df[["id"]], attrs], axis=1), opts)
-    info = {"name": "fashion-products-1k", "source": str(src.resolve()), "adapter": "graphrec import fashion-products",
-            "options": asdict(opts), "derived_boards": True,
-            "notes": "boards are DERIVED from product attributes; the source has no user collections",
-            "license": "see NOTICE.txt in the source folder (MIT, openai-cookbook examples data)"}
+    info = {
+        "name": "fashion-products-1k",
+        "source": str(src.resolve()),
+        "adapter": "graphrec import fashion-products",
+        "options": asdict(opts),
+        "derived_boards": True,
+        "notes": "boards are DERIVED from product attributes; the source has no user collections",
+        "license": "see NOTICE.txt in the source folder (MIT, openai-cookbook examples data)",
+    }
     write_dataset(out, pins, boards, saves, info, images=images, overwrite=overwrite)
     log.info("fashion-products: %d pins, %d derived boards, %d saves -> %s", len(pins), len(boards), len(saves), out)
     return info

@@ -26,8 +26,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graph_build.synthetic import draw
-from graph_build.synthetic.vocab import (BOARD_THEMES, CATEGORIES, GENERIC_WORDS, PATTERN_WORDS, STYLES, brands,
-                                         colour_rgb, style_names)
+from graph_build.synthetic.vocab import (
+    BOARD_THEMES,
+    CATEGORIES,
+    GENERIC_WORDS,
+    PATTERN_WORDS,
+    STYLES,
+    brands,
+    colour_rgb,
+    style_names,
+)
 from graphrec.utils.io import atomic_output_dir, check_output_free, write_json, write_parquet
 from graphrec.utils.logs import progress
 
@@ -76,7 +84,9 @@ class SynthConfig:
         if self.n_styles < 1 or self.niches_per_style < 1:
             raise ValueError("synth: n_styles and niches_per_style must be >= 1")
         if self.n_pins < self.n_styles * self.niches_per_style:
-            raise ValueError(f"synth: n_pins must be >= n_styles * niches_per_style ({self.n_styles * self.niches_per_style})")
+            raise ValueError(
+                f"synth: n_pins must be >= n_styles * niches_per_style ({self.n_styles * self.niches_per_style})"
+            )
         if self.image_size < 8:
             raise ValueError("synth: image_size must be >= 8")
         for name in ("niche_focus", "save_noise", "text_noise", "colour_noise"):
@@ -102,7 +112,10 @@ def _styles(cfg: SynthConfig, rng: np.random.Generator) -> _Styles:
     colour_names, _ = colour_rgb()
     base = [STYLES[n.split("-")[0]] for n in names]
     variant = np.array([0 if "-" not in n else int(n.rsplit("-", 1)[1]) for n in names])
-    pattern = [b[2] if v == 0 else draw.PATTERNS[(i * 3 + v) % len(draw.PATTERNS)] for i, (b, v) in enumerate(zip(base, variant))]
+    pattern = [
+        b[2] if v == 0 else draw.PATTERNS[(i * 3 + v) % len(draw.PATTERNS)]
+        for i, (b, v) in enumerate(zip(base, variant))
+    ]
     palette = np.array([[colour_names.index(c) for c in b[3]] for b in base])
     palette[variant > 0] = rng.integers(len(colour_names), size=(int((variant > 0).sum()), 3))
     return _Styles(
@@ -132,7 +145,7 @@ def _pins(cfg: SynthConfig, st: _Styles, rng: np.random.Generator) -> dict[str, 
     n, S, K = cfg.n_pins, cfg.n_styles, cfg.niches_per_style
     groups = np.concatenate([np.arange(S * K), rng.integers(S * K, size=n - S * K)])
     style_p = rng.dirichlet(np.full(S, 5.0))
-    groups[S * K:] = rng.choice(S, size=n - S * K, p=style_p) * K + rng.integers(K, size=n - S * K)
+    groups[S * K :] = rng.choice(S, size=n - S * K, p=style_p) * K + rng.integers(K, size=n - S * K)
     groups = rng.permutation(groups)
     style, niche = groups // K, groups % K
     category = _sample_rows(st.category_probs, style, rng.random(n))
@@ -147,8 +160,19 @@ def _pins(cfg: SynthConfig, st: _Styles, rng: np.random.Generator) -> dict[str, 
     exposure = (t1 - created) / (t1 - t0)
     appeal = rng.pareto(2.0, size=n) + 1.0
     popularity = appeal * exposure**0.7
-    return dict(style=style, niche=niche, category=category, colour=colour, colour2=colour2, brand=brand,
-                price=price, created=created, appeal=appeal, popularity=popularity, t1=np.int64(t1))
+    return dict(
+        style=style,
+        niche=niche,
+        category=category,
+        colour=colour,
+        colour2=colour2,
+        brand=brand,
+        price=price,
+        created=created,
+        appeal=appeal,
+        popularity=popularity,
+        t1=np.int64(t1),
+    )
 
 
 def _pick(table: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -171,12 +195,28 @@ def _pin_text(cfg: SynthConfig, st: _Styles, pins: dict[str, np.ndarray], rng: n
     w3 = _pick(st.words, _noisy_style(s, cfg.text_noise, S, rng), rng)
     occ = _pick(st.occasions, _noisy_style(s, cfg.text_noise, S, rng), rng)
     generic = np.array(GENERIC_WORDS, dtype=object)[rng.integers(len(GENERIC_WORDS), size=n)]
-    pattern_word = np.array([PATTERN_WORDS[p] for p in st.pattern], dtype=object)[_noisy_style(s, cfg.text_noise, S, rng)]
+    pattern_word = np.array([PATTERN_WORDS[p] for p in st.pattern], dtype=object)[
+        _noisy_style(s, cfg.text_noise, S, rng)
+    ]
     with_brand = rng.random(n) < 0.5
     lead = np.where(with_brand, brand_names[pins["brand"]] + " ", np.where(rng.random(n) < 0.5, generic + " ", ""))
     title = lead + w1 + " " + colour_names[pins["colour"]] + " " + cw
-    desc = (pattern_word + " " + cw + " in " + colour_names[pins["colour"]] + " and " + colour_names[pins["colour2"]]
-            + ". " + w2 + " and " + w3 + " vibes, made for " + occ + ".")
+    desc = (
+        pattern_word
+        + " "
+        + cw
+        + " in "
+        + colour_names[pins["colour"]]
+        + " and "
+        + colour_names[pins["colour2"]]
+        + ". "
+        + w2
+        + " and "
+        + w3
+        + " vibes, made for "
+        + occ
+        + "."
+    )
     return title.astype(str), desc.astype(str)
 
 
@@ -193,9 +233,16 @@ def _boards(cfg: SynthConfig, st: _Styles, rng: np.random.Generator) -> dict[str
     w = rng.gamma(2.0, size=(n_boards, n_slots)) * (np.arange(n_slots)[None, :] < k[:, None])
     w /= w.sum(axis=1, keepdims=True)
     sigma = 0.7
-    sizes = np.maximum(2, np.round(np.exp(rng.normal(np.log(cfg.mean_board_size) - sigma**2 / 2, sigma, size=n_boards))))
-    return dict(owner=owner, styles=styles, weights=w, niche=rng.integers(K, size=(n_boards, n_slots)),
-                sizes=sizes.astype(np.int64))
+    sizes = np.maximum(
+        2, np.round(np.exp(rng.normal(np.log(cfg.mean_board_size) - sigma**2 / 2, sigma, size=n_boards)))
+    )
+    return dict(
+        owner=owner,
+        styles=styles,
+        weights=w,
+        niche=rng.integers(K, size=(n_boards, n_slots)),
+        sizes=sizes.astype(np.int64),
+    )
 
 
 def _saves(cfg: SynthConfig, pins: dict[str, np.ndarray], boards: dict[str, np.ndarray], rng: np.random.Generator):
@@ -230,7 +277,9 @@ def _ids(prefix: str, n: int) -> np.ndarray:
     return np.array([f"{prefix}{i:0{width}d}" for i in range(n)], dtype=object)
 
 
-def _write_images(path: Path, cfg: SynthConfig, st: _Styles, pins: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+def _write_images(
+    path: Path, cfg: SynthConfig, st: _Styles, pins: dict[str, np.ndarray], rng: np.random.Generator
+) -> None:
     """Draw every pin's image and stream the chunks into ``images.npy`` (no memmap: constant RSS)."""
     n, size = cfg.n_pins, cfg.image_size
     sil = draw.silhouette_bank(size)
@@ -243,16 +292,24 @@ def _write_images(path: Path, cfg: SynthConfig, st: _Styles, pins: dict[str, np.
     # Pixel noise from a bank of tiles: per-pixel Gaussians for 1M images dominated the run time.
     noise_bank = rng.normal(0, 9, size=(512, size, size, 3)).astype(np.float32)
     noise_id = rng.integers(len(noise_bank), size=n)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": (n, size, size, 3)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+        "fortran_order": False,
+        "shape": (n, size, size, 3),
+    }
     chunk = 8192
     with open(path, "wb") as fh:
         np.lib.format.write_array_header_1_0(fh, header)
         for a in progress(range(0, n, chunk), desc="draw images", unit="chunk"):
             b = min(n, a + chunk)
-            img = draw.compose(sil[pins["category"][a:b], shift[a:b]], pat[pins["style"][a:b], phase[a:b]],
-                               np.clip(rgb[pins["colour"][a:b]] * bright[a:b, None], 0, 255), rgb[pins["colour2"][a:b]],
-                               bg[a:b], noise_bank[noise_id[a:b]])
+            img = draw.compose(
+                sil[pins["category"][a:b], shift[a:b]],
+                pat[pins["style"][a:b], phase[a:b]],
+                np.clip(rgb[pins["colour"][a:b]] * bright[a:b, None], 0, 255),
+                rgb[pins["colour2"][a:b]],
+                bg[a:b],
+                noise_bank[noise_id[a:b]],
+            )
             fh.write(img.tobytes())
 
 
@@ -276,21 +333,53 @@ def write_synthetic(cfg: SynthConfig, out_dir: str | Path, *, overwrite: bool = 
     board_word = _pick(st.words, _noisy_style(dom, cfg.text_noise, cfg.n_styles, rng), rng)
     theme = np.array(BOARD_THEMES, dtype=object)[rng.integers(len(BOARD_THEMES), size=len(board_ids))]
     board_title = np.where(rng.random(len(board_ids)) < 0.1, "", board_word + " " + theme).astype(str)
-    info = {"name": "synthetic-fashion", "generator": "graphrec synth", "config": asdict(cfg), "derived_boards": False,
-            "notes": "planted styles/niches in truth/; newest pins are the cold ones"}
+    info = {
+        "name": "synthetic-fashion",
+        "generator": "graphrec synth",
+        "config": asdict(cfg),
+        "derived_boards": False,
+        "notes": "planted styles/niches in truth/; newest pins are the cold ones",
+    }
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
         _write_images(tmp / "images.npy", cfg, st, pins, rng)
-        write_parquet(tmp / "pins.parquet", pd.DataFrame({
-            "pin_id": pin_ids.astype(str), "title": title, "description": desc,
-            "image_row": np.arange(cfg.n_pins, dtype=np.int64), "created_at": pins["created"],
-            "category": np.array(list(CATEGORIES))[pins["category"]], "colour": np.array(colour_names)[pins["colour"]],
-            "brand": np.array(brands(cfg.n_brands))[pins["brand"]], "price_band": price_band, "price": pins["price"],
-        }))
-        write_parquet(tmp / "boards.parquet", pd.DataFrame({
-            "board_id": board_ids.astype(str), "title": board_title, "owner_id": np.char.add("u", boards["owner"].astype(str)),
-        }))
-        pq.write_table(pa.table({"board_id": _dict_column(sb, board_ids), "pin_id": _dict_column(sp_, pin_ids),
-                                 "saved_at": pa.array(saved_at)}), tmp / "saves.parquet", compression="zstd")
+        write_parquet(
+            tmp / "pins.parquet",
+            pd.DataFrame(
+                {
+                    "pin_id": pin_ids.astype(str),
+                    "title": title,
+                    "description": desc,
+                    "image_row": np.arange(cfg.n_pins, dtype=np.int64),
+                    "created_at": pins["created"],
+                    "category": np.array(list(CATEGORIES))[pins["category"]],
+                    "colour": np.array(colour_names)[pins["colour"]],
+                    "brand": np.array(brands(cfg.n_brands))[pins["brand"]],
+                    "price_band": price_band,
+                    "price": pins["price"],
+                }
+            ),
+        )
+        write_parquet(
+            tmp / "boards.parquet",
+            pd.DataFrame(
+                {
+                    "board_id": board_ids.astype(str),
+                    "title": board_title,
+                    "owner_id": np.char.add("u", boards["owner"].astype(str)),
+                }
+            ),
+        )
+        pq.write_table(
+            pa.table(
+                {
+                    "board_id": _dict_column(sb, board_ids),
+                    "pin_id": _dict_column(sp_, pin_ids),
+                    "saved_at": pa.array(saved_at),
+                }
+            ),
+            tmp / "saves.parquet",
+            compression="zstd",
+        )
         _write_truth(tmp / "truth", st, pins, boards, pin_ids, board_ids)
         write_json(tmp / "dataset.json", info)
     log.info("synthetic catalogue: %d pins, %d boards, %d saves -> %s", cfg.n_pins, len(board_ids), len(sb), out_dir)
@@ -306,17 +395,46 @@ def _write_truth(path: Path, st: _Styles, pins, boards, pin_ids, board_ids) -> N
     pop = pins["appeal"]
     group = pins["style"] * (int(pins["niche"].max()) + 1) + pins["niche"]
     group_pop = np.bincount(group, weights=pop)
-    write_parquet(path / "pin_styles.parquet", pd.DataFrame({
-        "pin_id": pin_ids.astype(str), "style": pins["style"], "niche": pins["niche"],
-        "group_share": pop / group_pop[group], "global_share": pop / pop.sum()}))
+    write_parquet(
+        path / "pin_styles.parquet",
+        pd.DataFrame(
+            {
+                "pin_id": pin_ids.astype(str),
+                "style": pins["style"],
+                "niche": pins["niche"],
+                "group_share": pop / group_pop[group],
+                "global_share": pop / pop.sum(),
+            }
+        ),
+    )
     nb, slots = boards["styles"].shape
     w = boards["weights"].ravel()
     keep = w > 0
-    write_parquet(path / "board_styles.parquet", pd.DataFrame({
-        "board_id": np.repeat(board_ids, slots)[keep].astype(str), "style": boards["styles"].ravel()[keep],
-        "niche": boards["niche"].ravel()[keep], "weight": w[keep],
-    }))
+    write_parquet(
+        path / "board_styles.parquet",
+        pd.DataFrame(
+            {
+                "board_id": np.repeat(board_ids, slots)[keep].astype(str),
+                "style": boards["styles"].ravel()[keep],
+                "niche": boards["niche"].ravel()[keep],
+                "weight": w[keep],
+            }
+        ),
+    )
     colour_names, _ = colour_rgb()
-    write_json(path / "styles.json", {"styles": [
-        {"style": i, "name": n, "words": list(st.words[i]), "pattern": st.pattern[i], "period": int(st.period[i]),
-         "palette": [colour_names[c] for c in st.palette[i]]} for i, n in enumerate(st.names)]})
+    write_json(
+        path / "styles.json",
+        {
+            "styles": [
+                {
+                    "style": i,
+                    "name": n,
+                    "words": list(st.words[i]),
+                    "pattern": st.pattern[i],
+                    "period": int(st.period[i]),
+                    "palette": [colour_names[c] for c in st.palette[i]],
+                }
+                for i, n in enumerate(st.names)
+            ]
+        },
+    )

@@ -12,4 +12,3 @@ Public API (see docs/candidates.md):
 
 Submodules are imported on use so that ``import graphrec.candidates`` stays cheap.
 """
-

@@ -31,8 +31,7 @@ from graphrec.candidates.config import CandidatesError, IndexConfig
 from graphrec.candidates.index import CandidateIndex, as_queries
 from graphrec.candidates.search import TopK, recall_at_k, self_exclusion, top_k_excluding
 from graphrec.utils.config import from_dict, to_dict
-from graphrec.utils.io import (atomic_output_dir, fsync_tree, sha256_file, write_json,
-                               write_parquet)
+from graphrec.utils.io import atomic_output_dir, fsync_tree, sha256_file, write_json, write_parquet
 from graphrec.utils.modeldir import read_manifest
 
 log = logging.getLogger(__name__)
@@ -87,8 +86,11 @@ class IndexBundle:
         """
         rows = np.asarray(rows, dtype=np.int64)
         has_vec = np.abs(self.board_vectors[rows]).sum(axis=1) > 0
-        top = TopK(np.full((len(rows), k), -1, np.int64), np.full((len(rows), k), np.nan, np.float32),
-                   np.zeros(len(rows), np.int64))
+        top = TopK(
+            np.full((len(rows), k), -1, np.int64),
+            np.full((len(rows), k), np.nan, np.float32),
+            np.zeros(len(rows), np.int64),
+        )
         q = rows[has_vec]
         if len(q):
             sub = top_k_excluding(self.index, self.board_vectors[q], k, self.saved[q])
@@ -146,17 +148,30 @@ class IndexBundle:
     def write_files(self, tmp: Path) -> dict[str, Any]:
         """Write every bundle file into the (empty) directory ``tmp``; return ``bundle.json``."""
         self.index.save(tmp / "index.faiss")
-        write_parquet(tmp / "pins.parquet", pd.DataFrame({"id": np.arange(self.n_pins, dtype=np.int64),
-                                                          "pin_id": self.pin_ids.astype(str)}))
-        write_parquet(tmp / "boards.parquet", pd.DataFrame({"board_idx": np.arange(len(self.board_ids), dtype=np.int64),
-                                                            "board_id": self.board_ids.astype(str)}))
+        write_parquet(
+            tmp / "pins.parquet",
+            pd.DataFrame({"id": np.arange(self.n_pins, dtype=np.int64), "pin_id": self.pin_ids.astype(str)}),
+        )
+        write_parquet(
+            tmp / "boards.parquet",
+            pd.DataFrame(
+                {"board_idx": np.arange(len(self.board_ids), dtype=np.int64), "board_id": self.board_ids.astype(str)}
+            ),
+        )
         np.save(tmp / "pin_emb.npy", self.pin_vectors)
         np.save(tmp / "board_emb.npy", self.board_vectors)
         sp.save_npz(tmp / "saved.npz", self.saved.tocsr())
-        meta = {**self.meta, "schema_version": 1, "kind": KIND, "index": self.index.params(),
-                "index_config": to_dict(self.index.cfg),
-                "dim": self.index.dim, "ntotal": self.index.ntotal, "n_boards": len(self.board_ids),
-                "files_sha256": {f: sha256_file(tmp / f) for f in FILES}}
+        meta = {
+            **self.meta,
+            "schema_version": 1,
+            "kind": KIND,
+            "index": self.index.params(),
+            "index_config": to_dict(self.index.cfg),
+            "dim": self.index.dim,
+            "ntotal": self.index.ntotal,
+            "n_boards": len(self.board_ids),
+            "files_sha256": {f: sha256_file(tmp / f) for f in FILES},
+        }
         write_json(tmp / BUNDLE_JSON, meta)
         return meta
 
@@ -169,9 +184,16 @@ def _lookup(known: np.ndarray, wanted: Any, what: str) -> np.ndarray:
     return rows.astype(np.int64)
 
 
-def build_bundle(pin_vectors: np.ndarray, board_vectors: np.ndarray, pin_ids: Any, board_ids: Any,
-                 saved: sp.csr_matrix, cfg: IndexConfig, seed: int = 0,
-                 meta: dict[str, Any] | None = None) -> IndexBundle:
+def build_bundle(
+    pin_vectors: np.ndarray,
+    board_vectors: np.ndarray,
+    pin_ids: Any,
+    board_ids: Any,
+    saved: sp.csr_matrix,
+    cfg: IndexConfig,
+    seed: int = 0,
+    meta: dict[str, Any] | None = None,
+) -> IndexBundle:
     """Build the index over ``pin_vectors`` and wrap everything as a bundle.
 
     Args:
@@ -190,8 +212,15 @@ def build_bundle(pin_vectors: np.ndarray, board_vectors: np.ndarray, pin_ids: An
     saved = sp.csr_matrix(saved, dtype=np.int8)
     saved.data[:] = 1
     index = CandidateIndex.build(pins, cfg, seed=seed)
-    return IndexBundle(index=index, pin_ids=np.asarray(pin_ids, dtype=object), board_ids=np.asarray(board_ids, dtype=object),
-                       pin_vectors=pins, board_vectors=boards, saved=saved, meta=dict(meta or {}))
+    return IndexBundle(
+        index=index,
+        pin_ids=np.asarray(pin_ids, dtype=object),
+        board_ids=np.asarray(board_ids, dtype=object),
+        pin_vectors=pins,
+        board_vectors=boards,
+        saved=saved,
+        meta=dict(meta or {}),
+    )
 
 
 def estimate_recall(bundle: IndexBundle, k: int, sample: int, seed: int) -> dict[str, Any] | None:
@@ -212,8 +241,12 @@ def estimate_recall(bundle: IndexBundle, k: int, sample: int, seed: int) -> dict
     exact = faiss.IndexFlatIP(bundle.index.dim)
     exact.add(bundle.pin_vectors[:n])
     _, truth = exact.search(q, min(k, n))
-    return {"k": int(k), "queries": len(rows), "recall": round(recall_at_k(approx, truth), 6),
-            "against": "exact inner-product search (faiss IndexFlatIP) over the same vectors, before exclusions"}
+    return {
+        "k": int(k),
+        "queries": len(rows),
+        "recall": round(recall_at_k(approx, truth), 6),
+        "against": "exact inner-product search (faiss IndexFlatIP) over the same vectors, before exclusions",
+    }
 
 
 def load_bundle(root: str | Path, cfg: IndexConfig | None = None) -> IndexBundle:
@@ -224,8 +257,14 @@ def load_bundle(root: str | Path, cfg: IndexConfig | None = None) -> IndexBundle
         cfg: override search parameters (same kind); default: the config it was built with.
     """
     root = Path(root)
-    meta = read_manifest(root, KIND, what="a candidate index bundle", hint="run `graphrec candidates`",
-                         name=BUNDLE_JSON, error=CandidatesError)
+    meta = read_manifest(
+        root,
+        KIND,
+        what="a candidate index bundle",
+        hint="run `graphrec candidates`",
+        name=BUNDLE_JSON,
+        error=CandidatesError,
+    )
     missing = [f for f in FILES if not (root / f).is_file()]
     if missing:
         raise CandidatesError(f"{root}: bundle is incomplete, missing {missing}")
@@ -236,11 +275,18 @@ def load_bundle(root: str | Path, cfg: IndexConfig | None = None) -> IndexBundle
     index = CandidateIndex.load(root / "index.faiss", cfg)
     pins = pq.read_table(root / "pins.parquet").column("pin_id").to_numpy(zero_copy_only=False).astype(object)
     boards = pq.read_table(root / "boards.parquet").column("board_id").to_numpy(zero_copy_only=False).astype(object)
-    bundle = IndexBundle(index=index, pin_ids=pins, board_ids=boards,
-                         pin_vectors=np.load(root / "pin_emb.npy", allow_pickle=False),
-                         board_vectors=np.load(root / "board_emb.npy", allow_pickle=False),
-                         saved=sp.load_npz(root / "saved.npz").tocsr(), meta=meta)
+    bundle = IndexBundle(
+        index=index,
+        pin_ids=pins,
+        board_ids=boards,
+        pin_vectors=np.load(root / "pin_emb.npy", allow_pickle=False),
+        board_vectors=np.load(root / "board_emb.npy", allow_pickle=False),
+        saved=sp.load_npz(root / "saved.npz").tocsr(),
+        meta=meta,
+    )
     if not (index.ntotal == len(pins) == len(bundle.pin_vectors)):
-        raise CandidatesError(f"{root}: index ({index.ntotal}), pins.parquet ({len(pins)}) and "
-                              f"pin_emb.npy ({len(bundle.pin_vectors)}) disagree")
+        raise CandidatesError(
+            f"{root}: index ({index.ntotal}), pins.parquet ({len(pins)}) and "
+            f"pin_emb.npy ({len(bundle.pin_vectors)}) disagree"
+        )
     return bundle

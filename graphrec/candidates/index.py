@@ -72,7 +72,12 @@ class CandidateIndex:
         """The parameters that matter for this kind (for manifests and logs)."""
         c = self.cfg
         if c.kind == "hnsw":
-            return {"kind": "hnsw", "M": c.hnsw_m, "efConstruction": c.hnsw_ef_construction, "efSearch": c.hnsw_ef_search}
+            return {
+                "kind": "hnsw",
+                "M": c.hnsw_m,
+                "efConstruction": c.hnsw_ef_construction,
+                "efSearch": c.hnsw_ef_search,
+            }
         if c.kind == "ivf":
             ivf = faiss.extract_index_ivf(self.index)
             return {"kind": "ivf", "nlist": int(ivf.nlist), "nprobe": c.ivf_nprobe}
@@ -122,8 +127,10 @@ class CandidateIndex:
             raise CandidatesError(f"vectors have dimension {x.shape[1]}, the index has {self.dim}")
         new_ids = np.arange(self.ntotal, self.ntotal + len(x), dtype=np.int64)
         if ids is not None and not np.array_equal(np.asarray(ids, dtype=np.int64), new_ids):
-            raise CandidatesError(f"ids of added vectors must continue after the index: expected "
-                                  f"{self.ntotal}..{self.ntotal + len(x) - 1}")
+            raise CandidatesError(
+                f"ids of added vectors must continue after the index: expected "
+                f"{self.ntotal}..{self.ntotal + len(x) - 1}"
+            )
         if len(x):
             self.index.add(x)
         return new_ids

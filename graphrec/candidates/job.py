@@ -25,13 +25,28 @@ import scipy.sparse as sp
 from graphrec.candidates.bundle import IndexBundle, build_bundle, estimate_recall, load_bundle
 from graphrec.candidates.config import CandidatesConfig, CandidatesError, Shard
 from graphrec.candidates.index import set_threads
-from graphrec.candidates.layout import (BOARD_TABLE, INDEX_DIR, KIND_PART, MANIFEST, PARTS_DIR, PIN_TABLE,
-                                        clean_leftovers, final_key, index_key, is_foreign, locked, part_dir,
-                                        read_json_or_none, remove, remove_final, stale_items)
+from graphrec.candidates.layout import (
+    BOARD_TABLE,
+    INDEX_DIR,
+    KIND_PART,
+    MANIFEST,
+    PARTS_DIR,
+    PIN_TABLE,
+    clean_leftovers,
+    final_key,
+    index_key,
+    is_foreign,
+    locked,
+    part_dir,
+    read_json_or_none,
+    remove,
+    remove_final,
+    stale_items,
+)
 from graphrec.candidates.merge import merge_if_complete
 from graphrec.candidates.tables import BOARD_SCHEMA, PIN_SCHEMA, TableWriter, topk_table
-from graphrec.utils.config import to_dict
 from graphrec.tracking import Tracker
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import OutputExistsError, atomic_output_dir, sha256_file, write_json
 from graphrec.utils.logs import progress
 
@@ -65,11 +80,18 @@ def _inputs(graph_dir: Path, emb_dir: Path, cfg: CandidatesConfig) -> tuple[Any,
     emb = load_embeddings(emb_dir, graph)
     gfp, efp = graph_fingerprint(graph), sha256_file(Path(emb_dir) / MANIFEST)
     key = run_key(gfp, efp, cfg)
-    meta = {"run_key": key, "config": to_dict(cfg),
-            "graph": {"path": str(Path(graph_dir).resolve()), "manifest_sha256": gfp, "dataset": graph.name},
-            "embeddings": {"path": str(Path(emb_dir).resolve()), "manifest_sha256": efp,
-                           "model_name": emb.model_name, "kind": emb.manifest.get("kind")},
-            "board_vectors": "embedding dir" if emb.board is not None else "boards_from_pins (train pins' mean)"}
+    meta = {
+        "run_key": key,
+        "config": to_dict(cfg),
+        "graph": {"path": str(Path(graph_dir).resolve()), "manifest_sha256": gfp, "dataset": graph.name},
+        "embeddings": {
+            "path": str(Path(emb_dir).resolve()),
+            "manifest_sha256": efp,
+            "model_name": emb.model_name,
+            "kind": emb.manifest.get("kind"),
+        },
+        "board_vectors": "embedding dir" if emb.board is not None else "boards_from_pins (train pins' mean)",
+    }
     return graph, emb, key, meta
 
 
@@ -81,14 +103,24 @@ def _build(graph: Any, emb: Any, cfg: CandidatesConfig, meta: dict[str, Any]) ->
     saved = sp.csr_matrix((graph.n_boards, graph.n_pins), dtype=np.float32)
     for split in cfg.exclude_saved_splits:
         saved = saved + graph.csr(split).T.tocsr()
-    bundle = build_bundle(pin, board, graph.pins["pin_id"].to_numpy(), graph.boards["board_id"].to_numpy(),
-                          saved, cfg.index, seed=cfg.seed, meta=meta)
+    bundle = build_bundle(
+        pin,
+        board,
+        graph.pins["pin_id"].to_numpy(),
+        graph.boards["board_id"].to_numpy(),
+        saved,
+        cfg.index,
+        seed=cfg.seed,
+        meta=meta,
+    )
     bundle.meta["recall_estimate"] = estimate_recall(bundle, cfg.k, cfg.recall_sample, cfg.seed)
     bundle.meta["n_catalogue"] = bundle.n_pins
     return bundle
 
 
-def _ensure_bundle(out: Path, graph: Any, emb: Any, cfg: CandidatesConfig, key: str, meta: dict[str, Any]) -> IndexBundle:
+def _ensure_bundle(
+    out: Path, graph: Any, emb: Any, cfg: CandidatesConfig, key: str, meta: dict[str, Any]
+) -> IndexBundle:
     """Reuse ``out/index`` when it was built for ``key``, else build and save it (caller holds the lock)."""
     clean_leftovers(out, INDEX_DIR)
     if index_key(out) == key:
@@ -105,7 +137,9 @@ def _ensure_bundle(out: Path, graph: Any, emb: Any, cfg: CandidatesConfig, key: 
 
 def _batches(n: int, batch_size: int, shard: Shard) -> list[np.ndarray]:
     n_batches = math.ceil(n / batch_size)
-    return [np.arange(b * batch_size, min(n, (b + 1) * batch_size), dtype=np.int64) for b in shard.batch_range(n_batches)]
+    return [
+        np.arange(b * batch_size, min(n, (b + 1) * batch_size), dtype=np.int64) for b in shard.batch_range(n_batches)
+    ]
 
 
 def write_part(bundle: IndexBundle, cfg: CandidatesConfig, shard: Shard, out: Path, key: str) -> dict[str, Any]:
@@ -114,8 +148,13 @@ def write_part(bundle: IndexBundle, cfg: CandidatesConfig, shard: Shard, out: Pa
     pin_labels = pa.array(bundle.pin_ids.astype(str), pa.string())
     board_labels = pa.array(bundle.board_ids.astype(str), pa.string())
     n_saved = np.diff(bundle.saved.indptr)
-    stats = {"pin_queries": 0, "board_queries": 0, "pin_queries_short": 0, "board_queries_short": 0,
-             "boards_without_vector": 0}
+    stats = {
+        "pin_queries": 0,
+        "board_queries": 0,
+        "pin_queries_short": 0,
+        "board_queries_short": 0,
+        "boards_without_vector": 0,
+    }
     dest = part_dir(out, shard)
     clean_leftovers(dest.parent, dest.name)
     with atomic_output_dir(dest, overwrite=True) as tmp:
@@ -136,9 +175,14 @@ def write_part(bundle: IndexBundle, cfg: CandidatesConfig, shard: Shard, out: Pa
                 stats["boards_without_vector"] += int(no_vec.sum())
                 stats["board_queries_short"] += int(((top.counts < possible) & ~no_vec).sum())
             board_rows = w.rows
-        manifest = {"kind": KIND_PART, "run_key": key, "shard": shard.index, "shards": shard.count,
-                    "counts": {**stats, "pin_candidate_rows": pin_rows, "board_candidate_rows": board_rows},
-                    "files_sha256": {f: sha256_file(tmp / f) for f in (PIN_TABLE, BOARD_TABLE)}}
+        manifest = {
+            "kind": KIND_PART,
+            "run_key": key,
+            "shard": shard.index,
+            "shards": shard.count,
+            "counts": {**stats, "pin_candidate_rows": pin_rows, "board_candidate_rows": board_rows},
+            "files_sha256": {f: sha256_file(tmp / f) for f in (PIN_TABLE, BOARD_TABLE)},
+        }
         write_json(tmp / MANIFEST, manifest)
     log.info("wrote %s: %d pin and %d board candidate rows", dest, pin_rows, board_rows)
     return manifest
@@ -148,8 +192,9 @@ def _prepare_dir(out: Path, key: str, shard: Shard, force: bool) -> None:
     """Under the lock: refuse or remove stale/foreign outputs, drop leftovers of killed runs."""
     stale = stale_items(out, key)
     if stale and not force:
-        raise CandidatesError(f"{out} holds candidates made from other inputs or config ({stale[0].name}); "
-                              f"pass --force to replace them")
+        raise CandidatesError(
+            f"{out} holds candidates made from other inputs or config ({stale[0].name}); pass --force to replace them"
+        )
     for p in stale:
         log.info("removing stale %s", p)
         remove(p)
@@ -164,8 +209,14 @@ def _prepare_dir(out: Path, key: str, shard: Shard, force: bool) -> None:
             remove(out / PARTS_DIR)
 
 
-def run_candidates(graph_dir: str | Path, emb_dir: str | Path, out: str | Path,
-                   cfg: CandidatesConfig | None = None, shard: Shard | None = None, force: bool = False) -> JobResult:
+def run_candidates(
+    graph_dir: str | Path,
+    emb_dir: str | Path,
+    out: str | Path,
+    cfg: CandidatesConfig | None = None,
+    shard: Shard | None = None,
+    force: bool = False,
+) -> JobResult:
     """Run (one shard of) the candidates job.
 
     Args:
@@ -208,7 +259,9 @@ def run_candidates(graph_dir: str | Path, emb_dir: str | Path, out: str | Path,
     return JobResult(out, "merged" if manifest else "part", shard, skipped, manifest)
 
 
-def is_complete(out: str | Path, graph_dir: str | Path, emb_dir: str | Path, cfg: CandidatesConfig | None = None) -> bool:
+def is_complete(
+    out: str | Path, graph_dir: str | Path, emb_dir: str | Path, cfg: CandidatesConfig | None = None
+) -> bool:
     """True when ``out`` holds the merged candidates of exactly these inputs and config."""
     _, _, key, _ = _inputs(Path(graph_dir), Path(emb_dir), cfg or CandidatesConfig())
     return final_key(Path(out)) == key

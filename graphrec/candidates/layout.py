@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.candidates.config import Shard
-from graphrec.utils.io import (crash_point, exchange_dirs, fsync_path, read_json, sha256_file,
-                               write_json_atomic)
+from graphrec.utils.io import crash_point, exchange_dirs, fsync_path, read_json, sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +163,7 @@ def _rel(path: Path | None, out: Path) -> str | None:
     return None if path is None else os.path.relpath(Path(path).absolute(), Path(out).absolute())
 
 
-def commit(out: Path, staged_index: Path, staged_files: Path | None,
-           final_files: Path | None) -> None:
+def commit(out: Path, staged_index: Path, staged_files: Path | None, final_files: Path | None) -> None:
     """Switch a staged index (and move a staged output directory) in; caller holds the lock.
 
     Args:
@@ -174,9 +172,14 @@ def commit(out: Path, staged_index: Path, staged_files: Path | None,
         staged_files: a complete, fsynced directory to rename to ``final_files`` (or None).
         final_files: where ``staged_files`` goes (replaced when it exists).
     """
-    journal = {"kind": "graphrec.commit", "schema_version": 1, "index_next": staged_index.name,
-               "index_sha256": _bundle_sha(staged_index),
-               "files_tmp": _rel(staged_files, out), "files": _rel(final_files, out)}
+    journal = {
+        "kind": "graphrec.commit",
+        "schema_version": 1,
+        "index_next": staged_index.name,
+        "index_sha256": _bundle_sha(staged_index),
+        "files_tmp": _rel(staged_files, out),
+        "files": _rel(final_files, out),
+    }
     write_json_atomic(out / JOURNAL, journal)  # the commit point
     crash_point("addpins:journal")
     roll_forward(out, journal)
@@ -189,7 +192,7 @@ def roll_forward(out: Path, journal: dict[str, Any]) -> None:
         if not index.exists():
             nxt.rename(index)
         elif not exchange_dirs(nxt, index):  # fallback: two renames (the journal covers the gap)
-            index.rename(out / f".{INDEX_DIR}.old-{nxt.name[len(STAGED_INDEX):]}")
+            index.rename(out / f".{INDEX_DIR}.old-{nxt.name[len(STAGED_INDEX) :]}")
             crash_point("addpins:index-moved")
             nxt.rename(index)
         fsync_path(out)
@@ -198,7 +201,7 @@ def roll_forward(out: Path, journal: dict[str, Any]) -> None:
     if tmp and final and (out / tmp).is_dir():
         tmp, final_p = out / tmp, out / final
         if final_p.exists():
-            final_p.rename(final_p.with_name(f".{final_p.name}.old-{nxt.name[len(STAGED_INDEX):]}"))
+            final_p.rename(final_p.with_name(f".{final_p.name}.old-{nxt.name[len(STAGED_INDEX) :]}"))
         Path(tmp).rename(final_p)
         fsync_path(final_p.parent)
         for p in final_p.parent.glob(f".{final_p.name}.old-*"):

@@ -17,16 +17,36 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.candidates.config import CandidatesError, Shard
-from graphrec.candidates.layout import (BOARD_TABLE, INDEX_DIR, KIND, MANIFEST, PARTS_DIR, PIN_TABLE,
-                                        complete_parts, final_key, index_key, locked, part_manifests,
-                                        read_json_or_none, remove, remove_final)
+from graphrec.candidates.layout import (
+    BOARD_TABLE,
+    INDEX_DIR,
+    KIND,
+    MANIFEST,
+    PARTS_DIR,
+    PIN_TABLE,
+    complete_parts,
+    final_key,
+    index_key,
+    locked,
+    part_manifests,
+    read_json_or_none,
+    remove,
+    remove_final,
+)
 from graphrec.candidates.tables import BOARD_SCHEMA, PIN_SCHEMA, concat_row_groups
 from graphrec.utils.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 _PART = re.compile(r"^part-(\d{5})-of-(\d{5})$")
-_SUMMED = ("pin_queries", "board_queries", "pin_queries_short", "board_queries_short", "boards_without_vector",
-           "pin_candidate_rows", "board_candidate_rows")
+_SUMMED = (
+    "pin_queries",
+    "board_queries",
+    "pin_queries_short",
+    "board_queries_short",
+    "boards_without_vector",
+    "pin_candidate_rows",
+    "board_candidate_rows",
+)
 
 
 def _final_manifest(out: Path, bundle_meta: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -34,14 +54,24 @@ def _final_manifest(out: Path, bundle_meta: dict[str, Any], parts: list[dict[str
     counts.update(pins=int(bundle_meta["n_catalogue"]), boards=int(bundle_meta["n_boards"]))
     cfg = bundle_meta["config"]
     return {
-        "schema_version": 1, "kind": KIND, "run_key": bundle_meta["run_key"], "k": cfg["k"],
-        "index": bundle_meta["index"], "index_config": bundle_meta["index_config"],
-        "recall_estimate": bundle_meta.get("recall_estimate"), "graph": bundle_meta["graph"],
-        "embeddings": bundle_meta["embeddings"], "board_vectors": bundle_meta["board_vectors"],
+        "schema_version": 1,
+        "kind": KIND,
+        "run_key": bundle_meta["run_key"],
+        "k": cfg["k"],
+        "index": bundle_meta["index"],
+        "index_config": bundle_meta["index_config"],
+        "recall_estimate": bundle_meta.get("recall_estimate"),
+        "graph": bundle_meta["graph"],
+        "embeddings": bundle_meta["embeddings"],
+        "board_vectors": bundle_meta["board_vectors"],
         "exclusions": {"query_pin_itself": True, "saved_to_board_in_splits": cfg["exclude_saved_splits"]},
-        "tables": {PIN_TABLE: "pin_id, candidate_pin_id, rank (1 = best), score (inner product)",
-                   BOARD_TABLE: "board_id, candidate_pin_id, rank (1 = best), score (inner product)"},
-        "config": cfg, "counts": counts, "merged_from_parts": len(parts),
+        "tables": {
+            PIN_TABLE: "pin_id, candidate_pin_id, rank (1 = best), score (inner product)",
+            BOARD_TABLE: "board_id, candidate_pin_id, rank (1 = best), score (inner product)",
+        },
+        "config": cfg,
+        "counts": counts,
+        "merged_from_parts": len(parts),
         "files_sha256": {f: sha256_file(out / f) for f in (PIN_TABLE, BOARD_TABLE)},
     }
 
@@ -104,7 +134,9 @@ def merge_candidates(out: str | Path, keep_parts: bool = False) -> dict[str, Any
             if manifest:
                 return manifest
         if not found:
-            raise CandidatesError(f"{out}: no complete parts for the current index; run `graphrec candidates --shard i/n`")
+            raise CandidatesError(
+                f"{out}: no complete parts for the current index; run `graphrec candidates --shard i/n`"
+            )
         count = found.most_common(1)[0][0]
         missing = [Shard(i, count).name for i in range(1, count + 1) if not _complete(out, key, Shard(i, count))]
         raise CandidatesError(f"{out}: cannot merge: missing or incomplete parts {missing[:10]} of {count}")

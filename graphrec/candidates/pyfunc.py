@@ -76,8 +76,15 @@ def _signature(k: int) -> Any:
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
     inputs = Schema([ColSpec("string", "pin_id", required=False), ColSpec("string", "board_id", required=False)])
-    outputs = Schema([ColSpec("string", "query_type"), ColSpec("string", "query_id"), ColSpec("long", "rank"),
-                      ColSpec("string", "candidate_pin_id"), ColSpec("float", "score")])
+    outputs = Schema(
+        [
+            ColSpec("string", "query_type"),
+            ColSpec("string", "query_id"),
+            ColSpec("long", "rank"),
+            ColSpec("string", "candidate_pin_id"),
+            ColSpec("float", "score"),
+        ]
+    )
     return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema([ParamSpec("k", "long", k)]))
 
 
@@ -89,9 +96,15 @@ def pip_requirements() -> list[str]:
 
     from graphrec.candidates._faiss import faiss
 
-    return [f"mlflow=={mlflow.__version__}", f"faiss-cpu=={faiss.__version__}", f"numpy=={np.__version__}",
-            f"pandas=={pd.__version__}", f"pyarrow=={pyarrow.__version__}", f"scipy=={scipy.__version__}",
-            f"pyyaml=={yaml.__version__}"]
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"faiss-cpu=={faiss.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+        f"pyarrow=={pyarrow.__version__}",
+        f"scipy=={scipy.__version__}",
+        f"pyyaml=={yaml.__version__}",
+    ]
 
 
 def _bundle_dir(cand_dir: Path) -> Path:
@@ -130,9 +143,14 @@ def _model_kwargs(bundle_dir: Path, k: int | None) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
     k = int(k or bundle.meta["config"]["k"])
     example = pd.DataFrame({"pin_id": [str(bundle.pin_ids[0])]})
-    return dict(python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)},
-                signature=_signature(k), input_example=example, pip_requirements=pip_requirements(),
-                model_config={"k": k, "threads": 0})
+    return dict(
+        python_model=str(MODEL_CODE),
+        artifacts={"bundle": str(bundle_dir)},
+        signature=_signature(k),
+        input_example=example,
+        pip_requirements=pip_requirements(),
+        model_config={"k": k, "threads": 0},
+    )
 
 
 def save_candidate_model(cand_dir: str | Path, path: str | Path, k: int | None = None) -> Path:
@@ -143,12 +161,20 @@ def save_candidate_model(cand_dir: str | Path, path: str | Path, k: int | None =
     return Path(path)
 
 
-def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | Path | None = None,
-                        emb_dir: str | Path | None = None, config: CandidatesConfig | None = None,
-                        registered_model_name: str = REGISTERED_NAME, alias: str | None = ALIAS,
-                        name: str = "candidate_generator", k: int | None = None,
-                        tags: dict[str, str] | None = None, run_name: str = "candidates-model",
-                        tracking_uri: str | None = None) -> Any:
+def log_candidate_model(
+    cand_dir: str | Path | None = None,
+    *,
+    graph_dir: str | Path | None = None,
+    emb_dir: str | Path | None = None,
+    config: CandidatesConfig | None = None,
+    registered_model_name: str = REGISTERED_NAME,
+    alias: str | None = ALIAS,
+    name: str = "candidate_generator",
+    k: int | None = None,
+    tags: dict[str, str] | None = None,
+    run_name: str = "candidates-model",
+    tracking_uri: str | None = None,
+) -> Any:
     """Log the candidate generator in the active MLflow run, register it and set its alias.
 
     Give either ``cand_dir`` (the output of ``graphrec candidates``; its ``index/`` bundle is
@@ -179,8 +205,7 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
             bundle_dir = _build_temp_bundle(Path(graph_dir), Path(emb_dir), config or CandidatesConfig(), Path(tmp))
         else:
             raise CandidatesError("log_candidate_model needs cand_dir, or graph_dir and emb_dir")
-        kwargs = dict(name=name, registered_model_name=registered_model_name,
-                      **_model_kwargs(bundle_dir, k))
+        kwargs = dict(name=name, registered_model_name=registered_model_name, **_model_kwargs(bundle_dir, k))
         if mlflow.active_run() is None:
             from graphrec.tracking import EXPERIMENT
             from graphrec.tracking import tracking_uri as default_uri
@@ -197,6 +222,5 @@ def log_candidate_model(cand_dir: str | Path | None = None, *, graph_dir: str | 
         client.set_model_version_tag(registered_model_name, version, key, value)
     if alias is not None:
         client.set_registered_model_alias(registered_model_name, alias, version)
-    log.info("registered %s version %s%s", registered_model_name, version,
-             f" as @{alias}" if alias else "")
+    log.info("registered %s version %s%s", registered_model_name, version, f" as @{alias}" if alias else "")
     return info

@@ -83,8 +83,7 @@ def _rank(ids: np.ndarray, scores: np.ndarray, valid: np.ndarray, k: int) -> Top
     return TopK(ids_k, scores_k, counts.astype(np.int64))
 
 
-def top_k_excluding(index: CandidateIndex, queries: np.ndarray, k: int,
-                    excluded: sp.csr_matrix | None = None) -> TopK:
+def top_k_excluding(index: CandidateIndex, queries: np.ndarray, k: int, excluded: sp.csr_matrix | None = None) -> TopK:
     """Top-``k`` ids per query, skipping the ids in the query's row of ``excluded``.
 
     Args:

@@ -21,16 +21,32 @@ def _query_column(df: pd.DataFrame, column: str) -> np.ndarray:
     return df[column].notna().to_numpy() & (df[column].astype("string").fillna("") != "").to_numpy()
 
 
-def _long(bundle: IndexBundle, positions: np.ndarray, ids: np.ndarray, rows: np.ndarray, k: int,
-          query_type: str, batch_size: int) -> list[pd.DataFrame]:
+def _long(
+    bundle: IndexBundle,
+    positions: np.ndarray,
+    ids: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    query_type: str,
+    batch_size: int,
+) -> list[pd.DataFrame]:
     parts = []
     for lo in range(0, len(rows), batch_size):  # bounded memory; each batch is one vectorised search
         sl = slice(lo, lo + batch_size)
         top = bundle.pin_candidates(rows[sl], k) if query_type == "pin" else bundle.board_candidates(rows[sl], k)
         r, rank, cand, score = top.flat()
-        parts.append(pd.DataFrame({"_pos": positions[sl][r], "query_type": query_type, "query_id": ids[sl][r],
-                                   "rank": rank.astype(np.int64), "candidate_pin_id": bundle.pin_ids[cand].astype(str),
-                                   "score": score.astype(np.float32)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "_pos": positions[sl][r],
+                    "query_type": query_type,
+                    "query_id": ids[sl][r],
+                    "rank": rank.astype(np.int64),
+                    "candidate_pin_id": bundle.pin_ids[cand].astype(str),
+                    "score": score.astype(np.float32),
+                }
+            )
+        )
     return parts
 
 
@@ -66,6 +82,8 @@ def recommend_frame(bundle: IndexBundle, queries: pd.DataFrame, k: int, batch_si
             ids = queries[f"{qtype}_id"].to_numpy()[pos].astype(str).astype(object)
             parts += _long(bundle, pos, ids, lookup(ids), k, qtype, batch_size)
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(OUTPUT_COLUMNS, ("str", "str", "int64", "str", "float32"))})
+        return pd.DataFrame(
+            {c: pd.Series(dtype=t) for c, t in zip(OUTPUT_COLUMNS, ("str", "str", "int64", "str", "float32"))}
+        )
     out = pd.concat(parts, ignore_index=True).sort_values(["_pos", "rank"], kind="stable")
     return out.drop(columns="_pos").reset_index(drop=True)[list(OUTPUT_COLUMNS)]

@@ -19,8 +19,9 @@ from graphrec.candidates.search import TopK
 
 def schema(query_column: str) -> pa.Schema:
     """``<query_column>, candidate_pin_id, rank (1 = best), score`` (inner product)."""
-    return pa.schema([(query_column, pa.string()), ("candidate_pin_id", pa.string()),
-                      ("rank", pa.int32()), ("score", pa.float32())])
+    return pa.schema(
+        [(query_column, pa.string()), ("candidate_pin_id", pa.string()), ("rank", pa.int32()), ("score", pa.float32())]
+    )
 
 
 PIN_SCHEMA = schema("pin_id")
@@ -37,9 +38,15 @@ def topk_table(top: TopK, query_labels: pa.Array, pin_labels: pa.Array, table_sc
         table_schema: :data:`PIN_SCHEMA` or :data:`BOARD_SCHEMA`.
     """
     rows, rank, ids, scores = top.flat()
-    return pa.table([query_labels.take(pa.array(rows)), pin_labels.take(pa.array(ids)),
-                     pa.array(rank, pa.int32()), pa.array(scores.astype(np.float32), pa.float32())],
-                    schema=table_schema)
+    return pa.table(
+        [
+            query_labels.take(pa.array(rows)),
+            pin_labels.take(pa.array(ids)),
+            pa.array(rank, pa.int32()),
+            pa.array(scores.astype(np.float32), pa.float32()),
+        ],
+        schema=table_schema,
+    )
 
 
 class TableWriter:

@@ -9,8 +9,7 @@ from scipy.linalg import get_lapack_funcs
 from graph_build.graph import PinBoardGraph
 
 
-def ease_weights(gram: np.ndarray, lam: float, dtype: type = np.float64,
-                 block: int = 1024) -> np.ndarray:
+def ease_weights(gram: np.ndarray, lam: float, dtype: type = np.float64, block: int = 1024) -> np.ndarray:
     """``B = I - P / diag(P)`` with ``P = (gram + lam I)^-1`` (LAPACK potrf/potri; diag(B) = 0).
 
     ``gram`` is not modified. Peak memory is one extra ``n x n`` array of ``dtype`` (the result
@@ -23,8 +22,7 @@ def ease_weights(gram: np.ndarray, lam: float, dtype: type = np.float64,
     if info == 0:
         c, info = potri(c, lower=0, overwrite_c=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"ease: X^T X + {lam:g} I is not positive definite "
-                                    f"(LAPACK info {info})")
+        raise np.linalg.LinAlgError(f"ease: X^T X + {lam:g} I is not positive definite (LAPACK info {info})")
     p = c.T  # C-ordered view; potri filled the (Fortran) upper triangle = the lower one of p
     for a in range(0, len(p), block):  # mirror the lower triangle into the upper, block by block
         z = min(a + block, len(p))
@@ -36,8 +34,7 @@ def ease_weights(gram: np.ndarray, lam: float, dtype: type = np.float64,
     return p
 
 
-def warm_gram(graph: PinBoardGraph, dtype: type = np.float64
-              ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+def warm_gram(graph: PinBoardGraph, dtype: type = np.float64) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """``(X_warm, warm pin ids, X_warm^T X_warm)``: boards x warm pins train CSR, its dense Gram."""
     x = graph.csr("train").T.tocsr()
     warm = np.flatnonzero(np.diff(x.tocsc().indptr) > 0)

@@ -17,8 +17,10 @@ def top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     order = np.lexsort((-m.data, row))  # row-major, largest first, stable
     rank = np.arange(len(order)) - m.indptr[row[order]]
     keep = np.sort(order[rank < k])
-    return sp.csr_matrix((m.data[keep], m.indices[keep], np.r_[0, np.cumsum(np.bincount(row[keep],
-                         minlength=m.shape[0]))]), shape=m.shape)
+    return sp.csr_matrix(
+        (m.data[keep], m.indices[keep], np.r_[0, np.cumsum(np.bincount(row[keep], minlength=m.shape[0]))]),
+        shape=m.shape,
+    )
 
 
 def rp3beta_weights(x: sp.csr_matrix, alpha: float, beta: float, top_k: int = 0) -> sp.csr_matrix:

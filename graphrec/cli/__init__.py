@@ -32,8 +32,8 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from graph_build.errors import DatasetError
         from graph_build.graph import GraphDirError
-        from graphrec.utils.config import ConfigError
         from graphrec.distributed.ray_jobs import RayUnavailableError, ShardFailedError
+        from graphrec.utils.config import ConfigError
         from graphrec.utils.io import OutputExistsError
 
         try:
@@ -61,11 +61,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v",
-                                 help="Debug logging (and third-party messages)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging (and third-party messages)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     from graphrec.utils.logs import setup_logging
 
@@ -83,8 +81,19 @@ def main() -> None:
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Importing a stage module registers its commands on ``app``.
-    from graphrec.cli import addpins, candidates, data, evaluate, pinclip, run, sage, sweep  # noqa: F401
-    from graphrec.cli import recommend, serve, view  # noqa: F401
+    from graphrec.cli import (  # noqa: F401  # noqa: F401
+        addpins,
+        candidates,
+        data,
+        evaluate,
+        pinclip,
+        recommend,
+        run,
+        sage,
+        serve,
+        sweep,
+        view,
+    )
 
     app(prog_name="graphrec")
 

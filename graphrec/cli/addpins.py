@@ -12,15 +12,22 @@ from graphrec.cli import app, handle_errors
 @app.command("add-pins")
 @handle_errors
 def add_pins_cmd(
-    run: Path = typer.Option(None, "--run",
-                             help="Output dir of `graphrec run` (graph, pinclip, sage, ...)."),
+    run: Path = typer.Option(None, "--run", help="Output dir of `graphrec run` (graph, pinclip, sage, ...)."),
     model: Path = typer.Option(None, "--model", hidden=True, help="Deprecated name of --run."),
-    pins: Path = typer.Option(..., "--pins", help="New pins table (.csv/.parquet, dataset contract; images relative to it)."),
-    saves: Path = typer.Option(None, "--saves", help="Optional saves of the new pins to existing boards (board_id, pin_id)."),
-    out: Path = typer.Option(None, "--out", help="Where to write their candidates (default RUN_DIR/added_pins/batch-<hash>)."),
+    pins: Path = typer.Option(
+        ..., "--pins", help="New pins table (.csv/.parquet, dataset contract; images relative to it)."
+    ),
+    saves: Path = typer.Option(
+        None, "--saves", help="Optional saves of the new pins to existing boards (board_id, pin_id)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write their candidates (default RUN_DIR/added_pins/batch-<hash>)."
+    ),
     k: int = typer.Option(100, "--k", help="Candidate pins per new pin."),
     boards: int = typer.Option(10, "--boards", help="Best-fit boards per new pin."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Compute candidates but do not insert the pins into the saved index."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Compute candidates but do not insert the pins into the saved index."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
     """Embed new pins (PinCLIP content + SAGE inductively), insert them into the index, list their candidates."""
@@ -33,9 +40,12 @@ def add_pins_cmd(
         raise ValueError("missing option --run RUN_DIR (the output directory of `graphrec run`)")
 
     m = add_pins(model, pins, saves, out=out, k=k, n_boards=boards, save_index=not dry_run, overwrite=force)
-    typer.echo(f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "
-               f"({1000 * m['seconds_per_pin']:.2f} ms/pin); index {'updated' if m['index_updated'] else 'unchanged (dry run)'}; "
-               f"candidates and boards in {m['out']}")
+    typer.echo(
+        f"added {m['n_pins']:,} pins ({m['n_saves']} saves) in {m['seconds']['total_s']:.3f} s "
+        f"({1000 * m['seconds_per_pin']:.2f} ms/pin); "
+        f"index {'updated' if m['index_updated'] else 'unchanged (dry run)'}; "
+        f"candidates and boards in {m['out']}"
+    )
     if m["index_updated"]:  # the served model answers for the new pins too
         from experiments.registry import register_added_pins
 

@@ -18,26 +18,45 @@ class IndexChoice(StrEnum):
 
 def _summary(manifest: dict) -> str:
     c, rec = manifest["counts"], manifest.get("recall_estimate") or {}
-    recall = f"recall@{rec['k']} {rec['recall']:.4f} on {rec['queries']} sampled queries" if rec else "no recall estimate"
-    return (f"{c['pin_candidate_rows']:,} pin candidates for {c['pin_queries']:,} pins, "
-            f"{c['board_candidate_rows']:,} board candidates for {c['board_queries']:,} boards; "
-            f"{manifest['index']['kind']} index, {recall}")
+    recall = (
+        f"recall@{rec['k']} {rec['recall']:.4f} on {rec['queries']} sampled queries" if rec else "no recall estimate"
+    )
+    return (
+        f"{c['pin_candidate_rows']:,} pin candidates for {c['pin_queries']:,} pins, "
+        f"{c['board_candidate_rows']:,} board candidates for {c['board_queries']:,} boards; "
+        f"{manifest['index']['kind']} index, {recall}"
+    )
 
 
 @app.command("candidates")
 @handle_errors
 def candidates_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory (graphrec build-graph)."),
-    emb: Path = typer.Option(..., "--emb", help="Embedding directory made for that graph (pin vectors; board vectors optional)."),
-    out: Path = typer.Option(..., "--out", help="Candidate directory CAND_DIR (index/, parts/, the two tables, manifest.json)."),
+    emb: Path = typer.Option(
+        ..., "--emb", help="Embedding directory made for that graph (pin vectors; board vectors optional)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Candidate directory CAND_DIR (index/, parts/, the two tables, manifest.json)."
+    ),
     k: int | None = typer.Option(None, "--k", help="Candidates per pin and per board (config key k, default 100)."),
-    index: IndexChoice | None = typer.Option(None, "--index", help="flat (exact) | hnsw | ivf (config key index.kind, default flat)."),
-    shard: str | None = typer.Option(None, "--shard", help="i/n: process shard i of n (1-based) and write one part; "
-                                                          "the last shard to finish merges all parts."),
+    index: IndexChoice | None = typer.Option(
+        None, "--index", help="flat (exact) | hnsw | ivf (config key index.kind, default flat)."
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="i/n: process shard i of n (1-based) and write one part; the last shard to finish merges all parts.",
+    ),
     config: Path | None = typer.Option(None, "--config", help="YAML file with CandidatesConfig keys."),
-    set_: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable), e.g. index.hnsw_ef_search=256."),
-    force: bool = typer.Option(False, "--force", help="Replace outputs made from other inputs/config and recompute "
-                                                      "this shard (an unsharded run rebuilds everything)."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Config override key=value (repeatable), e.g. index.hnsw_ef_search=256."
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace outputs made from other inputs/config and recompute "
+        "this shard (an unsharded run rebuilds everything).",
+    ),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log this stage to MLflow."),
     ray: bool = typer.Option(False, "--ray", help="Run every shard as a Ray task on a local Ray (every CPU)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Run the shards on this Ray cluster (ADDR)."),
@@ -45,8 +64,8 @@ def candidates_cmd(
 ) -> None:
     """Build a faiss index over pin embeddings and write top-k candidates for every pin and board."""
     from graphrec.candidates.config import CandidatesConfig, parse_shard
-    from graphrec.utils.config import load_config
     from graphrec.distributed.ray_jobs import options_from_cli
+    from graphrec.utils.config import load_config
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
     if ray_opts is not None and shard is not None:
@@ -55,11 +74,15 @@ def candidates_cmd(
     overrides = list(set_) + ([f"k={k}"] if k is not None else []) + ([f"index.kind={index.value}"] if index else [])
     cfg = load_config(CandidatesConfig, config, overrides)
     from graphrec.candidates.job import log_result, run_candidates  # imports faiss: after the cheap checks
-    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
+    from graphrec.utils.config import to_dict
 
-    with open_run("candidates", params=to_dict(cfg), tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
-                  enabled=not no_mlflow) as tracker:
+    with open_run(
+        "candidates",
+        params=to_dict(cfg),
+        tags={"graphrec.shard": f"{shard_.index}/{shard_.count}"},
+        enabled=not no_mlflow,
+    ) as tracker:
         if ray_opts is not None:
             from graphrec.distributed.ray_jobs import candidates_on_ray
 
@@ -74,8 +97,10 @@ def candidates_cmd(
         typer.echo(f"wrote candidates to {out}")
     else:
         state = "was already complete" if result.part_skipped else "written"
-        typer.echo(f"shard {shard_.index}/{shard_.count} {state}; {out} is merged when every part is complete "
-                   f"(or run `graphrec candidates-merge {out}`)")
+        typer.echo(
+            f"shard {shard_.index}/{shard_.count} {state}; {out} is merged when every part is complete "
+            f"(or run `graphrec candidates-merge {out}`)"
+        )
 
 
 @app.command("candidates-merge")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from enum import StrEnum
+from pathlib import Path
 
 import typer
 
@@ -37,8 +36,14 @@ def synth(
     """Write the synthetic fashion catalogue (planted styles in truth/) as a contract dataset."""
     from graph_build.synthetic.generate import SynthConfig, write_synthetic
 
-    cfg = SynthConfig(n_pins=pins, seed=seed, n_styles=styles, saves_per_pin=saves_per_pin,
-                      mean_board_size=board_size, image_size=image_size)
+    cfg = SynthConfig(
+        n_pins=pins,
+        seed=seed,
+        n_styles=styles,
+        saves_per_pin=saves_per_pin,
+        mean_board_size=board_size,
+        image_size=image_size,
+    )
     write_synthetic(cfg, out, overwrite=force)
     typer.echo(f"wrote synthetic dataset to {out}")
 
@@ -56,8 +61,9 @@ def import_movielens(
     """Convert MovieLens: movies are pins, each user's liked list is a board."""
     from graph_build.adapters.movielens import MovieLensOptions, convert_movielens
 
-    convert_movielens(src, out, MovieLensOptions(min_rating=min_rating, tag_boards=tag_boards, tag_text=tag_text),
-                      overwrite=force)
+    convert_movielens(
+        src, out, MovieLensOptions(min_rating=min_rating, tag_boards=tag_boards, tag_text=tag_text), overwrite=force
+    )
     typer.echo(f"wrote movielens dataset to {out}")
 
 
@@ -80,15 +86,19 @@ def import_fashion(
 @handle_errors
 def validate(
     data: Path = typer.Argument(..., help="Dataset directory to check against the contract."),
-    skip_image_decode: bool = typer.Option(False, "--skip-image-decode", help="Check image paths exist but do not decode."),
+    skip_image_decode: bool = typer.Option(
+        False, "--skip-image-decode", help="Check image paths exist but do not decode."
+    ),
 ) -> None:
     """Check a dataset directory against the contract without writing anything."""
     from graph_build.contract import load_dataset
 
     ds = load_dataset(data, check_images=not skip_image_decode)
-    typer.echo(f"ok: {ds.name}: {ds.n_pins:,} pins, {ds.n_boards:,} boards, {len(ds.save_pin):,} saves "
-               f"({ds.duplicate_saves:,} duplicates collapsed); categorical {ds.categorical_columns}, "
-               f"numeric {ds.numeric_columns}")
+    typer.echo(
+        f"ok: {ds.name}: {ds.n_pins:,} pins, {ds.n_boards:,} boards, {len(ds.save_pin):,} saves "
+        f"({ds.duplicate_saves:,} duplicates collapsed); categorical {ds.categorical_columns}, "
+        f"numeric {ds.numeric_columns}"
+    )
 
 
 @app.command("build-graph")
@@ -96,15 +106,29 @@ def validate(
 def build_graph_cmd(
     data: Path = typer.Option(..., "--data", help="Dataset directory following the contract (pins, boards, saves)."),
     out: Path = typer.Option(..., "--out", help="Graph directory to write (atomically; nothing is left on error)."),
-    cold_fraction: float = typer.Option(0.2, "--cold-fraction", help="Share of pins with saves that become cold (no train edges)."),
+    cold_fraction: float = typer.Option(
+        0.2, "--cold-fraction", help="Share of pins with saves that become cold (no train edges)."
+    ),
     cold_by: ColdBy = typer.Option(ColdBy.auto, "--cold-by", help="auto | time (newest first save) | random."),
-    holdout_fraction: float = typer.Option(0.2, "--holdout-fraction", help="Share of each board's warm saves held out for val/test."),
-    warm_holdout: WarmHoldout = typer.Option(WarmHoldout.random, "--warm-holdout", help="random | latest (each board's most recent saves)."),
-    val_share: float = typer.Option(0.5, "--val-share", help="Share of held-out saves and cold pins that go to val (rest: test)."),
-    min_board_saves: int = typer.Option(2, "--min-board-saves", help="Drop boards with fewer saves (repeated to a fixed point)."),
-    min_pin_saves: int = typer.Option(0, "--min-pin-saves", help="Drop pins with fewer saves (0 keeps the whole catalogue)."),
+    holdout_fraction: float = typer.Option(
+        0.2, "--holdout-fraction", help="Share of each board's warm saves held out for val/test."
+    ),
+    warm_holdout: WarmHoldout = typer.Option(
+        WarmHoldout.random, "--warm-holdout", help="random | latest (each board's most recent saves)."
+    ),
+    val_share: float = typer.Option(
+        0.5, "--val-share", help="Share of held-out saves and cold pins that go to val (rest: test)."
+    ),
+    min_board_saves: int = typer.Option(
+        2, "--min-board-saves", help="Drop boards with fewer saves (repeated to a fixed point)."
+    ),
+    min_pin_saves: int = typer.Option(
+        0, "--min-pin-saves", help="Drop pins with fewer saves (0 keeps the whole catalogue)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed for the split."),
-    skip_image_decode: bool = typer.Option(False, "--skip-image-decode", help="Check image paths exist but do not decode them."),
+    skip_image_decode: bool = typer.Option(
+        False, "--skip-image-decode", help="Check image paths exist but do not decode them."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
     """Validate a dataset, split it warm/cold without leakage and write the graph directory."""
@@ -113,10 +137,20 @@ def build_graph_cmd(
     from graph_build.stats import format_summary
     from graphrec.utils.config import from_dict
 
-    split = from_dict(SplitConfig, {
-        "cold_fraction": cold_fraction, "cold_by": cold_by.value, "holdout_fraction": holdout_fraction,
-        "warm_holdout": warm_holdout.value, "val_share": val_share, "min_board_saves": min_board_saves,
-        "min_pin_saves": min_pin_saves, "seed": seed}, prefix="split")
+    split = from_dict(
+        SplitConfig,
+        {
+            "cold_fraction": cold_fraction,
+            "cold_by": cold_by.value,
+            "holdout_fraction": holdout_fraction,
+            "warm_holdout": warm_holdout.value,
+            "val_share": val_share,
+            "min_board_saves": min_board_saves,
+            "min_pin_saves": min_pin_saves,
+            "seed": seed,
+        },
+        prefix="split",
+    )
     manifest = build_graph(data, out, split, overwrite=force, check_images=not skip_image_decode)
     typer.echo(format_summary(manifest))
     typer.echo(f"wrote graph directory {out}")

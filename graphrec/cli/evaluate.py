@@ -30,20 +30,21 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="EVAL_DIR to write (atomically): metrics.json, report.md, plots/."),
     config: Path | None = typer.Option(None, "--config", help="YAML EvalConfig (e.g. experiments/configs/eval.yaml)."),
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
-    models: list[str] = typer.Option([], "--models", help="Only these models (repeatable; default: every available one)."),
+    models: list[str] = typer.Option(
+        [], "--models", help="Only these models (repeatable; default: every available one)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace EVAL_DIR if it exists."),
     ray: bool = typer.Option(False, "--ray", help="Score the query batches in shards on a local Ray (same numbers)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Score the shards on this Ray cluster (ADDR)."),
     ray_shards: int = typer.Option(None, "--ray-shards", help="Shards for --ray (default: the cluster's CPUs)."),
 ) -> None:
     """Warm/cold evaluation of the baselines, the embedding runs and (synthetic data) the oracle."""
-    from eval.run import evaluate as run_evaluate
     from contextlib import nullcontext
 
+    from eval.run import evaluate as run_evaluate
     from graphrec.distributed.ray_jobs import options_from_cli, ray_session
-
-    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
+    from graphrec.utils.config import to_dict
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
     cfg = _config(config, overrides, models)
@@ -61,10 +62,18 @@ def evaluate(
 def ab_sim(
     graph: Path = typer.Option(..., "--graph", help="Graph directory written by `graphrec build-graph`."),
     runs: list[Path] = typer.Option([], "--runs", help=_RUNS_HELP),
-    out: Path = typer.Option(..., "--out", help="EVAL_DIR: an evaluate output for this graph (ab.json is added) or a new dir."),
-    control: str | None = typer.Option(None, "--control", help="Control arm model name (default: config ab.control, auto)."),
-    treatment: str | None = typer.Option(None, "--treatment", help="Treatment arm model name (default: config ab.treatment, auto)."),
-    config: Path | None = typer.Option(None, "--config", help="YAML EvalConfig (the ab section configures the simulator)."),
+    out: Path = typer.Option(
+        ..., "--out", help="EVAL_DIR: an evaluate output for this graph (ab.json is added) or a new dir."
+    ),
+    control: str | None = typer.Option(
+        None, "--control", help="Control arm model name (default: config ab.control, auto)."
+    ),
+    treatment: str | None = typer.Option(
+        None, "--treatment", help="Treatment arm model name (default: config ab.treatment, auto)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML EvalConfig (the ab section configures the simulator)."
+    ),
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
     force: bool = typer.Option(False, "--force", help="Replace an existing ab.json in EVAL_DIR."),
 ) -> None:
@@ -77,8 +86,8 @@ def ab_sim(
     if treatment:
         sets.append(f"ab.treatment={treatment}")
     cfg = _config(config, sets)
-    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
+    from graphrec.utils.config import to_dict
 
     with open_run("ab-sim", params=to_dict(cfg)) as tracker:
         ab = run_ab(graph, runs, out, cfg, force=force, tracker=tracker)
@@ -95,8 +104,9 @@ def ab_sim(
 @app.command("ab-seeds")
 @handle_errors
 def ab_seeds(
-    runs: list[Path] = typer.Argument(..., help="2+ `graphrec run` OUT dirs (or EVAL_DIRs / ab.json files) "
-                                                "that differ only in seed."),
+    runs: list[Path] = typer.Argument(
+        ..., help="2+ `graphrec run` OUT dirs (or EVAL_DIRs / ab.json files) that differ only in seed."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Also write the combined result to this JSON file."),
 ) -> None:
     """One A/B lift per metric over training seeds, with a CI that includes the seed variance."""

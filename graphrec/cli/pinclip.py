@@ -14,9 +14,15 @@ from graphrec.cli import app, handle_errors
 def train_pinclip_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory from build-graph."),
     out: Path = typer.Option(..., "--out", help="Model directory to write (weights, tokenizer, config, manifest)."),
-    config: Path = typer.Option(None, "--config", help="YAML file with a PinCLIP config (top level or a 'pinclip:' section)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set train.steps=500 --set loss.neighbor=0."),
-    clip_path: Path = typer.Option(None, "--clip-path", help="Local Hugging Face CLIP folder for the image (and text) tower."),
+    config: Path = typer.Option(
+        None, "--config", help="YAML file with a PinCLIP config (top level or a 'pinclip:' section)."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config key, e.g. --set train.steps=500 --set loss.neighbor=0."
+    ),
+    clip_path: Path = typer.Option(
+        None, "--clip-path", help="Local Hugging Face CLIP folder for the image (and text) tower."
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed (overrides the config's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
@@ -28,16 +34,18 @@ def train_pinclip_cmd(
 
     resolve_device(device, "train-pinclip")
     from graph_build.graph import load_graph
-    from graphrec.utils.config import to_dict
     from graphrec.pinclip.api import train_pinclip_dir
     from graphrec.tracking import open_run
+    from graphrec.utils.config import to_dict
 
     cfg = stage_config(config, set_, clip_path=clip_path, seed=seed)
     with open_run("train-pinclip", params=to_dict(cfg), enabled=not no_mlflow) as tracker:
         manifest = train_pinclip_dir(load_graph(graph), cfg, out, resume=resume, overwrite=force, tracker=tracker)
     final = manifest["final_losses"]
-    typer.echo(f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "
-               f"{final.get('loss', float('nan')):.4f}; wrote {out}")
+    typer.echo(
+        f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "
+        f"{final.get('loss', float('nan')):.4f}; wrote {out}"
+    )
 
 
 @app.command("embed-pins")
@@ -46,8 +54,12 @@ def embed_pins_cmd(
     graph: Path = typer.Option(None, "--graph", help="Graph directory: embed all its pins (warm and cold)."),
     model: Path = typer.Option(..., "--model", help="PinCLIP model directory from train-pinclip."),
     out: Path = typer.Option(..., "--out", help="Embedding directory to write (pin_content.npy + manifest.json)."),
-    pins: Path = typer.Option(None, "--pins", help="A new pins table (.csv/.parquet, dataset contract) instead of --graph."),
-    name: str = typer.Option("content", "--name", help="Model name recorded for evaluation (e.g. content, clip_no_neighbors)."),
+    pins: Path = typer.Option(
+        None, "--pins", help="A new pins table (.csv/.parquet, dataset contract) instead of --graph."
+    ),
+    name: str = typer.Option(
+        "content", "--name", help="Model name recorded for evaluation (e.g. content, clip_no_neighbors)."
+    ),
     batch_size: int = typer.Option(None, "--batch-size", help="Pins per forward pass."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     ray: bool = typer.Option(False, "--ray", help="Embed in shards on a local Ray (every CPU); same bytes."),
@@ -72,15 +84,16 @@ def embed_pins_cmd(
     else:
         from graph_build.graph import load_graph
 
-        m = embed_graph_pins(load_graph(graph), model, out, name=name, batch_size=batch_size, overwrite=force,
-                             ray=ray_opts)
+        m = embed_graph_pins(
+            load_graph(graph), model, out, name=name, batch_size=batch_size, overwrite=force, ray=ray_opts
+        )
     typer.echo(f"embedded {m['n_pins']:,} pins ({m['dim']}-d) -> {out}")
 
 
 def stage_config(config: Path | None, overrides: list[str], *, clip_path: Path | None, seed: int | None):
     """PinClipConfig from a YAML file (stage-only or a run config's 'pinclip' section) plus overrides."""
-    from graphrec.utils.config import load_section
     from graphrec.pinclip.config import PinClipConfig
+    from graphrec.utils.config import load_section
 
     extra = list(overrides)
     if clip_path is not None:

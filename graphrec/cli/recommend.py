@@ -38,15 +38,15 @@ def format_table(df: pd.DataFrame) -> str:
         return "(no recommendations)"
     show = df.copy()
     show["score"] = show["score"].map(lambda s: f"{s:.4f}")
-    show["is_cold"] = show["is_cold"].map(
-        lambda c: "new" if pd.isna(c) else ("cold" if c else "warm"))
+    show["is_cold"] = show["is_cold"].map(lambda c: "new" if pd.isna(c) else ("cold" if c else "warm"))
     show = show.rename(columns={"is_cold": "pin"}).astype(str)
     widths = {c: max(len(c), int(show[c].str.len().max())) for c in show.columns}
     right = {"rank", "score"}
 
     def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(widths[c]) if c in right else v.ljust(widths[c])
-                         for c, v in zip(show.columns, values)).rstrip()
+        return "  ".join(
+            v.rjust(widths[c]) if c in right else v.ljust(widths[c]) for c, v in zip(show.columns, values)
+        ).rstrip()
 
     rows = [line(list(show.columns)), line(["-" * widths[c] for c in show.columns])]
     rows += [line(list(r)) for r in show.itertuples(index=False)]
@@ -66,18 +66,15 @@ def render(df: pd.DataFrame, fmt: str) -> str:
 @app.command("recommend")
 @handle_errors
 def recommend_cmd(
-    run: Path = typer.Option(..., "--run",
-                             help="Output dir of `graphrec run` (graph/, embeddings/, ...)."),
-    board: list[str] = typer.Option([], "--board",
-                                    help="Board id to recommend pins for (repeatable)."),
-    pin: list[str] = typer.Option([], "--pin",
-                                  help="Pin id to find similar pins for (repeatable)."),
-    boards: Path = typer.Option(None, "--boards",
-                                help="Board id file: CSV/Parquet with board_id, or one a line."),
+    run: Path = typer.Option(..., "--run", help="Output dir of `graphrec run` (graph/, embeddings/, ...)."),
+    board: list[str] = typer.Option([], "--board", help="Board id to recommend pins for (repeatable)."),
+    pin: list[str] = typer.Option([], "--pin", help="Pin id to find similar pins for (repeatable)."),
+    boards: Path = typer.Option(None, "--boards", help="Board id file: CSV/Parquet with board_id, or one a line."),
     k: int = typer.Option(20, "--k", help="Pins per board or pin."),
     fmt: str = typer.Option("table", "--format", help="Output format: table, csv or json."),
-    include_saved: bool = typer.Option(False, "--include-saved",
-                                       help="Also recommend pins already saved to the board."),
+    include_saved: bool = typer.Option(
+        False, "--include-saved", help="Also recommend pins already saved to the board."
+    ),
 ) -> None:
     """Top-k pins for boards (--board / --boards) or similar pins (--pin), with titles, scores."""
     import graphrec
@@ -86,8 +83,7 @@ def recommend_cmd(
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     board_ids = [*board, *(read_board_ids(boards) if boards is not None else [])]
     if bool(board_ids) == bool(pin):
-        raise ValueError("give boards (--board ID or --boards FILE) or pins (--pin ID), "
-                         "not both or neither")
+        raise ValueError("give boards (--board ID or --boards FILE) or pins (--pin ID), not both or neither")
     r = graphrec.load_run(run)
     if board_ids:
         df = r.recommend(board_ids, k=k, exclude_saved=not include_saved, titles=True)

@@ -28,22 +28,24 @@ def require_data_source(config: Path | None, overrides: list[str]) -> None:
         return
     data = read_yaml_mapping(config).get("data") if config is not None else None
     if not (isinstance(data, dict) and ("source" in data or "path" in data)):
-        raise ValueError("say which data to use: --synthetic (the embedded demo catalogue) "
-                         "or --data DATASET_DIR")
+        raise ValueError("say which data to use: --synthetic (the embedded demo catalogue) or --data DATASET_DIR")
 
 
 @app.command("run")
 @handle_errors
 def run_cmd(
     out: Path = typer.Option(..., "--out", help="Run directory: graph/, pinclip/, sage/, eval/, candidates/ ..."),
-    synthetic: bool = typer.Option(False, "--synthetic", help="Use the embedded synthetic catalogue (data.source=synthetic)."),
+    synthetic: bool = typer.Option(
+        False, "--synthetic", help="Use the embedded synthetic catalogue (data.source=synthetic)."
+    ),
     data: Path = typer.Option(None, "--data", help="A dataset directory following the contract (data.source=dir)."),
     config: Path = typer.Option(None, "--config", help="Run config YAML, e.g. experiments/configs/default.yaml."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set pinclip.train.steps=100."),
     force: bool = typer.Option(False, "--force", help="Redo every stage, even those already complete."),
-    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow (and do not register the model)."),
-    promote: bool = typer.Option(False, "--promote",
-                                 help="Point the registry alias (@candidate) at this run's model."),
+    no_mlflow: bool = typer.Option(
+        False, "--no-mlflow", help="Do not track in MLflow (and do not register the model)."
+    ),
+    promote: bool = typer.Option(False, "--promote", help="Point the registry alias (@candidate) at this run's model."),
 ) -> None:
     """Run the whole pipeline, tracked in MLflow, and print a summary table."""
     from experiments.config import load_run_config

@@ -33,8 +33,7 @@ def raw_features_cmd(
     check_output_free(out, overwrite=force)
     g = load_graph(graph)
     m = write_raw_features(g, out, RawFeatureConfig(dim=dim, seed=seed), overwrite=force)
-    typer.echo(f"wrote raw features ({m['n_pins']:,} pins x {m['dim']}, blocks "
-               f"{m['raw_features']['blocks']}) to {out}")
+    typer.echo(f"wrote raw features ({m['n_pins']:,} pins x {m['dim']}, blocks {m['raw_features']['blocks']}) to {out}")
 
 
 @app.command("train-sage")
@@ -44,7 +43,9 @@ def train_sage_cmd(
     features: Path = typer.Option(..., "--features", help="Content embedding directory (pin_content.npy)."),
     out: Path = typer.Option(..., "--out", help="Model directory to write (atomically)."),
     config: Path | None = typer.Option(None, "--config", help="YAML config (SageConfig sections)."),
-    overrides: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. train.epochs=5 (repeatable)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Config override key=value, e.g. train.epochs=5 (repeatable)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
@@ -55,16 +56,17 @@ def train_sage_cmd(
 
     resolve_device(device, "train-sage")
     from graph_build.graph import load_graph
-    from graphrec.utils.config import load_section, to_dict
     from graphrec.sage.api import train_sage_dir
     from graphrec.sage.config import SageConfig
     from graphrec.tracking import open_run
+    from graphrec.utils.config import load_section, to_dict
 
     cfg = load_section(SageConfig, config, "sage", overrides)
     _threads(threads)
     with open_run("train-sage", params=to_dict(cfg)) as tracker:
-        manifest = train_sage_dir(load_graph(graph), features, cfg, out, resume=resume, overwrite=force,
-                                  tracker=tracker)
+        manifest = train_sage_dir(
+            load_graph(graph), features, cfg, out, resume=resume, overwrite=force, tracker=tracker
+        )
     history = manifest["history"]
     last = history[-1] if history else {}
     typer.echo(f"trained {len(history)} epochs (last loss {last.get('loss', float('nan')):.4f}); wrote {out}")
@@ -77,7 +79,9 @@ def embed_graph_cmd(
     features: Path = typer.Option(..., "--features", help="Content embedding directory the model was trained with."),
     model: Path = typer.Option(..., "--model", help="Model directory (from train-sage)."),
     out: Path = typer.Option(..., "--out", help="Embedding directory to write (pin_emb.npy, board_emb.npy)."),
-    name: str | None = typer.Option(None, "--name", help="Evaluation model name (default: full, or sage_raw on raw features)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Evaluation model name (default: full, or sage_raw on raw features)."
+    ),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
@@ -91,5 +95,7 @@ def embed_graph_cmd(
 
     _threads(threads)
     m = embed_graph_dir(load_graph(graph), features, model, out, name=name, overwrite=force)
-    typer.echo(f"wrote {m['model_name']} embeddings of {m['n_pins']:,} pins and {m['n_boards']:,} boards to {out} "
-               f"({m['timings']})")
+    typer.echo(
+        f"wrote {m['model_name']} embeddings of {m['n_pins']:,} pins and {m['n_boards']:,} boards to {out} "
+        f"({m['timings']})"
+    )

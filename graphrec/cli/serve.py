@@ -33,9 +33,23 @@ def serving_env() -> dict[str, str]:
 
 
 def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[str]:
-    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-            "--env-manager", "local", "--host", host, "--port", str(port),
-            "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def run_server(cmd: list[str], env: dict[str, str]) -> int:
@@ -60,12 +74,9 @@ def run_server(cmd: list[str], env: dict[str, str]) -> int:
 @app.command("serve")
 @handle_errors
 def serve_cmd(
-    run: Path = typer.Option(None, "--run",
-                             help="Run directory of `graphrec run`: serve its candidates/index."),
-    model_uri: str = typer.Option(None, "--model-uri",
-                                  help="Or a model URI: models:/graphrec-<dataset>@candidate"),
-    host: str = typer.Option("127.0.0.1", "--host",
-                             help="Interface to bind (0.0.0.0 = every interface)."),
+    run: Path = typer.Option(None, "--run", help="Run directory of `graphrec run`: serve its candidates/index."),
+    model_uri: str = typer.Option(None, "--model-uri", help="Or a model URI: models:/graphrec-<dataset>@candidate"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 = every interface)."),
     port: int = typer.Option(5000, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", help="Server worker processes."),
 ) -> None:
@@ -78,11 +89,9 @@ def serve_cmd(
             from graphrec.candidates.pyfunc import save_candidate_model
 
             if not (run / "candidates").is_dir():
-                raise FileNotFoundError(f"{run}: no candidates/ directory; "
-                                        "give the --out directory of `graphrec run`")
+                raise FileNotFoundError(f"{run}: no candidates/ directory; give the --out directory of `graphrec run`")
             model_uri = str(save_candidate_model(run / "candidates", Path(tmp) / "model"))
-        typer.echo(f"serving {run or model_uri} on http://{host}:{port}/invocations (Ctrl-C stops)",
-                   err=True)
+        typer.echo(f"serving {run or model_uri} on http://{host}:{port}/invocations (Ctrl-C stops)", err=True)
         rc = run_server(serve_command(model_uri, host, port, workers), serving_env())
     if rc not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
         raise typer.Exit(rc)

@@ -14,8 +14,12 @@ from graphrec.cli.run import data_overrides
 @handle_errors
 def sweep_cmd(
     out: Path = typer.Option(..., "--out", help="Sweep directory: sweep.md, sweep.json, trials/<trial>/."),
-    grid: list[str] = typer.Option([], "--grid", help="key=v1,v2 (repeatable); trials are the cartesian product, "
-                                   "e.g. --grid sage.train.epochs=5,15 --grid sage.model.pooling=mean,importance."),
+    grid: list[str] = typer.Option(
+        [],
+        "--grid",
+        help="key=v1,v2 (repeatable); trials are the cartesian product, "
+        "e.g. --grid sage.train.epochs=5,15 --grid sage.model.pooling=mean,importance.",
+    ),
     config: Path = typer.Option(None, "--config", help="Base run config YAML, e.g. experiments/configs/tiny.yaml."),
     set_: list[str] = typer.Option([], "--set", help="Override a key in every trial (before the grid values)."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Use the embedded synthetic catalogue."),
@@ -27,8 +31,16 @@ def sweep_cmd(
     """Run a grid of pipeline runs, one nested MLflow run per trial; identical stages are shared."""
     from experiments.sweep import SWEEP_MD, run_sweep
 
-    res = run_sweep(config, grid, out, overrides=[*data_overrides(synthetic, data), *set_], data_dir=data,
-                    force=force, model=model, track=not no_mlflow)
+    res = run_sweep(
+        config,
+        grid,
+        out,
+        overrides=[*data_overrides(synthetic, data), *set_],
+        data_dir=data,
+        force=force,
+        model=model,
+        track=not no_mlflow,
+    )
     typer.echo((out / SWEEP_MD).read_text(encoding="utf-8"))
     if res.run_id:
         typer.echo(f"MLflow sweep run {res.run_id}")
@@ -50,8 +62,15 @@ def ablation_cmd(
     from experiments.ablation import ABLATION_MD
     from experiments.sweep import run_ablation
 
-    tr, _ = run_ablation(config, out, overrides=[*data_overrides(synthetic, data), *set_], data_dir=data,
-                         force=force, k=k, track=not no_mlflow)
+    tr, _ = run_ablation(
+        config,
+        out,
+        overrides=[*data_overrides(synthetic, data), *set_],
+        data_dir=data,
+        force=force,
+        k=k,
+        track=not no_mlflow,
+    )
     typer.echo((out / ABLATION_MD).read_text(encoding="utf-8"))
     if tr.run_id:
         typer.echo(f"MLflow run {tr.run_id}")

@@ -73,17 +73,26 @@ def _badge(is_cold: object) -> str:
     return f'<span class="badge {kind}">{kind}</span>'
 
 
-def card(pin_id: str, title: object, is_cold: object, thumbs: Thumbs, score: float | None = None,
-         rank: int | None = None, query: bool = False) -> str:
+def card(
+    pin_id: str,
+    title: object,
+    is_cold: object,
+    thumbs: Thumbs,
+    score: float | None = None,
+    rank: int | None = None,
+    query: bool = False,
+) -> str:
     """One pin as an HTML card; ``pin_id`` and ``title`` are escaped."""
     pid, name = html.escape(str(pin_id)), html.escape("" if pd.isna(title) else str(title))
     uri = thumbs.uri(str(pin_id))
     img = f'<img src="{uri}" alt="{name}">' if uri else '<div class="noimg">no image</div>'
     extra = f"#{rank} · {score:.3f}" if score is not None else ""
     cls = "card query" if query else "card"
-    return (f'<div class="{cls}" title="{pid}">{img}<div class="t">{name}</div>'
-            f'<div class="meta"><span>{pid}</span>{_badge(is_cold)}</div>'
-            f'<div class="meta">{extra}</div></div>')
+    return (
+        f'<div class="{cls}" title="{pid}">{img}<div class="t">{name}</div>'
+        f'<div class="meta"><span>{pid}</span>{_badge(is_cold)}</div>'
+        f'<div class="meta">{extra}</div></div>'
+    )
 
 
 def _row(cards: Iterable[str]) -> str:
@@ -111,8 +120,9 @@ def sample_pins(run: object, n: int, seed: int) -> list[str]:
     return pins.set_index("pin_idx").loc[idx, "pin_id"].astype(str).tolist()
 
 
-def render_page(run: object, n_boards: int = 6, n_pins: int = 4, k: int = 10, max_saved: int = 12,
-                seed: int = 0) -> str:
+def render_page(
+    run: object, n_boards: int = 6, n_pins: int = 4, k: int = 10, max_saved: int = 12, seed: int = 0
+) -> str:
     """The whole HTML page for a loaded :class:`graphrec.api.Run`."""
     g = run.graph
     rows = {}
@@ -120,35 +130,45 @@ def render_page(run: object, n_boards: int = 6, n_pins: int = 4, k: int = 10, ma
         rows = dict(zip(g.pins["pin_id"].astype(str), g.pins["image_row"]))
     thumbs = Thumbs(g.images(), rows)
     boards = g.boards.set_index("board_id")
-    parts = [f"<h1>{html.escape(run.dataset)}: recommendations</h1>",
-             f"<p>Run <code>{html.escape(str(run.root))}</code> · {g.n_pins:,} pins "
-             f"({int(g.is_cold.sum()):,} cold) · {g.n_boards:,} boards · top {k} from the "
-             f"{html.escape(run.source)} · badges: warm = has train saves, cold = none, "
-             "new = added later</p>"]
+    parts = [
+        f"<h1>{html.escape(run.dataset)}: recommendations</h1>",
+        f"<p>Run <code>{html.escape(str(run.root))}</code> · {g.n_pins:,} pins "
+        f"({int(g.is_cold.sum()):,} cold) · {g.n_boards:,} boards · top {k} from the "
+        f"{html.escape(run.source)} · badges: warm = has train saves, cold = none, "
+        "new = added later</p>",
+    ]
     for bid in sample_boards(run, n_boards, seed):
         saved = run.pins(run.saved_pins(bid)[:max_saved])
         recs = run.recommend([bid], k=k, titles=True)
         title = boards.loc[bid, "title"] if "title" in boards.columns else ""
-        parts.append(f'<section class="board"><h2>Board {html.escape(bid)}: '
-                     f'{html.escape("" if pd.isna(title) else str(title))}</h2>')
+        parts.append(
+            f'<section class="board"><h2>Board {html.escape(bid)}: '
+            f"{html.escape('' if pd.isna(title) else str(title))}</h2>"
+        )
         parts.append(f"<h3>saved pins ({len(run.saved_pins(bid))}, first {len(saved)})</h3>")
         parts.append(_row(card(r.pin_id, r.title, r.is_cold, thumbs) for r in saved.itertuples()))
         parts.append("<h3>recommended</h3>")
-        parts.append(_row(card(r.pin_id, r.title, r.is_cold, thumbs, r.score, r.rank)
-                          for r in recs.itertuples()))
+        parts.append(_row(card(r.pin_id, r.title, r.is_cold, thumbs, r.score, r.rank) for r in recs.itertuples()))
         parts.append("</section>")
     parts.append("<section><h2>Pin → similar pins</h2>")
     for pid in sample_pins(run, n_pins, seed):
         q = run.pins([pid]).iloc[0]
         sims = run.similar_pins([pid], k=k, titles=True)
-        parts.append(_row([card(pid, q["title"], q["is_cold"], thumbs, query=True),
-                           *(card(r.pin_id, r.title, r.is_cold, thumbs, r.score, r.rank)
-                             for r in sims.itertuples())]))
+        parts.append(
+            _row(
+                [
+                    card(pid, q["title"], q["is_cold"], thumbs, query=True),
+                    *(card(r.pin_id, r.title, r.is_cold, thumbs, r.score, r.rank) for r in sims.itertuples()),
+                ]
+            )
+        )
     parts.append('</section><footer>graphrec view · <span id="status"></span></footer>')
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="generator" content="{GENERATOR}">'
-            f"<title>{html.escape(run.dataset)} recommendations</title><style>{CSS}</style>"
-            f"<script>{SCRIPT}</script></head><body>" + "\n".join(parts) + "</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="generator" content="{GENERATOR}">'
+        f"<title>{html.escape(run.dataset)} recommendations</title><style>{CSS}</style>"
+        f"<script>{SCRIPT}</script></head><body>" + "\n".join(parts) + "</body></html>\n"
+    )
 
 
 def write_page(page: str, out: Path, force: bool) -> None:
@@ -158,8 +178,7 @@ def write_page(page: str, out: Path, force: bool) -> None:
         if f'content="{GENERATOR}"' not in head:
             from graphrec.utils.io import OutputExistsError
 
-            raise OutputExistsError(f"{out} exists and was not written by graphrec view "
-                                    "(pass --force to replace it)")
+            raise OutputExistsError(f"{out} exists and was not written by graphrec view (pass --force to replace it)")
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
@@ -169,15 +188,12 @@ def write_page(page: str, out: Path, force: bool) -> None:
 @handle_errors
 def view_cmd(
     run: Path = typer.Option(..., "--run", help="Run directory of `graphrec run`."),
-    out: Path = typer.Option(..., "--out",
-                             help="HTML file to write (self-contained: images are embedded)."),
+    out: Path = typer.Option(..., "--out", help="HTML file to write (self-contained: images are embedded)."),
     boards: int = typer.Option(6, "--boards", help="Sample boards shown (seeded)."),
-    pins: int = typer.Option(4, "--pins",
-                             help="Sample pins shown with their similar pins (half cold)."),
+    pins: int = typer.Option(4, "--pins", help="Sample pins shown with their similar pins (half cold)."),
     k: int = typer.Option(10, "--k", help="Recommendations per board and similar pins per pin."),
     seed: int = typer.Option(0, "--seed", help="Seed of the board and pin samples."),
-    force: bool = typer.Option(False, "--force",
-                               help="Replace OUT even if graphrec did not write it."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT even if graphrec did not write it."),
 ) -> None:
     """Write a static HTML page of sample boards (saved pins, recommendations) and similar pins."""
     import graphrec

@@ -22,11 +22,11 @@ def resolve_device(name: str, stage: str) -> str:
         raise ValueError(f"--device {name!r}: expected one of {', '.join(CHOICES)}")
     has_cuda = torch.cuda.is_available()
     if name == "cuda" and not has_cuda:
-        raise ValueError("--device cuda: torch sees no CUDA device (torch.cuda.is_available() "
-                         "is False); use --device cpu or auto")
+        raise ValueError(
+            "--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False); use --device cpu or auto"
+        )
     if name == "cuda":
-        raise ValueError(f"--device cuda: {stage} does not place its tensors on CUDA yet; "
-                         "use --device cpu")
+        raise ValueError(f"--device cuda: {stage} does not place its tensors on CUDA yet; use --device cpu")
     if name == "auto" and has_cuda:
         log.warning("%s: a CUDA device is present but this stage computes on CPU", stage)
     return "cpu"

@@ -66,8 +66,9 @@ def ray_session(opts: RayOptions) -> Iterator[Any]:
     ray = require_ray()
     started = False
     if not ray.is_initialized():
-        kw: dict[str, Any] = {"address": opts.address} if opts.address else {
-            "num_cpus": opts.num_cpus or os.cpu_count() or 1}
+        kw: dict[str, Any] = (
+            {"address": opts.address} if opts.address else {"num_cpus": opts.num_cpus or os.cpu_count() or 1}
+        )
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
         started = True
     try:
@@ -82,8 +83,14 @@ def n_shards(ray: Any, opts: RayOptions) -> int:
     return opts.shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_shards(fn: Callable[..., Any], shard_args: Sequence[tuple], names: Sequence[str], desc: str,
-               opts: RayOptions, num_cpus_per_task: float = 1.0) -> list[Any]:
+def run_shards(
+    fn: Callable[..., Any],
+    shard_args: Sequence[tuple],
+    names: Sequence[str],
+    desc: str,
+    opts: RayOptions,
+    num_cpus_per_task: float = 1.0,
+) -> list[Any]:
     """Run ``fn(*args)`` for every shard as a Ray task; results in shard order.
 
     Each task is retried once (``max_retries=1`` for a lost worker, ``retry_exceptions=True``
@@ -112,9 +119,11 @@ def run_shards(fn: Callable[..., Any], shard_args: Sequence[tuple], names: Seque
             pass
         if failed:
             name, exc = failed[0]
-            raise ShardFailedError(f"{desc}: shard {name} failed after 1 retry ({len(failed)} of "
-                                   f"{len(refs)} shards failed; completed shards are kept for a "
-                                   f"re-run): {_short(exc)}")
+            raise ShardFailedError(
+                f"{desc}: shard {name} failed after 1 retry ({len(failed)} of "
+                f"{len(refs)} shards failed; completed shards are kept for a "
+                f"re-run): {_short(exc)}"
+            )
         return [results[r] for r in refs]
 
 
@@ -125,8 +134,7 @@ def _short(exc: BaseException) -> str:
     return lines[-1] if lines else type(cause).__name__
 
 
-def options_from_cli(use_ray: bool, address: str | None, shards: int | None = None
-                     ) -> RayOptions | None:
+def options_from_cli(use_ray: bool, address: str | None, shards: int | None = None) -> RayOptions | None:
     """``--ray`` / ``--ray-address`` / ``--ray-shards`` -> options (None: run in this process).
 
     Fails at once with the install hint when Ray is missing.
@@ -150,16 +158,22 @@ def shard_batches(n_rows: int, batch_size: int, count: int) -> list[range]:
 # ---------------------------------------------------------------------------------------------
 # graphrec candidates: one run_candidates(--shard i/n) per task; the last part merges.
 
-def _candidates_shard(graph_dir: str, emb_dir: str, out: str, cfg: Any, index: int, count: int,
-                      force: bool) -> Any:
+
+def _candidates_shard(graph_dir: str, emb_dir: str, out: str, cfg: Any, index: int, count: int, force: bool) -> Any:
     from graphrec.candidates.config import Shard
     from graphrec.candidates.job import run_candidates
 
     return run_candidates(graph_dir, emb_dir, out, cfg, Shard(index, count), force=force)
 
 
-def candidates_on_ray(graph_dir: str | os.PathLike, emb_dir: str | os.PathLike,
-                      out: str | os.PathLike, cfg: Any, opts: RayOptions, force: bool = False) -> Any:
+def candidates_on_ray(
+    graph_dir: str | os.PathLike,
+    emb_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: Any,
+    opts: RayOptions,
+    force: bool = False,
+) -> Any:
     """``graphrec candidates --ray``: every shard a Ray task, merged by the job's own merge step.
 
     The index is built once (by the first shard, under the directory lock) and reused by the
@@ -171,24 +185,29 @@ def candidates_on_ray(graph_dir: str | os.PathLike, emb_dir: str | os.PathLike,
 
     with ray_session(opts) as ray:
         count = n_shards(ray, opts)
-        args = [(str(graph_dir), str(emb_dir), str(out), cfg, i, count, force)
-                for i in range(1, count + 1)]
+        args = [(str(graph_dir), str(emb_dir), str(out), cfg, i, count, force) for i in range(1, count + 1)]
         names = [f"{i}/{count}" for i in range(1, count + 1)]
         results = run_shards(_candidates_shard, args, names, "candidates shards", opts)
     merged = [r for r in results if r.status in ("merged", "complete")]
     if not merged:  # all parts written but none saw the others complete (not under the lock)
-        raise ShardFailedError(f"{out}: all {count} parts written but not merged; "
-                               f"run `graphrec candidates-merge {out}`")
+        raise ShardFailedError(
+            f"{out}: all {count} parts written but not merged; run `graphrec candidates-merge {out}`"
+        )
     first = merged[0]
-    return JobResult(first.out, first.status, first.shard, all(r.part_skipped for r in results),
-                     read_json_or_none(first.out / MANIFEST))
+    return JobResult(
+        first.out,
+        first.status,
+        first.shard,
+        all(r.part_skipped for r in results),
+        read_json_or_none(first.out / MANIFEST),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # graphrec embed-pins: each task embeds a contiguous run of batches into a part file.
 
-def _embed_pins_shard(graph_dir: str, model_dir: str, batch_size: int, batches: range,
-                      part: str) -> str:
+
+def _embed_pins_shard(graph_dir: str, model_dir: str, batch_size: int, batches: range, part: str) -> str:
     import numpy as np
 
     from graph_build.graph import load_graph
@@ -199,8 +218,9 @@ def _embed_pins_shard(graph_dir: str, model_dir: str, batch_size: int, batches: 
     if os.path.exists(part):  # completed by an earlier run of the same job
         return part
     graph, loaded = load_graph(graph_dir), load_model_dir(model_dir)
-    table = PinTable.from_pins(graph.pins, graph.images(), loaded.tokenizer, loaded.vocab,
-                               loaded.cfg, loaded.image_size)
+    table = PinTable.from_pins(
+        graph.pins, graph.images(), loaded.tokenizer, loaded.vocab, loaded.cfg, loaded.image_size
+    )
     emb = embed_table(loaded, table, batch_size, batches=batches)
     tmp = f"{part}.tmp.npy"
     np.save(tmp, emb)
@@ -208,8 +228,9 @@ def _embed_pins_shard(graph_dir: str, model_dir: str, batch_size: int, batches: 
     return part
 
 
-def embed_pins_on_ray(graph: Any, model_dir: str | os.PathLike, batch_size: int,
-                      out: str | os.PathLike, opts: RayOptions) -> Any:
+def embed_pins_on_ray(
+    graph: Any, model_dir: str | os.PathLike, batch_size: int, out: str | os.PathLike, opts: RayOptions
+) -> Any:
     """The ``embed_table`` result for every pin of ``graph``, computed as Ray shards of batches.
 
     Shards hold whole batches of the single-process job, so every pin goes through the same
@@ -235,8 +256,10 @@ def embed_pins_on_ray(graph: Any, model_dir: str | os.PathLike, batch_size: int,
         parts.mkdir(parents=True, exist_ok=True)
         ranges = shard_batches(graph.n_pins, batch_size, count)
         names = [f"{i}/{count}" for i in range(1, count + 1)]
-        args = [(str(graph.root), str(model_dir), batch_size, r, str(parts / f"part-{i:05d}.npy"))
-                for i, r in enumerate(ranges, 1)]
+        args = [
+            (str(graph.root), str(model_dir), batch_size, r, str(parts / f"part-{i:05d}.npy"))
+            for i, r in enumerate(ranges, 1)
+        ]
         paths = run_shards(_embed_pins_shard, args, names, "embed-pins shards", opts)
     emb = np.concatenate([np.load(p) for p in paths])
     shutil.rmtree(parts.parent, ignore_errors=True)  # ours alone: a hidden dir named after out
@@ -252,8 +275,18 @@ def json_key(*parts: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # graphrec evaluate: the scoring of one (model, task) in shards of whole query batches.
 
-def _eval_shard(model: Any, graph_dir: str, task_name: str, split: str, queries: Any,
-                ks: tuple[int, ...], batch_size: int, seed: int, batches: range) -> Any:
+
+def _eval_shard(
+    model: Any,
+    graph_dir: str,
+    task_name: str,
+    split: str,
+    queries: Any,
+    ks: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+    batches: range,
+) -> Any:
     from eval.protocol import make_task, score_batches
     from graph_build.graph import load_graph
 
@@ -262,8 +295,17 @@ def _eval_shard(model: Any, graph_dir: str, task_name: str, split: str, queries:
     return score_batches(model, graph, task, queries, ks, batch_size, seed, batches=batches)
 
 
-def evaluate_task_on_ray(model: Any, graph: Any, task: Any, split: str, queries: Any,
-                         ks: tuple[int, ...], batch_size: int, seed: int, opts: RayOptions) -> Any:
+def evaluate_task_on_ray(
+    model: Any,
+    graph: Any,
+    task: Any,
+    split: str,
+    queries: Any,
+    ks: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+    opts: RayOptions,
+) -> Any:
     """``eval.protocol.evaluate_task`` with the query batches in Ray shards (the same numbers).
 
     The fitted model goes to the object store once; each shard rebuilds the task from the graph
@@ -279,8 +321,7 @@ def evaluate_task_on_ray(model: Any, graph: Any, task: Any, split: str, queries:
         from graphrec.candidates.config import Shard
 
         ranges = [Shard(i, count).batch_range(n_batches) for i in range(1, count + 1)]
-        args = [(ref, str(graph.root), task.name, split, queries, ks, batch_size, seed, r)
-                for r in ranges]
+        args = [(ref, str(graph.root), task.name, split, queries, ks, batch_size, seed, r) for r in ranges]
         names = [f"{i}/{count}" for i in range(1, count + 1)]
         parts = run_shards(_eval_shard, args, names, f"{model.name} {task.name} shards", opts)
     return merge_accumulators(parts).result(len(queries) / max(len(task.queries), 1))

@@ -28,7 +28,7 @@ def image_block(images: np.ndarray, rows: np.ndarray, side: int = 8, chunk: int 
     out = np.empty((len(rows), side * side * 3 + 6), np.float32)
     order = np.argsort(rows, kind="stable")  # read the memmap sequentially
     for lo in progress(range(0, len(rows), chunk), desc="images"):
-        sel = order[lo:lo + chunk]
+        sel = order[lo : lo + chunk]
         img = np.asarray(images[rows[sel]], dtype=np.float32) / 255.0
         cells = np.add.reduceat(np.add.reduceat(img, ys, axis=1), xs, axis=2) / area
         npx = img.shape[1] * img.shape[2]

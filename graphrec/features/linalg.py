@@ -19,8 +19,14 @@ def _orth(y: np.ndarray) -> np.ndarray:
     return q
 
 
-def randomized_pca(x: np.ndarray | sp.spmatrix, k: int, rng: np.random.Generator, n_iter: int = 4,
-                   oversample: int = 10, center: bool = True) -> np.ndarray:
+def randomized_pca(
+    x: np.ndarray | sp.spmatrix,
+    k: int,
+    rng: np.random.Generator,
+    n_iter: int = 4,
+    oversample: int = 10,
+    center: bool = True,
+) -> np.ndarray:
     """Scores on the top ``k`` principal directions (``U * S``), deterministic for a seed.
 
     Args:

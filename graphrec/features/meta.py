@@ -7,8 +7,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 
-def metadata_block(pins: pd.DataFrame, categorical: list[str], numeric: list[str], max_levels: int = 64,
-                   min_count: int = 2) -> sp.csr_matrix | None:
+def metadata_block(
+    pins: pd.DataFrame, categorical: list[str], numeric: list[str], max_levels: int = 64, min_count: int = 2
+) -> sp.csr_matrix | None:
     """``[n, f]`` sparse block (None when there is no metadata).
 
     Categorical columns: one-hot of the ``max_levels`` most frequent levels seen at least

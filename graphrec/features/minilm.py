@@ -41,8 +41,9 @@ def pin_text_features(pins: pd.DataFrame, max_length: int | None = None) -> np.n
     return minilm_features(pin_text_list(pins), FEATURE_MAX_LENGTH if max_length is None else max_length)
 
 
-def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: int | None = None,
-                          overwrite: bool = False) -> dict[str, Any]:
+def write_minilm_features(
+    graph: PinBoardGraph, out: str | Path, *, max_length: int | None = None, overwrite: bool = False
+) -> dict[str, Any]:
     """Embed every pin's text with the frozen MiniLM and write a content embedding directory.
 
     ``max_length`` defaults to the frozen PinCLIP text tower's, so PinCLIP reuses these features.
@@ -54,6 +55,11 @@ def write_minilm_features(graph: PinBoardGraph, out: str | Path, *, max_length: 
     emb = pin_text_features(graph.pins, max_length)
     seconds = time.perf_counter() - t0
     log.info("content_minilm: %d pins in %.1f s", len(emb), seconds)
-    return write_embeddings(out, graph, model_name=NAME, pin=emb, overwrite=overwrite,
-                            extra={"encoder": ENCODER_NAME,
-                                   "max_length": max_length, "embed_seconds": round(seconds, 3)})
+    return write_embeddings(
+        out,
+        graph,
+        model_name=NAME,
+        pin=emb,
+        overwrite=overwrite,
+        extra={"encoder": ENCODER_NAME, "max_length": max_length, "embed_seconds": round(seconds, 3)},
+    )

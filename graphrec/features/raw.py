@@ -118,9 +118,11 @@ def raw_features(graph: PinBoardGraph, cfg: RawFeatureConfig) -> tuple[np.ndarra
     return l2_normalize(z), info
 
 
-def write_raw_features(graph: PinBoardGraph, out: str | Path, cfg: RawFeatureConfig,
-                       overwrite: bool = False) -> dict[str, Any]:
+def write_raw_features(
+    graph: PinBoardGraph, out: str | Path, cfg: RawFeatureConfig, overwrite: bool = False
+) -> dict[str, Any]:
     """Compute raw features and write them as a content embedding directory (model_name ``raw``)."""
     pin, info = raw_features(graph, cfg)
-    return write_embeddings(out, graph, model_name=MODEL_NAME, pin=pin, extra={"raw_features": info},
-                            overwrite=overwrite)
+    return write_embeddings(
+        out, graph, model_name=MODEL_NAME, pin=pin, extra={"raw_features": info}, overwrite=overwrite
+    )

@@ -9,8 +9,9 @@ import scipy.sparse as sp
 TOKEN = r"[^\W_]+"
 
 
-def tfidf(texts: pd.Series, min_df: int = 2, max_df: float = 0.5, max_features: int = 50_000,
-          bigrams: bool = True) -> sp.csr_matrix:
+def tfidf(
+    texts: pd.Series, min_df: int = 2, max_df: float = 0.5, max_features: int = 50_000, bigrams: bool = True
+) -> sp.csr_matrix:
     """Sublinear TF-IDF rows (L2-normalised) of ``texts``.
 
     Args:

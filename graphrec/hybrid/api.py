@@ -25,8 +25,15 @@ def _inputs(graph: PinBoardGraph, features: str | Path, text: str | Path | None)
     return feats, student_inputs(feats.pin, txt)
 
 
-def train_full_dir(graph: PinBoardGraph, features: str | Path, cfg: FullConfig, out: str | Path, *,
-                   text: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+def train_full_dir(
+    graph: PinBoardGraph,
+    features: str | Path,
+    cfg: FullConfig,
+    out: str | Path,
+    *,
+    text: str | Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Fit ``full`` on ``graph`` with the content embedding directory ``features`` (and the MiniLM
     text embedding directory ``text`` when ``cfg.text_features``); write ``out``."""
     from graphrec.hybrid.store import save_full
@@ -55,23 +62,48 @@ def _fitted(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, t
     return model, cfg, manifest, feats, x
 
 
-def embed_full_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,
-                   text: str | Path | None = None, name: str = "full", overwrite: bool = False) -> dict[str, Any]:
+def embed_full_dir(
+    graph: PinBoardGraph,
+    features: str | Path,
+    model_dir: str | Path,
+    out: str | Path,
+    *,
+    text: str | Path | None = None,
+    name: str = "full",
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Embed every pin and board with a fitted ``full`` model (an embedding directory)."""
     from graphrec.embeddings import write_embeddings
 
     check_output_free(out, overwrite=overwrite)
     model, cfg, manifest, feats, x = _fitted(graph, features, model_dir, text)
     pin = model.pin_emb(x, graph.is_cold)
-    return write_embeddings(out, graph, model_name=name, pin=pin, board=model.board_emb(), overwrite=overwrite,
-                            extra={"model_dir": str(Path(model_dir).resolve()), "features": str(Path(features).resolve()),
-                                   "features_model_name": feats.model_name,
-                                   "calibration": {"offset": model.offset, "recency_weight": model.recency_weight}})
+    return write_embeddings(
+        out,
+        graph,
+        model_name=name,
+        pin=pin,
+        board=model.board_emb(),
+        overwrite=overwrite,
+        extra={
+            "model_dir": str(Path(model_dir).resolve()),
+            "features": str(Path(features).resolve()),
+            "features_model_name": feats.model_name,
+            "calibration": {"offset": model.offset, "recency_weight": model.recency_weight},
+        },
+    )
 
 
-def embed_full_ablation_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path,
-                            variant: str, *, text: str | Path | None = None, overwrite: bool = False
-                            ) -> dict[str, Any]:
+def embed_full_ablation_dir(
+    graph: PinBoardGraph,
+    features: str | Path,
+    model_dir: str | Path,
+    out: str | Path,
+    variant: str,
+    *,
+    text: str | Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Embed the graph with ``full`` without some of its parts (``graphrec.hybrid.train.ABLATIONS``),
     rebuilt from the fitted model directory without retraining; model name ``full_<variant>``."""
     from graphrec.embeddings import write_embeddings
@@ -80,7 +112,16 @@ def embed_full_ablation_dir(graph: PinBoardGraph, features: str | Path, model_di
     check_output_free(out, overwrite=overwrite)
     model, cfg, manifest, _, x = _fitted(graph, features, model_dir, text)
     part = ablate(model, graph, x, cfg, float(manifest["chosen"]["guard_floor"]), variant)
-    return write_embeddings(out, graph, model_name=f"full_{variant}", pin=part.pin_emb(x, graph.is_cold),
-                            board=part.board_emb(), overwrite=overwrite,
-                            extra={"model_dir": str(Path(model_dir).resolve()), "ablation": variant,
-                                   "calibration": {"offset": part.offset, "recency_weight": part.recency_weight}})
+    return write_embeddings(
+        out,
+        graph,
+        model_name=f"full_{variant}",
+        pin=part.pin_emb(x, graph.is_cold),
+        board=part.board_emb(),
+        overwrite=overwrite,
+        extra={
+            "model_dir": str(Path(model_dir).resolve()),
+            "ablation": variant,
+            "calibration": {"offset": part.offset, "recency_weight": part.recency_weight},
+        },
+    )

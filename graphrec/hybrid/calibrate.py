@@ -44,7 +44,7 @@ def _mean_std(board: np.ndarray, pins: np.ndarray) -> tuple[np.ndarray, np.ndarr
     step = max(1, _ROWS // max(len(pins), 1))
     means, stds = [], []
     for a in range(0, len(u), step):
-        s = u[a:a + step] @ p.T
+        s = u[a : a + step] @ p.T
         means.append(s.mean(1))
         stds.append(s.std(1, unbiased=False))
     return torch.cat(means).numpy(), np.maximum(torch.cat(stds).numpy(), 1e-6)
@@ -69,13 +69,15 @@ def pin_vectors(teacher_pin: np.ndarray, student_pin: np.ndarray, cold: np.ndarr
     return out
 
 
-def board_vectors(board: np.ndarray, stats: BoardStats, offset: float, recency_weight: float,
-                  recency: np.ndarray) -> np.ndarray:
+def board_vectors(
+    board: np.ndarray, stats: BoardStats, offset: float, recency_weight: float, recency: np.ndarray
+) -> np.ndarray:
     """Board vectors for a calibration ``(offset, recency_weight)``."""
     sw = stats.warm_std[:, None]
     cold_term = offset + recency_weight * recency - stats.ratio * stats.cold_mean / stats.warm_std
-    return np.hstack([board / sw, (-stats.warm_mean / stats.warm_std / EPS)[:, None],
-                      (cold_term / EPS)[:, None]]).astype(np.float32)
+    return np.hstack(
+        [board / sw, (-stats.warm_mean / stats.warm_std / EPS)[:, None], (cold_term / EPS)[:, None]]
+    ).astype(np.float32)
 
 
 def pad(pins: np.ndarray, norm: float | None = None) -> tuple[np.ndarray, float]:
@@ -85,7 +87,7 @@ def pad(pins: np.ndarray, norm: float | None = None) -> tuple[np.ndarray, float]
     m = max(m, 1e-12)
     scale = np.minimum(1.0, m / np.maximum(n, 1e-12))[:, None]  # rows longer than M are clipped to M
     clipped = pins * scale
-    extra = np.sqrt(np.maximum(m * m - (clipped ** 2).sum(1), 0.0))[:, None]
+    extra = np.sqrt(np.maximum(m * m - (clipped**2).sum(1), 0.0))[:, None]
     return (np.hstack([clipped, extra]) / m).astype(np.float32), m
 
 
@@ -95,7 +97,7 @@ def unit_boards(boards: np.ndarray) -> np.ndarray:
     return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def recency_feature(saves: "object", n_boards: int) -> np.ndarray:
+def recency_feature(saves: object, n_boards: int) -> np.ndarray:
     """Standardised time of each board's latest train save (0 for all without ``saved_at``)."""
     if saves is None or "saved_at" not in saves or saves["saved_at"].isna().all():
         return np.zeros(n_boards, np.float32)
@@ -107,8 +109,9 @@ def recency_feature(saves: "object", n_boards: int) -> np.ndarray:
     return ((last - last.mean()) / std if std > 0 else np.zeros(n_boards)).astype(np.float32)
 
 
-def slice_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix,
-                 cold: np.ndarray, k: int) -> dict[str, float]:
+def slice_recall(
+    boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix, cold: np.ndarray, k: int
+) -> dict[str, float]:
     """Board -> pin Recall@k per slice (warm / cold / all) of held-out saves, known saves masked.
 
     Args:
@@ -123,7 +126,7 @@ def slice_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, hel
     step = max(1, _ROWS // max(len(pins), 1))
     sums = {"warm": [0.0, 0], "cold": [0.0, 0], "all": [0.0, 0]}
     for a in range(0, len(queries), step):
-        q = queries[a:a + step]
+        q = queries[a : a + step]
         s = torch.from_numpy(boards[q]) @ p.T
         kn = known[q].tocoo()
         s[torch.from_numpy(kn.row.astype(np.int64)), torch.from_numpy(kn.col.astype(np.int64))] = -torch.inf
@@ -139,8 +142,15 @@ def slice_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, hel
     return {n: (v[0] / v[1] if v[1] else float("nan")) for n, v in sums.items()}
 
 
-def grid_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix, cold: np.ndarray,
-                shifts: np.ndarray, k: int) -> list[dict[str, float]]:
+def grid_recall(
+    boards: np.ndarray,
+    pins: np.ndarray,
+    known: sp.csr_matrix,
+    held: sp.csr_matrix,
+    cold: np.ndarray,
+    shifts: np.ndarray,
+    k: int,
+) -> list[dict[str, float]]:
     """:func:`slice_recall` of many calibrations at once, for scores that differ only by a per-board
     constant added to every cold pin: grid point ``g`` scores a cold pin ``p`` for board ``b`` as
     ``boards[b] . pins[p] + shifts[g, b]`` (warm pins: ``boards[b] . pins[p]``).
@@ -158,7 +168,7 @@ def grid_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, held
     sums = np.zeros((n_grid, 3))
     counts = np.zeros(3)
     for a in range(0, len(queries), step):
-        q = queries[a:a + step]
+        q = queries[a : a + step]
         s = torch.from_numpy(boards[q]) @ p.T
         kn = known[q].tocoo()
         s[torch.from_numpy(kn.row.astype(np.int64)), torch.from_numpy(kn.col.astype(np.int64))] = -torch.inf
@@ -188,5 +198,7 @@ def grid_recall(boards: np.ndarray, pins: np.ndarray, known: sp.csr_matrix, held
                 ok = n > 0
                 sums[g, j] += (h[ok] / n[ok]).sum()
     names = ("warm", "cold", "all")
-    return [{nm: (float(sums[g, j] / counts[j]) if counts[j] else float("nan")) for j, nm in enumerate(names)}
-            for g in range(n_grid)]
+    return [
+        {nm: (float(sums[g, j] / counts[j]) if counts[j] else float("nan")) for j, nm in enumerate(names)}
+        for g in range(n_grid)
+    ]

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from graphrec.utils.config import ConfigError
 
-
 TEACHER_MODELS = ("als", "ease", "rp3beta")
 CRITERIA = ("guarded", "macro", "all")
 STUDENT_KINDS = ("auto", "mlp", "neighbours", "mix")
@@ -64,8 +63,9 @@ class TeacherConfig:
             raise ConfigError("full.teacher: factors, iterations >= 1, regularization >= 0, alpha > 0")
         unknown = sorted(set(self.models) - set(TEACHER_MODELS))
         if unknown or "als" not in self.models:
-            raise ConfigError(f"full.teacher.models: choose from {list(TEACHER_MODELS)} (als included), "
-                              f"got {list(self.models)}")
+            raise ConfigError(
+                f"full.teacher.models: choose from {list(TEACHER_MODELS)} (als included), got {list(self.models)}"
+            )
         if not self.ease_lambdas or min(self.ease_lambdas) <= 0 or self.ease_max_pins < 1:
             raise ConfigError(f"full.teacher.ease_lambdas: positive values expected, got {list(self.ease_lambdas)}")
         if not self.rp3_alphas or not self.rp3_betas or min(self.rp3_alphas) <= 0 or min(self.rp3_betas) < 0:
@@ -116,10 +116,16 @@ class StudentConfig:
     def __post_init__(self) -> None:
         if self.kind not in STUDENT_KINDS:
             raise ConfigError(f"full.student.kind: expected one of {list(STUDENT_KINDS)}, got {self.kind!r}")
-        if not self.neighbours or min(self.neighbours) < 1 or not self.neighbour_temperature \
-                or min(self.neighbour_temperature) <= 0:
-            raise ConfigError("full.student: neighbours >= 1 and neighbour_temperature > 0, both non-empty "
-                              f"(got {list(self.neighbours)}, {list(self.neighbour_temperature)})")
+        if (
+            not self.neighbours
+            or min(self.neighbours) < 1
+            or not self.neighbour_temperature
+            or min(self.neighbour_temperature) <= 0
+        ):
+            raise ConfigError(
+                "full.student: neighbours >= 1 and neighbour_temperature > 0, both non-empty "
+                f"(got {list(self.neighbours)}, {list(self.neighbour_temperature)})"
+            )
         if self.hidden_dim < 1 or self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("full.student: hidden_dim, epochs, batch_size >= 1 and lr > 0")
         if not 0.0 <= self.dropout < 1.0 or self.weight_decay < 0 or self.rank_weight < 0 or self.temperature <= 0:

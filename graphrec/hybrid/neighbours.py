@@ -43,8 +43,8 @@ class ContentNeighbours:
             return out.numpy()
         step = max(1, _ROWS // max(len(keys), 1))
         for a in range(0, len(q), step):
-            sim = q[a:a + step] @ keys.T
+            sim = q[a : a + step] @ keys.T
             top, idx = torch.topk(sim, k, dim=1)
             w = torch.softmax(top / self.temperature, dim=1)
-            out[a:a + step] = torch.einsum("qk,qkd->qd", w, values[idx])
+            out[a : a + step] = torch.einsum("qk,qkd->qd", w, values[idx])
         return out.numpy()

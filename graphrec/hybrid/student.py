@@ -24,8 +24,9 @@ class Student(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, cfg: StudentConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(in_dim, cfg.hidden_dim), nn.GELU(),
-                                 nn.Linear(cfg.hidden_dim, out_dim))
+        self.net = nn.Sequential(
+            nn.Dropout(cfg.dropout), nn.Linear(in_dim, cfg.hidden_dim), nn.GELU(), nn.Linear(cfg.hidden_dim, out_dim)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -35,12 +36,18 @@ class Student(nn.Module):
         """Student vectors of content rows ``x`` (eval mode, float32)."""
         self.eval()
         xt = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
-        return torch.cat([self(xt[a:a + batch]) for a in range(0, len(xt), batch)]).numpy()
+        return torch.cat([self(xt[a : a + batch]) for a in range(0, len(xt), batch)]).numpy()
 
 
-def train_student(content: np.ndarray, pin_factors: np.ndarray, board_factors: np.ndarray,
-                  edges: tuple[np.ndarray, np.ndarray], warm: np.ndarray, cfg: StudentConfig,
-                  seed: int) -> tuple[Student, list[float]]:
+def train_student(
+    content: np.ndarray,
+    pin_factors: np.ndarray,
+    board_factors: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray],
+    warm: np.ndarray,
+    cfg: StudentConfig,
+    seed: int,
+) -> tuple[Student, list[float]]:
     """Fit the student on the warm pins; returns ``(student, per-epoch losses)``.
 
     Args:
@@ -58,7 +65,7 @@ def train_student(content: np.ndarray, pin_factors: np.ndarray, board_factors: n
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x = torch.from_numpy(np.ascontiguousarray(content[warm], dtype=np.float32))
     target = torch.from_numpy(np.ascontiguousarray(pin_factors[warm], dtype=np.float32))
-    scale = float((target ** 2).sum(1).mean().clamp(min=1e-12))
+    scale = float((target**2).sum(1).mean().clamp(min=1e-12))
     row = -np.ones(len(content), dtype=np.int64)
     row[warm] = np.arange(len(warm))
     pos, board = torch.from_numpy(row[edges[0]]), torch.from_numpy(np.asarray(edges[1], np.int64))
@@ -70,7 +77,7 @@ def train_student(content: np.ndarray, pin_factors: np.ndarray, board_factors: n
         order = torch.randperm(n_items, generator=gen)
         total = 0.0
         for a in range(0, n_items, cfg.batch_size):
-            sel = order[a:a + cfg.batch_size]
+            sel = order[a : a + cfg.batch_size]
             if cfg.rank_weight > 0:
                 v = net(x)
                 loss = ((v - target) ** 2).sum(1).mean() / scale

@@ -129,8 +129,12 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
     known_w, held_w = known[:, warm], held[:, warm]
     dense_ok = graph.n_boards * len(warm) <= cfg.dense_max
     if not dense_ok:
-        log.info("full teacher: %d boards x %d warm pins > full.teacher.dense_max %d: ALS only",
-                 graph.n_boards, len(warm), cfg.dense_max)
+        log.info(
+            "full teacher: %d boards x %d warm pins > full.teacher.dense_max %d: ALS only",
+            graph.n_boards,
+            len(warm),
+            cfg.dense_max,
+        )
     rows: list[dict[str, Any]] = []
     best: dict[str, tuple[float, Any, dict[str, Any]]] = {}
 
@@ -142,13 +146,15 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
     grid = list(itertools.product(cfg.factors, cfg.regularization))
     for factors, reg in progress(grid, desc="teacher: als", unit="fit"):
         board, pin = fit_als(graph.csr("train"), factors, reg, cfg.alpha, cfg.iterations, seed)
-        val = warm_recall(board @ pin[warm].T, known_w, held_w, k) if dense_ok else \
-            _factor_recall(board, pin[warm], known_w, held_w, k)
+        val = (
+            warm_recall(board @ pin[warm].T, known_w, held_w, k)
+            if dense_ok
+            else _factor_recall(board, pin[warm], known_w, held_w, k)
+        )
         record("als", {"factors": int(factors), "regularization": float(reg)}, val, (board, pin))
     families = [f for f in cfg.models if f != "als"] if dense_ok else []
     if "ease" in families and len(warm) > cfg.ease_max_pins:
-        log.info("full teacher: %d warm pins > full.teacher.ease_max_pins %d: no EASE", len(warm),
-                 cfg.ease_max_pins)
+        log.info("full teacher: %d warm pins > full.teacher.ease_max_pins %d: no EASE", len(warm), cfg.ease_max_pins)
         families.remove("ease")
     scores: dict[str, np.ndarray] = {}
     if "ease" in families:
@@ -159,8 +165,9 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
         scores["ease"] = best["ease"][1]
         del gram
     if "rp3beta" in families:
-        for a, b in progress(list(itertools.product(cfg.rp3_alphas, cfg.rp3_betas)), desc="teacher: rp3beta",
-                             unit="fit"):
+        for a, b in progress(
+            list(itertools.product(cfg.rp3_alphas, cfg.rp3_betas)), desc="teacher: rp3beta", unit="fit"
+        ):
             s = np.asarray((known_w @ rp3beta_weights(known_w, a, b).astype(np.float32)).toarray())
             record("rp3beta", {"alpha": float(a), "beta": float(b)}, warm_recall(s, known_w, held_w, k), s)
         scores["rp3beta"] = best["rp3beta"][1]
@@ -181,8 +188,15 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
         if val > als_val and weights["als"] < 1.0:
             board, pin_w = truncated(_mix(z, names, w), cfg.rank, seed)
             t_val = warm_recall(board @ pin_w.T, known_w, held_w, k)
-            rows.append({"model": "blend_svd", "weights": weights, "rank": int(pin_w.shape[1]),
-                         "val_warm_recall": float(t_val), "crossfit_gain": gain})
+            rows.append(
+                {
+                    "model": "blend_svd",
+                    "weights": weights,
+                    "rank": int(pin_w.shape[1]),
+                    "val_warm_recall": float(t_val),
+                    "crossfit_gain": gain,
+                }
+            )
             if t_val > als_val:
                 als_scores = als_board @ als_pin[warm].T
                 teacher.fold_board = als_board
@@ -194,8 +208,12 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
                 teacher.gain = gain
                 chosen = rows[-1]
     teacher.rows = [chosen, *sorted((r for r in rows if r is not chosen), key=lambda r: -r["val_warm_recall"])]
-    log.info("full teacher: %s (validation warm Recall@%d %.4f)",
-             {k_: v for k_, v in chosen.items() if k_ != "val_warm_recall"}, k, chosen["val_warm_recall"])
+    log.info(
+        "full teacher: %s (validation warm Recall@%d %.4f)",
+        {k_: v for k_, v in chosen.items() if k_ != "val_warm_recall"},
+        k,
+        chosen["val_warm_recall"],
+    )
     return teacher
 
 
@@ -208,14 +226,15 @@ def _mix(z: dict[str, np.ndarray], names: list[str], weights: tuple[float, ...])
     return sum(w * z[n] for w, n in zip(weights, names) if w > 0)
 
 
-def _factor_recall(board: np.ndarray, pin: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix, k: int,
-                   rows: int = 1 << 24) -> float:
+def _factor_recall(
+    board: np.ndarray, pin: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix, k: int, rows: int = 1 << 24
+) -> float:
     """:func:`warm_recall` of ``board . pin`` without the whole score matrix in memory."""
     q = np.flatnonzero(np.diff(held.indptr) > 0)
     step = max(1, rows // max(len(pin), 1))
     total = 0.0
     for a in range(0, len(q), step):
-        b = q[a:a + step]
+        b = q[a : a + step]
         total += warm_recall(board[b] @ pin.T, known[b], held[b], k) * len(b)
     return total / max(len(q), 1)
 
@@ -226,8 +245,9 @@ def truncated(scores: np.ndarray, rank: int, seed: int) -> tuple[np.ndarray, np.
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        u, s, v = torch.svd_lowrank(torch.from_numpy(np.ascontiguousarray(scores, np.float32)),
-                                    q=min(r + 10, *scores.shape), niter=4)
+        u, s, v = torch.svd_lowrank(
+            torch.from_numpy(np.ascontiguousarray(scores, np.float32)), q=min(r + 10, *scores.shape), niter=4
+        )
     finally:
         torch.random.set_rng_state(gen_state)
     root = s[:r].sqrt()

@@ -16,8 +16,16 @@ from typing import Any
 import numpy as np
 
 from graph_build.graph import PinBoardGraph
-from graphrec.hybrid.calibrate import (BoardStats, board_stats, board_vectors, grid_recall, pad, pin_vectors,
-                                       recency_feature, unit_boards)
+from graphrec.hybrid.calibrate import (
+    BoardStats,
+    board_stats,
+    board_vectors,
+    grid_recall,
+    pad,
+    pin_vectors,
+    recency_feature,
+    unit_boards,
+)
 from graphrec.hybrid.config import ABLATIONS, CalibrationConfig, FullConfig
 from graphrec.hybrid.neighbours import ContentNeighbours, unit_rows
 from graphrec.hybrid.student import Student, train_student
@@ -51,8 +59,9 @@ class FullModel:
         return student_vectors(self.student_kind, self.student, self.neighbours, self.mix_scale, content)
 
     def board_emb(self) -> np.ndarray:
-        return unit_boards(board_vectors(self.board_factors, self.stats, self.offset, self.recency_weight,
-                                         self.recency))
+        return unit_boards(
+            board_vectors(self.board_factors, self.stats, self.offset, self.recency_weight, self.recency)
+        )
 
     def pin_emb(self, content: np.ndarray, cold: np.ndarray) -> np.ndarray:
         """Unit pin vectors: teacher rows for warm pins, student rows (from ``content``) for cold ones."""
@@ -99,8 +108,13 @@ class FullModel:
                 folded, has = fold_in(self.board_factors, student, saves, self.alpha, self.regularization)
             else:
                 f = self.fold
-                als, has = fold_in(f.fold_board, np.zeros((m, f.fold_board.shape[1]), np.float32), saves,
-                                   self.alpha, self.regularization)
+                als, has = fold_in(
+                    f.fold_board,
+                    np.zeros((m, f.fold_board.shape[1]), np.float32),
+                    saves,
+                    self.alpha,
+                    self.regularization,
+                )
                 column = (als @ f.fold_board.T - f.fold_mean) / f.fold_std  # m x boards
                 folded = project(self.board_factors, column, student, PROJECT_PRIOR)
             cold = ~has
@@ -126,8 +140,9 @@ def project(board: np.ndarray, columns: np.ndarray, prior: np.ndarray, weight: f
     return np.linalg.solve(a, rhs.T).T.astype(np.float32)
 
 
-def fold_in(board: np.ndarray, prior: np.ndarray, saves: tuple[np.ndarray, np.ndarray], alpha: float,
-            regularization: float) -> tuple[np.ndarray, np.ndarray]:
+def fold_in(
+    board: np.ndarray, prior: np.ndarray, saves: tuple[np.ndarray, np.ndarray], alpha: float, regularization: float
+) -> tuple[np.ndarray, np.ndarray]:
     """ALS item vectors of new pins from their saves (board vectors fixed), ridge prior ``prior``.
 
     Solves ``(U^T U + alpha U_S^T U_S + lambda I) v = (1 + alpha) U_S^T 1 + lambda prior`` per pin
@@ -164,20 +179,50 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
     stats, norm, grid = calibrate(graph, board, pin, s_pin, recency, cfg.calibration, floor)
     best = grid[0]
     t3 = time.perf_counter()
-    log.info("full: offset %.2f, recency weight %.2f (validation %s)", best["offset"], best["recency_weight"],
-             {k: round(v, 4) for k, v in best["val"].items()})
-    info = {"chosen": {"offset": best["offset"], "recency_weight": best["recency_weight"], "val": best["val"],
-                       "teacher": teacher.chosen, "student": student_grid[0], "guard_floor": floor},
-            "grid": grid, "teacher_grid": teacher.rows, "student_grid": student_grid, "student_losses": losses,
-            "ratio": stats.ratio,
-            "seconds": {"teacher": round(t1 - t0, 3), "student": round(t2 - t1, 3), "calibration": round(t3 - t2, 3)}}
-    return FullModel(board, pin, student, stats, recency, best["offset"], best["recency_weight"], norm,
-                     teacher.regularization, teacher.alpha, info, teacher if len(teacher.fold_board) else None,
-                     kind, neighbours, scale)
+    log.info(
+        "full: offset %.2f, recency weight %.2f (validation %s)",
+        best["offset"],
+        best["recency_weight"],
+        {k: round(v, 4) for k, v in best["val"].items()},
+    )
+    info = {
+        "chosen": {
+            "offset": best["offset"],
+            "recency_weight": best["recency_weight"],
+            "val": best["val"],
+            "teacher": teacher.chosen,
+            "student": student_grid[0],
+            "guard_floor": floor,
+        },
+        "grid": grid,
+        "teacher_grid": teacher.rows,
+        "student_grid": student_grid,
+        "student_losses": losses,
+        "ratio": stats.ratio,
+        "seconds": {"teacher": round(t1 - t0, 3), "student": round(t2 - t1, 3), "calibration": round(t3 - t2, 3)},
+    }
+    return FullModel(
+        board,
+        pin,
+        student,
+        stats,
+        recency,
+        best["offset"],
+        best["recency_weight"],
+        norm,
+        teacher.regularization,
+        teacher.alpha,
+        info,
+        teacher if len(teacher.fold_board) else None,
+        kind,
+        neighbours,
+        scale,
+    )
 
 
-def student_vectors(kind: str, student: Student, neighbours: ContentNeighbours | None, scale: float,
-                    content: np.ndarray) -> np.ndarray:
+def student_vectors(
+    kind: str, student: Student, neighbours: ContentNeighbours | None, scale: float, content: np.ndarray
+) -> np.ndarray:
     """Teacher-space vectors of ``content`` by the inductive path ``kind``."""
     if kind == "mlp":
         return student.embed(content)
@@ -186,8 +231,9 @@ def student_vectors(kind: str, student: Student, neighbours: ContentNeighbours |
     return nb if kind == "neighbours" else (0.5 * (student.embed(content) + nb)).astype(np.float32)
 
 
-def choose_student(graph: PinBoardGraph, content: np.ndarray, board: np.ndarray, pin: np.ndarray, mlp: Student,
-                   cfg: FullConfig) -> tuple[str, ContentNeighbours | None, float, list[dict[str, Any]]]:
+def choose_student(
+    graph: PinBoardGraph, content: np.ndarray, board: np.ndarray, pin: np.ndarray, mlp: Student, cfg: FullConfig
+) -> tuple[str, ContentNeighbours | None, float, list[dict[str, Any]]]:
     """The inductive path with the best validation Recall@k of cold pins ranked among the cold
     pins (``full.student.kind``; ties: the simpler). Returns ``(kind, neighbours, mix scale, rows
     best first)``; the neighbour vectors are scaled to the MLP's mean norm over the warm pins."""
@@ -209,20 +255,35 @@ def choose_student(graph: PinBoardGraph, content: np.ndarray, board: np.ndarray,
         for kind in ("neighbours", "mix"):
             if kind in kinds:
                 s = v if kind == "neighbours" else 0.5 * (s_mlp + v)
-                rows.append({"kind": kind, "neighbours": int(k), "temperature": float(temp),
-                             "val_cold_recall": warm_recall(board @ s.T, known, held, cfg.calibration.k)})
+                rows.append(
+                    {
+                        "kind": kind,
+                        "neighbours": int(k),
+                        "temperature": float(temp),
+                        "val_cold_recall": warm_recall(board @ s.T, known, held, cfg.calibration.k),
+                    }
+                )
                 options[len(rows) - 1] = (kind, nb, scale)
     order = sorted(range(len(rows)), key=lambda i: (-rows[i]["val_cold_recall"], i))
     kind, nb, scale = options[order[0]]
-    log.info("full student: %s (validation cold-only Recall@%d %.4f)",
-             {k: v for k, v in rows[order[0]].items() if k != "val_cold_recall"}, cfg.calibration.k,
-             rows[order[0]]["val_cold_recall"])
+    log.info(
+        "full student: %s (validation cold-only Recall@%d %.4f)",
+        {k: v for k, v in rows[order[0]].items() if k != "val_cold_recall"},
+        cfg.calibration.k,
+        rows[order[0]]["val_cold_recall"],
+    )
     return kind, nb, scale, [rows[i] for i in order]
 
 
-def calibrate(graph: PinBoardGraph, board: np.ndarray, pin: np.ndarray, cold_student: np.ndarray,
-              recency: np.ndarray, cal: CalibrationConfig, floor: float
-              ) -> tuple[BoardStats, float, list[dict[str, Any]]]:
+def calibrate(
+    graph: PinBoardGraph,
+    board: np.ndarray,
+    pin: np.ndarray,
+    cold_student: np.ndarray,
+    recency: np.ndarray,
+    cal: CalibrationConfig,
+    floor: float,
+) -> tuple[BoardStats, float, list[dict[str, Any]]]:
     """Score statistics, the padding norm and the validation grid (best first) for teacher
     vectors ``pin`` (warm rows) and inductive vectors ``cold_student`` (one row per cold pin)."""
     cold = graph.is_cold
@@ -233,8 +294,9 @@ def calibrate(graph: PinBoardGraph, board: np.ndarray, pin: np.ndarray, cold_stu
     return stats, norm, _choose(graph, board, stats, recency, pins, norm, cal, floor)
 
 
-def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, floor: float,
-           variant: str) -> FullModel:
+def ablate(
+    model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, floor: float, variant: str
+) -> FullModel:
     """The ``variant`` of :data:`ABLATIONS` of a fitted ``model`` (calibration re-chosen on
     validation by the same criterion; ``floor``: the guarded criterion's, the manifest's
     ``chosen.guard_floor``)."""
@@ -248,8 +310,9 @@ def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: Ful
         out.student_kind, out.neighbours = "mlp", None
     cal = dataclasses.replace(cfg.calibration, recency=(0.0,))
     cold = graph.is_cold
-    out.stats, out.pin_norm, grid = calibrate(graph, model.board_factors, model.pin_factors,
-                                              out.student_emb(content[cold]), model.recency, cal, floor)
+    out.stats, out.pin_norm, grid = calibrate(
+        graph, model.board_factors, model.pin_factors, out.student_emb(content[cold]), model.recency, cal, floor
+    )
     out.offset, out.recency_weight = grid[0]["offset"], 0.0
     out.info = {"chosen": grid[0]}
     return out
@@ -258,8 +321,16 @@ def ablate(model: FullModel, graph: PinBoardGraph, content: np.ndarray, cfg: Ful
 NO_COLD = -1.0e4  # a cold offset no student z-score reaches: the teacher's ranking alone
 
 
-def _choose(graph: PinBoardGraph, board: np.ndarray, stats: BoardStats, recency: np.ndarray, pins: np.ndarray,
-            norm: float, cal: CalibrationConfig, floor: float) -> list[dict[str, Any]]:
+def _choose(
+    graph: PinBoardGraph,
+    board: np.ndarray,
+    stats: BoardStats,
+    recency: np.ndarray,
+    pins: np.ndarray,
+    norm: float,
+    cal: CalibrationConfig,
+    floor: float,
+) -> list[dict[str, Any]]:
     """Every grid point scored on validation, best first by ``cal.criterion`` (ties: more warm
     recall, then the smaller offset and weight). ``floor``: the least validation warm recall
     the ``guarded`` criterion keeps (``Teacher.guard_floor``)."""
@@ -272,8 +343,15 @@ def _choose(graph: PinBoardGraph, board: np.ndarray, stats: BoardStats, recency:
     base = np.hstack([base, np.zeros((len(base), 1), np.float32)])
     shifts = np.array([(o + w * recency) / norm for o, w in points], dtype=np.float64)
     vals = grid_recall(base, pins, known, held, graph.is_cold, shifts, cal.k)
-    rows = [{"offset": float(o), "recency_weight": float(w), "val": val,
-             "score": float(criterion_score(val, cal.criterion, floor))} for (o, w), val in zip(points, vals)]
+    rows = [
+        {
+            "offset": float(o),
+            "recency_weight": float(w),
+            "val": val,
+            "score": float(criterion_score(val, cal.criterion, floor)),
+        }
+        for (o, w), val in zip(points, vals)
+    ]
     return sorted(rows, key=lambda r: (-r["score"], -r["val"]["warm"], r["offset"], r["recency_weight"]))
 
 

@@ -10,17 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from graph_build.graph import PinBoardGraph
-from graphrec.utils.config import to_dict
 from graphrec.embeddings import graph_fingerprint
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import Resume, checkpoint_dir, resume_from
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import check_output_free
 
 
-def train_pinclip_dir(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path, *, resume: Resume = False,
-                      overwrite: bool = False, tracker: Tracker = NULL,
-                      text_features: str | Path | None = None) -> dict[str, Any]:
+def train_pinclip_dir(
+    graph: PinBoardGraph,
+    cfg: PinClipConfig,
+    out: str | Path,
+    *,
+    resume: Resume = False,
+    overwrite: bool = False,
+    tracker: Tracker = NULL,
+    text_features: str | Path | None = None,
+) -> dict[str, Any]:
     """Train on ``graph``'s train split and write the model directory ``out``; returns its manifest.
 
     Checkpoints live in ``checkpoint_dir(out)`` until the model directory is written, so an
@@ -43,20 +50,28 @@ def train_pinclip_dir(graph: PinBoardGraph, cfg: PinClipConfig, out: str | Path,
     go_on = resume_from(ckpt, identity, resume)
     tracker.set_tags({"dataset": graph.name, "seed": cfg.seed, "graph": str(graph.root)})
     t0 = time.perf_counter()
-    trained = train_pinclip(graph, cfg, ckpt, resume=go_on, identity=identity, tracker=tracker,
-                            text_features=text_features)
+    trained = train_pinclip(
+        graph, cfg, ckpt, resume=go_on, identity=identity, tracker=tracker, text_features=text_features
+    )
     history = trained.history
     manifest = {
-        "graph": {"path": str(graph.root.resolve()), "manifest_sha256": graph_fingerprint(graph),
-                  "dataset": graph.name},
-        "seed": cfg.seed, "steps": cfg.train.steps, "train_pins": trained.info["train_pins"],
+        "graph": {
+            "path": str(graph.root.resolve()),
+            "manifest_sha256": graph_fingerprint(graph),
+            "dataset": graph.name,
+        },
+        "seed": cfg.seed,
+        "steps": cfg.train.steps,
+        "train_pins": trained.info["train_pins"],
         "anchors_with_train_saves": trained.info["anchors_with_train_saves"],
         "image_size": trained.info["image_size"],
-        "train_seconds_this_run": round(time.perf_counter() - t0, 3), "history": history,
+        "train_seconds_this_run": round(time.perf_counter() - t0, 3),
+        "history": history,
         "final_losses": history[-1] if history else {},
     }
-    save_model_dir(out, trained.model, cfg, trained.tokenizer, trained.vocab, manifest, checkpoints=ckpt,
-                   overwrite=overwrite)
+    save_model_dir(
+        out, trained.model, cfg, trained.tokenizer, trained.vocab, manifest, checkpoints=ckpt, overwrite=overwrite
+    )
     for f in ("config.json", "manifest.json", "build.json"):
         tracker.log_artifacts(Path(out) / f, "pinclip")
     return manifest

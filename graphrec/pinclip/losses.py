@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+def info_nce(
+    a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, exclude: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric InfoNCE between row-aligned L2-normalised ``a`` and ``b`` (B x E).
 
     Row i of ``a`` and row i of ``b`` are a positive pair; every other row is a negative, except

@@ -46,8 +46,17 @@ class PinClip(nn.Module):
         pixel_mean, pixel_std: per-channel normalisation of the pixels.
     """
 
-    def __init__(self, cfg: PinClipConfig, vision: nn.Module, text: nn.Module | None, text_feature_dim: int,
-                 categorical_sizes: list[int], n_numeric: int, pixel_mean, pixel_std) -> None:
+    def __init__(
+        self,
+        cfg: PinClipConfig,
+        vision: nn.Module,
+        text: nn.Module | None,
+        text_feature_dim: int,
+        categorical_sizes: list[int],
+        n_numeric: int,
+        pixel_mean,
+        pixel_std,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         D, E = cfg.fusion.dim, cfg.fusion.embed_dim
@@ -71,8 +80,9 @@ class PinClip(nn.Module):
         self.n_meta_slots = self.n_cat + (1 if n_numeric else 0)
         n_slots = 1 + self.n_img_slots + self.n_txt_slots + self.n_meta_slots
         self.slot = nn.Parameter(torch.randn(1, n_slots, D) * 0.02)
-        layer = nn.TransformerEncoderLayer(D, cfg.fusion.num_heads, 2 * D, cfg.fusion.dropout, batch_first=True,
-                                           norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(
+            D, cfg.fusion.num_heads, 2 * D, cfg.fusion.dropout, batch_first=True, norm_first=True, activation="gelu"
+        )
         self.fusion = nn.TransformerEncoder(layer, cfg.fusion.num_layers, enable_nested_tensor=False)
         self.out_norm, self.out_proj = nn.LayerNorm(D), nn.Linear(D, E)
         self.img_proj, self.txt_proj = nn.Linear(hv, E), nn.Linear(ht, E)
@@ -159,16 +169,24 @@ class PinClip(nn.Module):
         meta_tok = self._meta_tokens(inp)
         d_img, d_txt, d_meta = self._dropped(B, train, has_image)
         parts = [torch.zeros(B, 1, img_tok.shape[-1]), img_tok, txt_tok]
-        pads = [torch.zeros(B, 1, dtype=torch.bool), (~has_image | d_img).unsqueeze(1).expand(B, self.n_img_slots),
-                txt_pad | d_txt.unsqueeze(1)]
+        pads = [
+            torch.zeros(B, 1, dtype=torch.bool),
+            (~has_image | d_img).unsqueeze(1).expand(B, self.n_img_slots),
+            txt_pad | d_txt.unsqueeze(1),
+        ]
         if meta_tok is not None:
             parts.append(meta_tok)
             pads.append(d_meta.unsqueeze(1).expand(B, self.n_meta_slots))
         h = self.fusion(torch.cat(parts, dim=1) + self.slot, src_key_padding_mask=torch.cat(pads, dim=1))
         fused = F.normalize(self.out_proj(self.out_norm(h[:, 0])), dim=-1)
         meta = F.normalize(self.meta_proj(meta_tok.mean(1)), dim=-1) if meta_tok is not None else None
-        return PinOutputs(fused=fused, image=F.normalize(self.img_proj(img_pooled), dim=-1),
-                          text=F.normalize(self.txt_proj(txt_pooled), dim=-1), metadata=meta, has_image=has_image)
+        return PinOutputs(
+            fused=fused,
+            image=F.normalize(self.img_proj(img_pooled), dim=-1),
+            text=F.normalize(self.txt_proj(txt_pooled), dim=-1),
+            metadata=meta,
+            has_image=has_image,
+        )
 
 
 def build_model(cfg: PinClipConfig, tokenizer, vocab) -> PinClip:

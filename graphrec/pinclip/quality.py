@@ -26,13 +26,21 @@ def cross_modal_recall(image: np.ndarray, text: np.ndarray, ks: tuple[int, ...] 
     """Image->text and text->image Recall@K for row-aligned normalised projections."""
     s = torch.from_numpy(image) @ torch.from_numpy(text).T
     i2t, t2i = recall_at_k(s, ks), recall_at_k(s.T, ks)
-    return {**{f"image_to_text_recall@{k}": v for k, v in i2t.items()},
-            **{f"text_to_image_recall@{k}": v for k, v in t2i.items()}}
+    return {
+        **{f"image_to_text_recall@{k}": v for k, v in i2t.items()},
+        **{f"text_to_image_recall@{k}": v for k, v in t2i.items()},
+    }
 
 
 @torch.inference_mode()
-def cold_neighbor_recall(graph: PinBoardGraph, emb: np.ndarray, ks: tuple[int, ...] = (20, 50),
-                         split: str = "test", batch: int = 1024, per_query: bool = False) -> dict[str, float]:
+def cold_neighbor_recall(
+    graph: PinBoardGraph,
+    emb: np.ndarray,
+    ks: tuple[int, ...] = (20, 50),
+    split: str = "test",
+    batch: int = 1024,
+    per_query: bool = False,
+) -> dict[str, float]:
     """Mean over cold pins with ``split`` saves of recall@K of their boards' other pins.
 
     Relevant set of cold pin p: every pin saved (any split) to a board on which p has a
@@ -41,8 +49,9 @@ def cold_neighbor_recall(graph: PinBoardGraph, emb: np.ndarray, ks: tuple[int, .
     """
     all_pins = np.concatenate([graph.saves[s]["pin_idx"].to_numpy() for s in ("train", "val", "test")])
     all_boards = np.concatenate([graph.saves[s]["board_idx"].to_numpy() for s in ("train", "val", "test")])
-    members = sp.csr_matrix((np.ones(len(all_pins), np.float32), (all_boards, all_pins)),
-                            shape=(graph.n_boards, graph.n_pins))
+    members = sp.csr_matrix(
+        (np.ones(len(all_pins), np.float32), (all_boards, all_pins)), shape=(graph.n_boards, graph.n_pins)
+    )
     members.data[:] = 1.0
     held = graph.csr(split)  # pins x boards
     queries = np.flatnonzero(graph.is_cold & (np.diff(held.indptr) > 0))
@@ -54,11 +63,11 @@ def cold_neighbor_recall(graph: PinBoardGraph, emb: np.ndarray, ks: tuple[int, .
     hits = {k: [] for k in ks}
     n_rel = np.diff(rel.indptr)
     for a in range(0, len(queries), batch):
-        q = queries[a:a + batch]
+        q = queries[a : a + batch]
         s = E[q] @ E.T
         s[torch.arange(len(q)), torch.from_numpy(q)] = float("-inf")
         top = torch.topk(s, kmax, dim=1).indices.numpy()
-        dense_hit = np.take_along_axis(rel[a:a + batch].toarray() > 0, top, axis=1)
+        dense_hit = np.take_along_axis(rel[a : a + batch].toarray() > 0, top, axis=1)
         for k in ks:
             hits[k].append(dense_hit[:, :k].sum(1))
     keep = n_rel > 0

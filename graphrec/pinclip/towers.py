@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import (AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig,
-                          CLIPVisionModel)
+from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
 
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import CLIP_MEAN, CLIP_STD
@@ -28,9 +27,17 @@ def vision_tower(cfg: PinClipConfig) -> CLIPVisionModel:
     c = cfg.image
     if c.image_size % c.patch_size:
         raise ValueError(f"pinclip.image.image_size {c.image_size} must be a multiple of patch_size {c.patch_size}")
-    return CLIPVisionModel(CLIPVisionConfig(
-        image_size=c.image_size, patch_size=c.patch_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_layers,
-        num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, num_channels=3))
+    return CLIPVisionModel(
+        CLIPVisionConfig(
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            hidden_size=c.hidden_size,
+            num_hidden_layers=c.num_layers,
+            num_attention_heads=c.num_heads,
+            intermediate_size=c.intermediate_size,
+            num_channels=3,
+        )
+    )
 
 
 def text_tower(cfg: PinClipConfig, tokenizer) -> torch.nn.Module | None:
@@ -46,10 +53,19 @@ def text_tower(cfg: PinClipConfig, tokenizer) -> torch.nn.Module | None:
     if cfg.clip_path:
         return CLIPTextModel.from_pretrained(cfg.clip_path, local_files_only=True)
     c = cfg.text
-    return CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=c.hidden_size, num_hidden_layers=c.num_layers,
-        num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=c.hidden_size,
+            num_hidden_layers=c.num_layers,
+            num_attention_heads=c.num_heads,
+            intermediate_size=c.intermediate_size,
+            max_position_embeddings=c.max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
 
 
 def pin_tokenizer(cfg: PinClipConfig, warm_pins) -> object:
@@ -63,8 +79,11 @@ def pin_tokenizer(cfg: PinClipConfig, warm_pins) -> object:
         return backbone_tokenizer(cfg.text.backbone)
     if cfg.clip_path:
         return load_tokenizer(cfg.clip_path)
-    return train_tokenizer(pin_texts(warm_pins["title"].tolist(), warm_pins["description"].tolist()),
-                           cfg.text.vocab_size, cfg.text.min_frequency)
+    return train_tokenizer(
+        pin_texts(warm_pins["title"].tolist(), warm_pins["description"].tolist()),
+        cfg.text.vocab_size,
+        cfg.text.min_frequency,
+    )
 
 
 def clip_pixel_stats(clip_path: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -101,9 +120,8 @@ def minilm_features(texts: list[str], max_length: int, batch_size: int = 256) ->
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     order = np.argsort(np.array([len(t) for t in texts], dtype=np.int64), kind="stable")
     for a in progress(range(0, len(texts), batch_size), desc="minilm", unit="batch"):
-        rows = order[a:a + batch_size]
-        enc = tok([texts[i] for i in rows], max_length=max_length, truncation=True, padding=True,
-                  return_tensors="pt")
+        rows = order[a : a + batch_size]
+        enc = tok([texts[i] for i in rows], max_length=max_length, truncation=True, padding=True, return_tensors="pt")
         h = model(**enc).last_hidden_state
         m = enc["attention_mask"].unsqueeze(-1).float()
         v = (h * m).sum(1) / m.sum(1).clamp(min=1)

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from graph_build.graph import PinBoardGraph
-from graphrec.utils.config import to_dict
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.losses import info_nce, masked_info_nce
@@ -28,6 +27,7 @@ from graphrec.pinclip.text_backbone import reusable_features
 from graphrec.pinclip.towers import pin_tokenizer
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.utils.config import to_dict
 from graphrec.utils.logs import progress
 from graphrec.utils.seed import seed_everything
 
@@ -48,8 +48,10 @@ def _optimizer(model: PinClip, cfg: PinClipConfig) -> torch.optim.Optimizer:
         if not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 or "logit_scale" in name or "norm" in name else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.train.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.train.lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.train.lr,
+    )
 
 
 def _first_occurrences(idx: np.ndarray) -> torch.Tensor:
@@ -57,8 +59,14 @@ def _first_occurrences(idx: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.sort(first))
 
 
-def step_losses(model: PinClip, table: PinTable, sampler: CoBoardSampler, rng: np.random.Generator,
-                cfg: PinClipConfig, board_inputs=None) -> dict[str, torch.Tensor]:
+def step_losses(
+    model: PinClip,
+    table: PinTable,
+    sampler: CoBoardSampler,
+    rng: np.random.Generator,
+    cfg: PinClipConfig,
+    board_inputs=None,
+) -> dict[str, torch.Tensor]:
     """One batch: anchors, their co-board positives, and every enabled objective."""
     B = min(cfg.train.batch_size, len(sampler.anchors))
     anchors = rng.choice(sampler.anchors, size=B, replace=False)
@@ -123,10 +131,17 @@ def fit_inputs(graph: PinBoardGraph, cfg: PinClipConfig) -> tuple[Any, MetadataV
     return tokenizer, vocab
 
 
-def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, resume: bool = False,
-                  on_checkpoint: Callable[[int], None] | None = None,
-                  identity: dict[str, Any] | None = None, tracker: Tracker = NULL,
-                  text_features: str | Path | None = None) -> TrainedPinClip:
+def train_pinclip(
+    graph: PinBoardGraph,
+    cfg: PinClipConfig,
+    ckpt_dir: Path,
+    *,
+    resume: bool = False,
+    on_checkpoint: Callable[[int], None] | None = None,
+    identity: dict[str, Any] | None = None,
+    tracker: Tracker = NULL,
+    text_features: str | Path | None = None,
+) -> TrainedPinClip:
     """Train on ``graph``'s warm pins and train saves.
 
     Args:
@@ -145,8 +160,15 @@ def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, r
     tokenizer, vocab = fit_inputs(graph, cfg)
     model = build_model(cfg, tokenizer, vocab)
     image_size = int(model.vision.config.image_size)
-    table = PinTable.from_pins(graph.pins, graph.images(), tokenizer, vocab, cfg, image_size,
-                               text_features=reusable_features(text_features, graph))
+    table = PinTable.from_pins(
+        graph.pins,
+        graph.images(),
+        tokenizer,
+        vocab,
+        cfg,
+        image_size,
+        text_features=reusable_features(text_features, graph),
+    )
     sampler = CoBoardSampler(graph.csr("train"))
     if len(sampler.anchors) < 2:
         raise ValueError(f"{graph.root}: fewer than two pins with train saves; nothing to train on")
@@ -157,8 +179,9 @@ def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, r
         start, history = int(meta["step"]), list(meta["extra"].get("history", []))
         log.info("resuming from step %d (%s)", start, ckpt_dir)
     model.train()
-    for step in progress(range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start,
-                         total=cfg.train.steps):
+    for step in progress(
+        range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start, total=cfg.train.steps
+    ):
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
         terms = step_losses(model, table, sampler, rng, cfg, board_inputs)
@@ -171,15 +194,22 @@ def train_pinclip(graph: PinBoardGraph, cfg: PinClipConfig, ckpt_dir: Path, *, r
             row = {"step": step + 1, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
             history.append(row)
             tracker.log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step + 1)
-            log.info("step %d loss %.4f %s", step + 1, row["loss"],
-                     " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")))
+            log.info(
+                "step %d loss %.4f %s",
+                step + 1,
+                row["loss"],
+                " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")),
+            )
         if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:
             save_checkpoint(ckpt_dir, step + 1, model, opt, rng, extra={"history": history, "identity": identity})
             if on_checkpoint is not None:
                 on_checkpoint(step + 1)
     model.eval()
-    info = {"train_pins": int((~graph.is_cold).sum()), "anchors_with_train_saves": int(len(sampler.anchors)),
-            "image_size": image_size}
+    info = {
+        "train_pins": int((~graph.is_cold).sum()),
+        "anchors_with_train_saves": int(len(sampler.anchors)),
+        "image_size": image_size,
+    }
     return TrainedPinClip(model, tokenizer, vocab, history, info)
 
 

@@ -28,22 +28,29 @@ class Bipartite:
     board_nbr: np.ndarray
 
     @classmethod
-    def from_edges(cls, pin: np.ndarray, board: np.ndarray, n_pins: int, n_boards: int) -> "Bipartite":
+    def from_edges(cls, pin: np.ndarray, board: np.ndarray, n_pins: int, n_boards: int) -> Bipartite:
         """Build from (pin, board) edge arrays; duplicates are collapsed."""
-        m = sp.csr_matrix((np.ones(len(pin), np.float32), (np.asarray(pin), np.asarray(board))),
-                          shape=(n_pins, n_boards))
+        m = sp.csr_matrix(
+            (np.ones(len(pin), np.float32), (np.asarray(pin), np.asarray(board))), shape=(n_pins, n_boards)
+        )
         return cls.from_csr(m)
 
     @classmethod
-    def from_csr(cls, csr: sp.spmatrix) -> "Bipartite":
+    def from_csr(cls, csr: sp.spmatrix) -> Bipartite:
         """Build from a pins x boards sparse matrix (any nonzero is an edge)."""
         m = sp.csr_matrix(csr, dtype=np.float32, copy=True)
         m.sum_duplicates()
         m.sort_indices()
         t = m.T.tocsr()
         t.sort_indices()
-        return cls(m.shape[0], m.shape[1], m.indptr.astype(np.int64), m.indices.astype(np.int64),
-                   t.indptr.astype(np.int64), t.indices.astype(np.int64))
+        return cls(
+            m.shape[0],
+            m.shape[1],
+            m.indptr.astype(np.int64),
+            m.indices.astype(np.int64),
+            t.indptr.astype(np.int64),
+            t.indices.astype(np.int64),
+        )
 
     @property
     def n_edges(self) -> int:
@@ -75,8 +82,9 @@ class Bipartite:
         return sp.csr_matrix((data, nbr, ptr), shape=shape)
 
 
-def split_edges(bip: Bipartite, fraction: float, rng: np.random.Generator,
-                cold_fraction: float = 0.0) -> tuple[Bipartite, np.ndarray, np.ndarray]:
+def split_edges(
+    bip: Bipartite, fraction: float, rng: np.random.Generator, cold_fraction: float = 0.0
+) -> tuple[Bipartite, np.ndarray, np.ndarray]:
     """Hold edges out of message passing as supervision edges (the positives to predict).
 
     A ``cold_fraction`` of the pins with edges become pseudo-cold: all their edges are held out,

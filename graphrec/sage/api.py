@@ -6,15 +6,23 @@ from pathlib import Path
 from typing import Any
 
 from graph_build.graph import PinBoardGraph
-from graphrec.utils.config import to_dict
 from graphrec.sage.config import SageConfig
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import Resume, checkpoint_dir, resume_from
+from graphrec.utils.config import to_dict
 from graphrec.utils.io import check_output_free, read_json, sha256_file
 
 
-def train_sage_dir(graph: PinBoardGraph, features: str | Path, cfg: SageConfig, out: str | Path, *,
-                   resume: Resume = False, overwrite: bool = False, tracker: Tracker = NULL) -> dict[str, Any]:
+def train_sage_dir(
+    graph: PinBoardGraph,
+    features: str | Path,
+    cfg: SageConfig,
+    out: str | Path,
+    *,
+    resume: Resume = False,
+    overwrite: bool = False,
+    tracker: Tracker = NULL,
+) -> dict[str, Any]:
     """Train on ``graph``'s train split with the content embedding dir ``features``; write ``out``.
 
     Checkpoints live in ``checkpoint_dir(out)`` until the model directory is written, so an
@@ -33,18 +41,29 @@ def train_sage_dir(graph: PinBoardGraph, features: str | Path, cfg: SageConfig, 
     check_output_free(out, overwrite=overwrite)
     feats = check_features(features, graph)
     ckpt = checkpoint_dir(out)
-    identity = {"config": to_dict(cfg), "graph": graph_fingerprint(graph),
-                "features": sha256_file(feats.root / MANIFEST)}
+    identity = {
+        "config": to_dict(cfg),
+        "graph": graph_fingerprint(graph),
+        "features": sha256_file(feats.root / MANIFEST),
+    }
     go_on = resume_from(ckpt, identity, resume)
     seed_everything(cfg.seed)
     tracker.set_tags({"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name})
-    model, history = train_sage(Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, ckpt,
-                                resume=go_on, identity=identity, tracker=tracker)
+    model, history = train_sage(
+        Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, ckpt, resume=go_on, identity=identity, tracker=tracker
+    )
     return save_model(out, model, cfg, graph, feats, history, checkpoints=ckpt, overwrite=overwrite)
 
 
-def embed_graph_dir(graph: PinBoardGraph, features: str | Path, model_dir: str | Path, out: str | Path, *,
-                    name: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+def embed_graph_dir(
+    graph: PinBoardGraph,
+    features: str | Path,
+    model_dir: str | Path,
+    out: str | Path,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Embed every pin and board with a trained model and write an embedding directory.
 
     ``name`` is the evaluation model name (default ``full``, or ``sage_raw`` on raw features).
@@ -59,7 +78,18 @@ def embed_graph_dir(graph: PinBoardGraph, features: str | Path, model_dir: str |
     feats = check_features(features, graph, int(manifest["in_dim"]), manifest["features"]["model_name"])
     pin, board, timings = embed_graph(graph, feats.pin, net, cfg)
     model_name = name or ("sage_raw" if feats.model_name == "raw" else "full")
-    return write_embeddings(out, graph, model_name=model_name, pin=pin, board=board, overwrite=overwrite,
-                            extra={"model_dir": str(Path(model_dir).resolve()), "features": str(Path(features).resolve()),
-                                   "features_model_name": feats.model_name, "timings": timings,
-                                   "config": read_json(Path(model_dir) / "config.json")})
+    return write_embeddings(
+        out,
+        graph,
+        model_name=model_name,
+        pin=pin,
+        board=board,
+        overwrite=overwrite,
+        extra={
+            "model_dir": str(Path(model_dir).resolve()),
+            "features": str(Path(features).resolve()),
+            "features_model_name": feats.model_name,
+            "timings": timings,
+            "config": read_json(Path(model_dir) / "config.json"),
+        },
+    )

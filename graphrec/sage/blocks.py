@@ -79,8 +79,14 @@ def in_sorted(ids: np.ndarray, sorted_set: np.ndarray | None) -> np.ndarray:
     return sorted_set[pos] == ids
 
 
-def _layer_rows(nbrs: HeteroNeighborhoods, dst: dict[str, np.ndarray], pooling: str,
-                isolate: np.ndarray | None, edge_dropout: float, rng: np.random.Generator | None):
+def _layer_rows(
+    nbrs: HeteroNeighborhoods,
+    dst: dict[str, np.ndarray],
+    pooling: str,
+    isolate: np.ndarray | None,
+    edge_dropout: float,
+    rng: np.random.Generator | None,
+):
     rows = {}
     for (d, s), nb in nbrs.rel.items():
         idx = nb.idx[dst[d]]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from graph_build.graph import PinBoardGraph, load_graph
-from graphrec.embeddings import EmbeddingDirError, KIND_CONTENT, load_embeddings
+from graphrec.embeddings import KIND_CONTENT, EmbeddingDirError, load_embeddings
 from graphrec.sage.adjacency import BOARD, PIN, Bipartite
 from graphrec.sage.blocks import build_blocks
 from graphrec.sage.config import SageConfig
@@ -40,8 +40,9 @@ def inference_neighborhoods(bip: Bipartite, cfg: SageConfig) -> HeteroNeighborho
     return sample_neighborhoods(bip, cfg.sampler, np.random.default_rng([cfg.seed, INFER_STREAM]))
 
 
-def embed_graph(graph: PinBoardGraph, pin_x: np.ndarray, model: SageModel, cfg: SageConfig,
-                chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+def embed_graph(
+    graph: PinBoardGraph, pin_x: np.ndarray, model: SageModel, cfg: SageConfig, chunk: int = 65536
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Embed every pin and board of ``graph``.
 
     Args:
@@ -62,8 +63,7 @@ def embed_graph(graph: PinBoardGraph, pin_x: np.ndarray, model: SageModel, cfg: 
     out = model.embed_all(nbrs, x, chunk=chunk, progress=progress, known=known_nodes(bip))
     t2 = time.perf_counter()
     timings = {"sample_s": round(t1 - t0, 3), "layers_s": round(t2 - t1, 3)}
-    log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards,
-             format_metrics(timings))
+    log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards, format_metrics(timings))
     return out[PIN].numpy(), out[BOARD].numpy(), timings
 
 
@@ -72,8 +72,10 @@ def check_model_graph(cfg: SageConfig, manifest: dict, graph: PinBoardGraph) -> 
     from graphrec.embeddings import graph_fingerprint
 
     if cfg.model.id_dim > 0 and manifest["graph"]["manifest_sha256"] != graph_fingerprint(graph):
-        raise ValueError(f"the model has ID vectors (model.id_dim={cfg.model.id_dim}) for graph "
-                         f"{manifest['graph']['path']}, not {graph.root}; embed that graph or train with model.id_dim=0")
+        raise ValueError(
+            f"the model has ID vectors (model.id_dim={cfg.model.id_dim}) for graph "
+            f"{manifest['graph']['path']}, not {graph.root}; embed that graph or train with model.id_dim=0"
+        )
 
 
 def known_nodes(bip: Bipartite) -> dict[str, torch.Tensor]:
@@ -81,8 +83,9 @@ def known_nodes(bip: Bipartite) -> dict[str, torch.Tensor]:
     return {PIN: torch.from_numpy(bip.degree(PIN) > 0), BOARD: torch.from_numpy(bip.degree(BOARD) > 0)}
 
 
-def check_features(features_dir: str | Path, graph: PinBoardGraph, in_dim: int | None = None,
-                   trained_on: str | None = None):
+def check_features(
+    features_dir: str | Path, graph: PinBoardGraph, in_dim: int | None = None, trained_on: str | None = None
+):
     """Load a content embedding directory for ``graph`` and check it fits a model.
 
     Args:
@@ -93,13 +96,16 @@ def check_features(features_dir: str | Path, graph: PinBoardGraph, in_dim: int |
     """
     feats = load_embeddings(features_dir, graph)
     if feats.manifest.get("kind") != KIND_CONTENT:
-        raise EmbeddingDirError(f"{features_dir}: --features must be a content embedding directory "
-                                f"(kind {KIND_CONTENT}), got {feats.manifest.get('kind')}")
+        raise EmbeddingDirError(
+            f"{features_dir}: --features must be a content embedding directory "
+            f"(kind {KIND_CONTENT}), got {feats.manifest.get('kind')}"
+        )
     if in_dim is not None and feats.dim != in_dim:
         raise EmbeddingDirError(f"{features_dir}: features have dim {feats.dim} but the model takes {in_dim}")
     if trained_on is not None and feats.model_name != trained_on:
-        raise EmbeddingDirError(f"{features_dir}: features are {feats.model_name!r} but the model was trained on "
-                                f"{trained_on!r} features")
+        raise EmbeddingDirError(
+            f"{features_dir}: features are {feats.model_name!r} but the model was trained on {trained_on!r} features"
+        )
     return feats
 
 
@@ -119,7 +125,7 @@ class InductiveEmbedder:
         self.x = node_inputs(pin_x, self.bip, cfg.model.degree_feature)
 
     @classmethod
-    def from_dirs(cls, graph_dir: str | Path, features_dir: str | Path, model_dir: str | Path) -> "InductiveEmbedder":
+    def from_dirs(cls, graph_dir: str | Path, features_dir: str | Path, model_dir: str | Path) -> InductiveEmbedder:
         """Load graph, content features and model directories."""
         model, cfg, manifest = load_model(model_dir)
         graph = load_graph(graph_dir)
@@ -128,8 +134,9 @@ class InductiveEmbedder:
         return cls(graph, feats.pin, model, cfg)
 
     @torch.no_grad()
-    def embed_new_pins(self, content: np.ndarray, saves: tuple[np.ndarray, np.ndarray] | None = None,
-                       seed: int = 0) -> np.ndarray:
+    def embed_new_pins(
+        self, content: np.ndarray, saves: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0
+    ) -> np.ndarray:
         """Embed ``m`` new pins from their content and optional saves to existing boards.
 
         Args:
@@ -149,12 +156,14 @@ class InductiveEmbedder:
         if content.ndim != 2 or content.shape[1] != d:
             raise ValueError(f"content must be m x {d}, got {content.shape}")
         new_pin, board = _saves_arrays(saves)
-        if len(new_pin) and (new_pin.min() < 0 or new_pin.max() >= m or board.min() < 0
-                             or board.max() >= self.bip.n_boards):
+        if len(new_pin) and (
+            new_pin.min() < 0 or new_pin.max() >= m or board.min() < 0 or board.max() >= self.bip.n_boards
+        ):
             raise ValueError("saves: new pin indices must be in [0, m) and boards in [0, n_boards)")
         old_pin, old_board = self.bip.edges()
-        aug = Bipartite.from_edges(np.concatenate([old_pin, new_pin + n]), np.concatenate([old_board, board]),
-                                   n + m, self.bip.n_boards)
+        aug = Bipartite.from_edges(
+            np.concatenate([old_pin, new_pin + n]), np.concatenate([old_board, board]), n + m, self.bip.n_boards
+        )
         rng = np.random.default_rng([self.cfg.seed, NEW_PIN_STREAM, seed])
         new_rows = walk_neighborhoods(aug, PIN, np.arange(n, n + m), self.cfg.sampler, rng)
         rel = dict(self.nbrs.rel)
@@ -167,7 +176,10 @@ class InductiveEmbedder:
         if self.cfg.model.degree_feature:
             new_x = np.concatenate([content, degree_column(np.bincount(new_pin, minlength=m))], axis=1)
         x_pin = torch.cat([self.x[PIN], torch.from_numpy(new_x)])
-        x = {PIN: x_pin[torch.from_numpy(blocks.input_ids[PIN])], BOARD: self.x[BOARD][torch.from_numpy(blocks.input_ids[BOARD])]}
+        x = {
+            PIN: x_pin[torch.from_numpy(blocks.input_ids[PIN])],
+            BOARD: self.x[BOARD][torch.from_numpy(blocks.input_ids[BOARD])],
+        }
         return self.model(blocks, x, _known_inputs(blocks, known_nodes(self.bip)))[PIN].numpy()
 
 

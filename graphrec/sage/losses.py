@@ -31,8 +31,9 @@ def max_margin(pos: torch.Tensor, neg: torch.Tensor, margin: float, valid: torch
     return (hinge * valid).sum() / n.clamp(min=1)
 
 
-def sampled_softmax(logits: torch.Tensor, target: torch.Tensor, log_q: torch.Tensor | None = None,
-                    valid: torch.Tensor | None = None) -> torch.Tensor:
+def sampled_softmax(
+    logits: torch.Tensor, target: torch.Tensor, log_q: torch.Tensor | None = None, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Sampled softmax cross-entropy with logQ correction and masking.
 
     Args:

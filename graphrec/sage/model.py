@@ -62,8 +62,9 @@ class HeteroSageConv(nn.Module):
         self.relations = {d: list(s) for d, s in relations.items()}
         used = sorted({s for srcs in relations.values() for s in srcs})
         self.q = nn.ModuleDict({s: nn.Linear(in_dims[s], hidden_dim) for s in used})
-        self.w = nn.ModuleDict({d: nn.Linear(in_dims[d] + hidden_dim * len(srcs), out_dim)
-                                for d, srcs in relations.items()})
+        self.w = nn.ModuleDict(
+            {d: nn.Linear(in_dims[d] + hidden_dim * len(srcs), out_dim) for d, srcs in relations.items()}
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -104,8 +105,14 @@ class SageModel(nn.Module):
         n_nodes: node count per type (needed for ID vectors).
     """
 
-    def __init__(self, cfg: ModelConfig, in_dims: dict[str, int], relations: dict[str, list[str]],
-                 temperature_init: float = 0.07, n_nodes: dict[str, int] | None = None):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        in_dims: dict[str, int],
+        relations: dict[str, list[str]],
+        temperature_init: float = 0.07,
+        n_nodes: dict[str, int] | None = None,
+    ):
         super().__init__()
         self.cfg = cfg
         self.relations = {d: list(s) for d, s in relations.items()}
@@ -123,10 +130,19 @@ class SageModel(nn.Module):
         for _ in range(cfg.n_layers):
             self.convs.append(HeteroSageConv(dims, cfg.hidden_dim, cfg.hidden_dim, relations))
             dims = {t: cfg.hidden_dim for t in NTYPES}
-        self.head = nn.ModuleDict({t: nn.Sequential(nn.Linear(cfg.hidden_dim, cfg.hidden_dim), nn.ReLU(),
-                                                    nn.Linear(cfg.hidden_dim, cfg.out_dim)) for t in NTYPES})
-        self.skip = nn.ModuleDict({t: nn.Linear(in_dims[t], cfg.out_dim, bias=False) for t in NTYPES}) \
-            if cfg.input_skip else None
+        self.head = nn.ModuleDict(
+            {
+                t: nn.Sequential(
+                    nn.Linear(cfg.hidden_dim, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, cfg.out_dim)
+                )
+                for t in NTYPES
+            }
+        )
+        self.skip = (
+            nn.ModuleDict({t: nn.Linear(in_dims[t], cfg.out_dim, bias=False) for t in NTYPES})
+            if cfg.input_skip
+            else None
+        )
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature_init)))
         for seq in self.head.values():
             _init_linear(seq[0], nn.init.calculate_gain("relu"))
@@ -143,8 +159,9 @@ class SageModel(nn.Module):
             z = z + self.skip[ntype](x_self)
         return F.normalize(z, dim=1)
 
-    def with_ids(self, x: dict[str, torch.Tensor], ids: dict[str, torch.Tensor],
-                 known: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    def with_ids(
+        self, x: dict[str, torch.Tensor], ids: dict[str, torch.Tensor], known: dict[str, torch.Tensor] | None
+    ) -> dict[str, torch.Tensor]:
         """Append ID vectors (zeros where ``known`` is False or the id is outside the table)."""
         if self.ids is None:
             return x
@@ -158,8 +175,9 @@ class SageModel(nn.Module):
             out[t] = torch.cat([x[t], vec], dim=1)
         return out
 
-    def forward(self, blocks: Blocks, x: dict[str, torch.Tensor],
-                known: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, blocks: Blocks, x: dict[str, torch.Tensor], known: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Embeddings of ``blocks.output_ids`` from the input features ``x`` of ``blocks.input_ids``.
 
         Args:
@@ -174,8 +192,14 @@ class SageModel(nn.Module):
         return {t: self.finish(t, h[t], x[t][blocks.output_in_input[t]]) for t in NTYPES if t in h}
 
     @torch.no_grad()
-    def embed_all(self, nbrs: HeteroNeighborhoods, x: dict[str, torch.Tensor], chunk: int = 65536,
-                  progress=None, known: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def embed_all(
+        self,
+        nbrs: HeteroNeighborhoods,
+        x: dict[str, torch.Tensor],
+        chunk: int = 65536,
+        progress=None,
+        known: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Layer-by-layer inference over the whole graph (PinSage's MapReduce scheme).
 
         Each layer computes every node's message once, then every node's new state from its
@@ -189,11 +213,16 @@ class SageModel(nn.Module):
             known: per type, which nodes may use their ID vector (warm nodes).
         """
         x = self.with_ids(x, {t: torch.arange(len(v)) for t, v in x.items()}, known)
-        rel = {k: (torch.from_numpy(np.where(nb.weight > 0, nb.idx, 0)),
-                   torch.from_numpy(pooled_weights(nb.weight, self.cfg.pooling))) for k, nb in nbrs.rel.items()}
+        rel = {
+            k: (
+                torch.from_numpy(np.where(nb.weight > 0, nb.idx, 0)),
+                torch.from_numpy(pooled_weights(nb.weight, self.cfg.pooling)),
+            )
+            for k, nb in nbrs.rel.items()
+        }
         h = x
         layers = list(self.convs)
-        for conv in (progress(layers, desc="layers") if progress else layers):
+        for conv in progress(layers, desc="layers") if progress else layers:
             msg = conv.messages(h)
             new = {}
             for d, srcs in conv.relations.items():
@@ -209,8 +238,10 @@ class SageModel(nn.Module):
 
 def relations_for(pin_pins: int, pin_boards: int, board_pins: int, board_boards: int) -> dict[str, list[str]]:
     """The relation lists implied by the sampler's neighbour counts (T = 0 disables one)."""
-    rel = {PIN: [s for s, k in ((PIN, pin_pins), (BOARD, pin_boards)) if k > 0],
-           BOARD: [s for s, k in ((PIN, board_pins), (BOARD, board_boards)) if k > 0]}
+    rel = {
+        PIN: [s for s, k in ((PIN, pin_pins), (BOARD, pin_boards)) if k > 0],
+        BOARD: [s for s, k in ((PIN, board_pins), (BOARD, board_boards)) if k > 0],
+    }
     return rel
 
 
@@ -226,6 +257,10 @@ def build_model(cfg: SageConfig, in_dim: int, n_pins: int = 0, n_boards: int = 0
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         width = in_dim + int(cfg.model.degree_feature)
-        return SageModel(cfg.model, {PIN: width, BOARD: width},
-                         relations_for(s.pin_pins, s.pin_boards, s.board_pins, s.board_boards),
-                         temperature_init=cfg.loss.temperature_init, n_nodes={PIN: n_pins, BOARD: n_boards})
+        return SageModel(
+            cfg.model,
+            {PIN: width, BOARD: width},
+            relations_for(s.pin_pins, s.pin_boards, s.board_pins, s.board_boards),
+            temperature_init=cfg.loss.temperature_init,
+            n_nodes={PIN: n_pins, BOARD: n_boards},
+        )

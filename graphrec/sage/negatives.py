@@ -43,14 +43,17 @@ class HardNegativeMiner:
         chunk: boards scored at once (bounds memory).
     """
 
-    def __init__(self, bip: Bipartite, lo_frac: float, hi_frac: float, pool_size: int,
-                 rng: np.random.Generator, chunk: int = 512):
+    def __init__(
+        self, bip: Bipartite, lo_frac: float, hi_frac: float, pool_size: int, rng: np.random.Generator, chunk: int = 512
+    ):
         self.n_pins = bip.n_pins
         self.a_bp = bip.row_normalized(BOARD)  # boards x pins
         self.a_pb = bip.row_normalized(PIN)  # pins x boards
         self.lo, self.hi = rank_window(bip.n_pins, lo_frac, hi_frac)
-        parts = [self._draw(np.arange(lo, min(lo + chunk, bip.n_boards)), pool_size, rng)
-                 for lo in range(0, bip.n_boards, chunk)]
+        parts = [
+            self._draw(np.arange(lo, min(lo + chunk, bip.n_boards)), pool_size, rng)
+            for lo in range(0, bip.n_boards, chunk)
+        ]
         self.pool = np.concatenate(parts) if parts else np.empty((0, pool_size), np.int64)
 
     def scores(self, boards: np.ndarray) -> sp.csr_matrix:

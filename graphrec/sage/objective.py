@@ -42,8 +42,16 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def batch_loss(zq: torch.Tensor, zp: torch.Tensor, zn: torch.Tensor, zh: torch.Tensor, batch: PairBatch,
-               cfg: LossConfig, logit_scale: torch.Tensor, query_ids: np.ndarray | None = None) -> torch.Tensor:
+def batch_loss(
+    zq: torch.Tensor,
+    zp: torch.Tensor,
+    zn: torch.Tensor,
+    zh: torch.Tensor,
+    batch: PairBatch,
+    cfg: LossConfig,
+    logit_scale: torch.Tensor,
+    query_ids: np.ndarray | None = None,
+) -> torch.Tensor:
     """Loss of queries ``zq`` [B, d] against positives ``zp`` [B, d], easy ``zn`` [N, d], hard ``zh`` [B, H, d].
 
     Args:
@@ -70,6 +78,11 @@ def batch_loss(zq: torch.Tensor, zp: torch.Tensor, zn: torch.Tensor, zh: torch.T
     log_q = None
     if cfg.logq:
         h = batch.hard.shape[1]
-        log_q = torch.cat([_t(batch.pos_log_q.astype(np.float32)),
-                           torch.full((len(batch.easy),), float(batch.easy_log_q)), torch.zeros(h)])
+        log_q = torch.cat(
+            [
+                _t(batch.pos_log_q.astype(np.float32)),
+                torch.full((len(batch.easy),), float(batch.easy_log_q)),
+                torch.zeros(h),
+            ]
+        )
     return sampled_softmax(logits, torch.arange(b), log_q, torch.cat([ib_valid, neg_valid], dim=1))

@@ -44,7 +44,7 @@ class Neighborhood:
         return int(self.idx.shape[1])
 
     @classmethod
-    def empty(cls, n: int, width: int) -> "Neighborhood":
+    def empty(cls, n: int, width: int) -> Neighborhood:
         return cls(np.full((n, width), -1, np.int64), np.zeros((n, width), np.float32))
 
 
@@ -91,8 +91,14 @@ def _step(ptr: np.ndarray, nbr: np.ndarray, cur: np.ndarray, u: np.ndarray) -> n
     return nbr[st + off]
 
 
-def random_walks(bip: Bipartite, ntype: str, starts: np.ndarray, cfg: SamplerConfig,
-                 rng: np.random.Generator, _padded: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+def random_walks(
+    bip: Bipartite,
+    ntype: str,
+    starts: np.ndarray,
+    cfg: SamplerConfig,
+    rng: np.random.Generator,
+    _padded: tuple | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Visits of ``n_walks`` walks from each start node.
 
     Args:
@@ -159,26 +165,40 @@ def top_visited(visits: np.ndarray, k: int, exclude: np.ndarray | None = None) -
 
 
 def _widths(cfg: SamplerConfig) -> dict[tuple[str, str], int]:
-    return {(PIN, PIN): cfg.pin_pins, (PIN, BOARD): cfg.pin_boards,
-            (BOARD, PIN): cfg.board_pins, (BOARD, BOARD): cfg.board_boards}
+    return {
+        (PIN, PIN): cfg.pin_pins,
+        (PIN, BOARD): cfg.pin_boards,
+        (BOARD, PIN): cfg.board_pins,
+        (BOARD, BOARD): cfg.board_boards,
+    }
 
 
-def walk_neighborhoods(bip: Bipartite, ntype: str, starts: np.ndarray, cfg: SamplerConfig,
-                       rng: np.random.Generator) -> dict[str, Neighborhood]:
+def walk_neighborhoods(
+    bip: Bipartite, ntype: str, starts: np.ndarray, cfg: SamplerConfig, rng: np.random.Generator
+) -> dict[str, Neighborhood]:
     """Neighbourhoods (by source type) of the ``starts`` nodes of type ``ntype``, chunked."""
     widths = _widths(cfg)
     parts: dict[str, list[Neighborhood]] = {s: [] for s in (PIN, BOARD) if widths[(ntype, s)] > 0}
     starts = np.asarray(starts, np.int64)
     padded = (_padded_csr(bip, ntype), _padded_csr(bip, _other(ntype)))
     for lo in progress(range(0, len(starts), cfg.chunk), desc=f"{ntype} walks"):
-        chunk = starts[lo:lo + cfg.chunk]
+        chunk = starts[lo : lo + cfg.chunk]
         same, other = random_walks(bip, ntype, chunk, cfg, rng, padded)
         for src, visits in ((ntype, same), (_other(ntype), other)):
             if src in parts:
-                parts[src].append(top_visited(visits, widths[(ntype, src)],
-                                              exclude=chunk if (src == ntype and cfg.exclude_self) else None))
-    return {s: (Neighborhood(np.concatenate([p.idx for p in ps]), np.concatenate([p.weight for p in ps]))
-                if ps else Neighborhood.empty(0, widths[(ntype, s)])) for s, ps in parts.items()}
+                parts[src].append(
+                    top_visited(
+                        visits, widths[(ntype, src)], exclude=chunk if (src == ntype and cfg.exclude_self) else None
+                    )
+                )
+    return {
+        s: (
+            Neighborhood(np.concatenate([p.idx for p in ps]), np.concatenate([p.weight for p in ps]))
+            if ps
+            else Neighborhood.empty(0, widths[(ntype, s)])
+        )
+        for s, ps in parts.items()
+    }
 
 
 def sample_neighborhoods(bip: Bipartite, cfg: SamplerConfig, rng: np.random.Generator) -> HeteroNeighborhoods:

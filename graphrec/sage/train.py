@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphrec.utils.config import to_dict
 from graphrec.sage.adjacency import BOARD, PIN, Bipartite, split_edges
 from graphrec.sage.blocks import build_blocks, in_sorted
 from graphrec.sage.config import SageConfig
@@ -32,6 +31,7 @@ from graphrec.sage.objective import PairBatch, batch_loss
 from graphrec.sage.sampler import HeteroNeighborhoods, sample_neighborhoods
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.checkpoint import latest_step, load_checkpoint, save_checkpoint
+from graphrec.utils.config import to_dict
 from graphrec.utils.logs import format_metrics, progress
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,14 @@ def hard_miner(bip: Bipartite, cfg: SageConfig) -> HardNegativeMiner | None:
     lc = cfg.loss
     if not lc.hard_negatives or cfg.train.epochs < 2:
         return None
-    return HardNegativeMiner(bip, lc.hard_rank_lo, lc.hard_rank_hi, lc.hard_pool,
-                             np.random.default_rng([cfg.seed, HARD_STREAM]))
+    return HardNegativeMiner(
+        bip, lc.hard_rank_lo, lc.hard_rank_hi, lc.hard_pool, np.random.default_rng([cfg.seed, HARD_STREAM])
+    )
 
 
-def prepare_epoch(bip: Bipartite, pin_x: np.ndarray, cfg: SageConfig, epoch: int,
-                  miner: HardNegativeMiner | None = None) -> EpochData:
+def prepare_epoch(
+    bip: Bipartite, pin_x: np.ndarray, cfg: SageConfig, epoch: int, miner: HardNegativeMiner | None = None
+) -> EpochData:
     """Split edges, sample neighbourhoods and order the supervision edges for ``epoch``."""
     rng = np.random.default_rng([cfg.seed, epoch, 0])
     t = cfg.train
@@ -108,8 +110,9 @@ def learning_rate(cfg: SageConfig, epoch: int, step: int, n_steps: int) -> float
     return cfg.train.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress_)))
 
 
-def train_step(model: SageModel, opt: torch.optim.Optimizer, data: EpochData, cfg: SageConfig,
-               epoch: int, step: int) -> float:
+def train_step(
+    model: SageModel, opt: torch.optim.Optimizer, data: EpochData, cfg: SageConfig, epoch: int, step: int
+) -> float:
     """One optimiser step on batch ``step`` of ``epoch``; returns the loss."""
     rng = np.random.default_rng([cfg.seed, epoch, step + 1])
     for group in opt.param_groups:
@@ -119,13 +122,26 @@ def train_step(model: SageModel, opt: torch.optim.Optimizer, data: EpochData, cf
     pos, board = data.sup_pin[sl], data.sup_board[sl]
     n_hard = hard_count(cfg, epoch) if data.miner is not None else 0
     hard = data.miner.sample(board, n_hard, rng) if n_hard else np.empty((len(pos), 0), np.int64)
-    batch = PairBatch(pos, board, easy_negatives(data.neg_pool, lc.easy_negatives, rng), hard,
-                      data.pos_log_q[sl], math.log(min(lc.easy_negatives / len(data.neg_pool), 1.0)))
+    batch = PairBatch(
+        pos,
+        board,
+        easy_negatives(data.neg_pool, lc.easy_negatives, rng),
+        hard,
+        data.pos_log_q[sl],
+        math.log(min(lc.easy_negatives / len(data.neg_pool), 1.0)),
+    )
     query = _query_pins(data.msg, board, rng) if lc.pin_pair_weight > 0 else np.empty(0, np.int64)
     pins = np.unique(np.concatenate([pos, batch.easy, hard.ravel(), query]))
     isolate = pins[rng.random(len(pins)) < cfg.train.isolate_prob]
-    blocks = build_blocks(data.nbrs, {PIN: pins, BOARD: board}, cfg.model.n_layers, cfg.model.pooling,
-                          isolate=isolate, edge_dropout=cfg.train.edge_dropout, rng=rng)
+    blocks = build_blocks(
+        data.nbrs,
+        {PIN: pins, BOARD: board},
+        cfg.model.n_layers,
+        cfg.model.pooling,
+        isolate=isolate,
+        edge_dropout=cfg.train.edge_dropout,
+        rng=rng,
+    )
     x = {t: data.x[t][torch.from_numpy(blocks.input_ids[t])] for t in (PIN, BOARD)}
     iso = torch.from_numpy(in_sorted(blocks.input_ids[PIN], isolate))
     if cfg.model.degree_feature:  # isolated pins look cold: no neighbours and degree 0
@@ -134,8 +150,10 @@ def train_step(model: SageModel, opt: torch.optim.Optimizer, data: EpochData, cf
     if cfg.model.id_dim:  # ID vectors only for pins with visible saves, minus ID dropout
         ids = blocks.input_ids[PIN]
         keep = rng.random(len(ids)) >= cfg.train.id_dropout
-        known = {PIN: torch.from_numpy((data.msg.degree(PIN)[ids] > 0) & keep) & ~iso,
-                 BOARD: torch.from_numpy(data.msg.degree(BOARD)[blocks.input_ids[BOARD]] > 0)}
+        known = {
+            PIN: torch.from_numpy((data.msg.degree(PIN)[ids] > 0) & keep) & ~iso,
+            BOARD: torch.from_numpy(data.msg.degree(BOARD)[blocks.input_ids[BOARD]] > 0),
+        }
     emb = model(blocks, x, known)
     zp_all = emb[PIN]
     zp = zp_all[blocks.rows(PIN, pos)]
@@ -157,8 +175,13 @@ def _resume_point(ckpt_dir: Path, model, opt, identity) -> tuple[int, int, int, 
     if meta is None:
         raise FileNotFoundError(f"--resume: no complete checkpoint in {ckpt_dir}")
     extra = meta["extra"]
-    return (int(meta["step"]), int(extra["epoch"]), int(extra["step_in_epoch"]), list(extra["history"]),
-            [float(v) for v in extra.get("epoch_losses", [])])
+    return (
+        int(meta["step"]),
+        int(extra["epoch"]),
+        int(extra["step_in_epoch"]),
+        list(extra["history"]),
+        [float(v) for v in extra.get("epoch_losses", [])],
+    )
 
 
 def train_sage(
@@ -207,7 +230,7 @@ def train_sage(
         model.train()
         for step in progress(range(first, data.n_steps), desc=f"epoch {epoch + 1}", total=data.n_steps - first):
             losses.append(train_step(model, opt, data, cfg, epoch, step))
-            pairs += len(data.sup_pin[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size])
+            pairs += len(data.sup_pin[step * cfg.train.batch_size : (step + 1) * cfg.train.batch_size])
             gstep += 1
             end = step + 1 == data.n_steps
             if end or (cfg.train.checkpoint_every and gstep % cfg.train.checkpoint_every == 0):
@@ -216,10 +239,20 @@ def train_sage(
                     history.append(_record(epoch, losses, pairs, time.perf_counter() - t0, n_hard))
                     tracker.log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
                     log.info("sage %s", format_metrics(history[-1]))
-                save_checkpoint(ckpt_dir, gstep, model, opt, extra={**extra, "epoch": epoch + int(end),
-                                "step_in_epoch": 0 if end else step + 1, "history": history,
-                                "epoch_losses": [] if end else losses},
-                                keep=cfg.train.keep_checkpoints)
+                save_checkpoint(
+                    ckpt_dir,
+                    gstep,
+                    model,
+                    opt,
+                    extra={
+                        **extra,
+                        "epoch": epoch + int(end),
+                        "step_in_epoch": 0 if end else step + 1,
+                        "history": history,
+                        "epoch_losses": [] if end else losses,
+                    },
+                    keep=cfg.train.keep_checkpoints,
+                )
                 if on_checkpoint is not None:
                     on_checkpoint(gstep)
     model.eval()
@@ -227,6 +260,11 @@ def train_sage(
 
 
 def _record(epoch: int, losses: list[float], pairs: int, seconds: float, n_hard: int) -> dict[str, Any]:
-    return {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-            "seconds": round(seconds, 3), "pairs_per_s": round(pairs / max(seconds, 1e-9), 1),
-            "hard_negatives": n_hard, "steps": len(losses)}
+    return {
+        "epoch": epoch + 1,
+        "loss": float(np.mean(losses)) if losses else float("nan"),
+        "seconds": round(seconds, 3),
+        "pairs_per_s": round(pairs / max(seconds, 1e-9), 1),
+        "hard_negatives": n_hard,
+        "steps": len(losses),
+    }

@@ -47,8 +47,10 @@ def _meta(directory: Path, step: int) -> dict[str, Any]:
 
 
 def _different(d: Path) -> ConfigError:
-    return ConfigError(f"--resume: the checkpoint in {d} was written with a different config or "
-                       "inputs; pass the same --config/--set or start without --resume")
+    return ConfigError(
+        f"--resume: the checkpoint in {d} was written with a different config or "
+        "inputs; pass the same --config/--set or start without --resume"
+    )
 
 
 def resume_from(directory: str | Path, identity: Mapping[str, Any], resume: Resume) -> bool:
@@ -65,8 +67,7 @@ def resume_from(directory: str | Path, identity: Mapping[str, Any], resume: Resu
     d = Path(directory)
     step = latest_step(d)
     if resume is True and step is None:
-        raise FileNotFoundError(f"--resume: no interrupted run in {d} (no complete checkpoint); "
-                                "run without --resume")
+        raise FileNotFoundError(f"--resume: no interrupted run in {d} (no complete checkpoint); run without --resume")
     same = step is not None and _meta(d, step)["extra"].get("identity") == _plain(identity)
     if resume is True and not same:
         raise _different(d)
@@ -136,8 +137,11 @@ def save_checkpoint(
 
 
 def _steps(d: Path) -> list[int]:
-    return [int(m.group(1)) for p in d.glob("ckpt-*.json") if (m := _NAME.search(p.name))
-            and (d / f"ckpt-{m.group(1)}.safetensors").exists()]
+    return [
+        int(m.group(1))
+        for p in d.glob("ckpt-*.json")
+        if (m := _NAME.search(p.name)) and (d / f"ckpt-{m.group(1)}.safetensors").exists()
+    ]
 
 
 def latest_step(directory: str | Path) -> int | None:
@@ -166,7 +170,7 @@ def load_checkpoint(
     if identity is not None and meta["extra"].get("identity") != _plain(identity):
         raise _different(d)
     tensors = load_file(str(d / f"ckpt-{step}.safetensors"))
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None and "optimizer" in meta:
         optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
     torch.set_rng_state(tensors["rng.torch"])

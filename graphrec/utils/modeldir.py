@@ -17,8 +17,15 @@ class ModelDirError(ValueError):
     """A model directory that is missing, incomplete, of another kind or does not fit the inputs."""
 
 
-def read_manifest(root: Path, kind: str | tuple[str, ...], *, what: str, hint: str = "",
-                  name: str = "manifest.json", error: type[Exception] = ModelDirError) -> dict[str, Any]:
+def read_manifest(
+    root: Path,
+    kind: str | tuple[str, ...],
+    *,
+    what: str,
+    hint: str = "",
+    name: str = "manifest.json",
+    error: type[Exception] = ModelDirError,
+) -> dict[str, Any]:
     """The JSON manifest ``root/name`` of a directory of ``kind`` (or one of several), else ``error``.
 
     Messages: "ROOT: not {what} (no NAME); {hint}" and "ROOT/NAME: kind K is not {kind}" (``what``
@@ -34,9 +41,17 @@ def read_manifest(root: Path, kind: str | tuple[str, ...], *, what: str, hint: s
     return manifest
 
 
-def open_model_dir(root: Path, *, files: tuple[str, ...], kind: str, config_cls: type[T],
-                   section: str | None, what: str, hint: str,
-                   error: type[Exception] = ModelDirError) -> tuple[dict[str, Any], dict[str, Any], T]:
+def open_model_dir(
+    root: Path,
+    *,
+    files: tuple[str, ...],
+    kind: str,
+    config_cls: type[T],
+    section: str | None,
+    what: str,
+    hint: str,
+    error: type[Exception] = ModelDirError,
+) -> tuple[dict[str, Any], dict[str, Any], T]:
     """``(manifest, raw config.json, typed config)`` of a model directory, or a one-line ``error``.
 
     Args:

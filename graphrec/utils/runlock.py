@@ -51,11 +51,12 @@ def acquire(out: Path) -> tuple[int, dict[str, Any]]:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise RunDirError(f"cannot lock --out {out}: {exc.strerror or exc}") from None
             h = holder(path)
-            since = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h["since"]))
-                     if "since" in h else "?")
-            raise RunDirLocked(f"run dir locked by pid {h.get('pid', '?')} since {since}: another "
-                               f"graphrec run is writing to {out}; wait for it or use another "
-                               "--out") from None
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h["since"])) if "since" in h else "?"
+            raise RunDirLocked(
+                f"run dir locked by pid {h.get('pid', '?')} since {since}: another "
+                f"graphrec run is writing to {out}; wait for it or use another "
+                "--out"
+            ) from None
         try:  # the holder may have removed the file between our open and flock: retry
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -71,7 +72,6 @@ def acquire(out: Path) -> tuple[int, dict[str, Any]]:
 def write_holder(fd: int, data: dict[str, Any]) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(data, sort_keys=True) + "\n").encode(), 0)
-
 
 
 @contextmanager

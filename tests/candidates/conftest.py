@@ -40,7 +40,9 @@ def emb_dir(graph: PinBoardGraph, tmp_path_factory: pytest.TempPathFactory) -> P
 def graph_emb_dir(graph: PinBoardGraph, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Graph-style embeddings with explicit board vectors (deliberately not the pins' mean)."""
     pin = planted_vectors(graph, seed=1)
-    board = l2_normalize(boards_from_pins(graph, pin) + 0.3 * np.random.default_rng(2).normal(size=(graph.n_boards, DIM)))
+    board = l2_normalize(
+        boards_from_pins(graph, pin) + 0.3 * np.random.default_rng(2).normal(size=(graph.n_boards, DIM))
+    )
     out = tmp_path_factory.mktemp("emb") / "full"
     write_embeddings(out, graph, model_name="full", pin=pin, board=board)
     return out

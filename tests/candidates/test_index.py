@@ -37,10 +37,13 @@ def test_flat_equals_brute_force_numpy_topk() -> None:
     np.testing.assert_array_equal(ids[gap], ref_ids[gap])
 
 
-@pytest.mark.parametrize("cfg, floor", [
-    (IndexConfig(kind="hnsw", hnsw_m=16, hnsw_ef_search=64), 0.9),
-    (IndexConfig(kind="ivf", ivf_nlist=50, ivf_nprobe=8), 0.8),
-])
+@pytest.mark.parametrize(
+    "cfg, floor",
+    [
+        (IndexConfig(kind="hnsw", hnsw_m=16, hnsw_ef_search=64), 0.9),
+        (IndexConfig(kind="ivf", ivf_nlist=50, ivf_nprobe=8), 0.8),
+    ],
+)
 def test_approximate_recall_is_sane_on_clustered_data(cfg: IndexConfig, floor: float) -> None:
     x, q = clustered(6000, clusters=60), clustered(300, clusters=60, seed=5)
     _, truth = CandidateIndex.build(x, IndexConfig(kind="flat")).search(q, 50)

@@ -76,10 +76,12 @@ def test_flat_job_equals_brute_force(graph: PinBoardGraph, emb_dir: Path, refere
     sb = board @ pin.T
     sb[graph.csr("train").T.toarray() > 0] = -np.inf
     pid = graph.pins["pin_id"].to_numpy()
-    for table, scores, key in ((reference / "pin_candidates.parquet", s, "pin_id"),
-                               (reference / "board_candidates.parquet", sb, "board_id")):
+    for table, scores, key in (
+        (reference / "pin_candidates.parquet", s, "pin_id"),
+        (reference / "board_candidates.parquet", sb, "board_id"),
+    ):
         got = pd.read_parquet(table)
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :CFG.k]
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : CFG.k]
         expected = pid[top].ravel()
         top_scores = np.take_along_axis(scores, top, axis=1)
         clear = (np.abs(np.diff(top_scores, axis=1)) > 1e-5).all(axis=1)  # rows without near-ties
@@ -117,8 +119,9 @@ def test_shard_merge_equals_unsharded(graph: PinBoardGraph, emb_dir: Path, tmp_p
     assert tables_sha(tmp_path / "a") == tables_sha(tmp_path / "b")
 
 
-def test_merge_verb_joins_parts_from_separate_machines(graph: PinBoardGraph, emb_dir: Path, tmp_path: Path,
-                                                       reference: Path) -> None:
+def test_merge_verb_joins_parts_from_separate_machines(
+    graph: PinBoardGraph, emb_dir: Path, tmp_path: Path, reference: Path
+) -> None:
     cfg = CandidatesConfig(k=15, batch_size=64, recall_sample=200, keep_parts=True)
     for i in (1, 2):  # each "machine" has its own directory and only computes its shard
         run_candidates(graph.root, emb_dir, tmp_path / f"m{i}", cfg, Shard(i, 2))
@@ -132,8 +135,9 @@ def test_merge_verb_joins_parts_from_separate_machines(graph: PinBoardGraph, emb
     assert tables_sha(joined) == tables_sha(reference)
 
 
-def test_rerun_after_a_kill_finishes_without_duplicates(graph: PinBoardGraph, emb_dir: Path, tmp_path: Path,
-                                                        reference: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rerun_after_a_kill_finishes_without_duplicates(
+    graph: PinBoardGraph, emb_dir: Path, tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "c"
     # 1) a crash in the middle of writing a part (after some batches were written)
     import graphrec.candidates.job as job
@@ -170,8 +174,9 @@ def test_rerun_after_a_kill_finishes_without_duplicates(graph: PinBoardGraph, em
     assert is_complete(out, graph.root, emb_dir, CFG)
 
 
-def test_part_written_before_a_kill_is_reused(graph: PinBoardGraph, emb_dir: Path, tmp_path: Path,
-                                              reference: Path) -> None:
+def test_part_written_before_a_kill_is_reused(
+    graph: PinBoardGraph, emb_dir: Path, tmp_path: Path, reference: Path
+) -> None:
     out = tmp_path / "c"
     run_candidates(graph.root, emb_dir, out, CFG, Shard(1, 2))
     part = out / "parts" / "part-00001-of-00002" / "pin_candidates.parquet"
@@ -221,8 +226,19 @@ def test_embeddings_of_another_graph_are_refused(graph: PinBoardGraph, tmp_path:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("text, ok", [("2/4", Shard(2, 4)), (" 1 / 1 ", Shard(1, 1)), (None, Shard(1, 1)),
-                                      ("3/2", None), ("0/2", None), ("1/0", None), ("a/b", None), ("2", None)])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("2/4", Shard(2, 4)),
+        (" 1 / 1 ", Shard(1, 1)),
+        (None, Shard(1, 1)),
+        ("3/2", None),
+        ("0/2", None),
+        ("1/0", None),
+        ("a/b", None),
+        ("2", None),
+    ],
+)
 def test_parse_shard(text: str | None, ok: Shard | None) -> None:
     if ok is None:
         with pytest.raises(CandidatesError, match="--shard"):

@@ -13,8 +13,9 @@ from graphrec.candidates.config import CandidatesConfig, IndexConfig
 from graphrec.candidates.job import run_candidates
 
 
-def test_registered_model_predicts_what_the_batch_job_wrote(graph: PinBoardGraph, emb_dir: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registered_model_predicts_what_the_batch_job_wrote(
+    graph: PinBoardGraph, emb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
 
     from graphrec.candidates.pyfunc import log_candidate_model
@@ -39,17 +40,22 @@ def test_registered_model_predicts_what_the_batch_job_wrote(graph: PinBoardGraph
 
     got = model.predict(pd.DataFrame({"pin_id": some_pins}))
     assert list(got.columns) == ["query_type", "query_id", "rank", "candidate_pin_id", "score"]
-    want = pins[pins["pin_id"].isin(some_pins)].set_index(["pin_id", "rank"]).loc[list(zip(got["query_id"], got["rank"]))]
+    want = (
+        pins[pins["pin_id"].isin(some_pins)].set_index(["pin_id", "rank"]).loc[list(zip(got["query_id"], got["rank"]))]
+    )
     assert len(got) == 4 * 12 and got["query_id"].tolist() == [p for p in some_pins for _ in range(12)]
     np.testing.assert_array_equal(got["candidate_pin_id"].to_numpy(), want["candidate_pin_id"].to_numpy())
     np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), atol=1e-5)
 
     got_b = model.predict(pd.DataFrame({"board_id": some_boards}), params={"k": 4})
     want_b = boards[boards["board_id"].isin(some_boards) & (boards["rank"] <= 4)]
-    assert got_b["candidate_pin_id"].tolist() == want_b.set_index("board_id").loc[some_boards, "candidate_pin_id"].tolist()
+    assert (
+        got_b["candidate_pin_id"].tolist() == want_b.set_index("board_id").loc[some_boards, "candidate_pin_id"].tolist()
+    )
 
-    mixed = model.predict(pd.DataFrame({"pin_id": [some_pins[0], None], "board_id": [None, some_boards[0]]}),
-                          params={"k": 2})
+    mixed = model.predict(
+        pd.DataFrame({"pin_id": [some_pins[0], None], "board_id": [None, some_boards[0]]}), params={"k": 2}
+    )
     assert mixed["query_type"].tolist() == ["pin", "pin", "board", "board"]
     with pytest.raises(Exception, match="unknown pin_id"):
         model.predict(pd.DataFrame({"pin_id": ["no-such-pin"]}))
@@ -59,4 +65,6 @@ def test_registered_model_predicts_what_the_batch_job_wrote(graph: PinBoardGraph
         assert log_candidate_model(graph_dir=graph.root, emb_dir=emb_dir, config=cfg).registered_model_version == 2
     assert str(client.get_model_version_by_alias("graphrec-candidates", "candidate").version) == "2"
     v2 = mlflow.pyfunc.load_model("models:/graphrec-candidates@candidate")
-    assert v2.predict(pd.DataFrame({"pin_id": some_pins}))["candidate_pin_id"].tolist() == got["candidate_pin_id"].tolist()
+    assert (
+        v2.predict(pd.DataFrame({"pin_id": some_pins}))["candidate_pin_id"].tolist() == got["candidate_pin_id"].tolist()
+    )

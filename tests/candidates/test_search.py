@@ -46,7 +46,7 @@ def test_saved_pins_are_excluded_even_when_they_fill_the_top() -> None:
     assert set(top.ids[3, :7]) == set(range(7)) and (top.ids[3, 7:] == -1).all()
     for r in range(4):
         assert not set(top.ids[r][top.ids[r] >= 0]) & set(excluded[r].indices)
-        s = top.scores[r, :top.counts[r]]
+        s = top.scores[r, : top.counts[r]]
         assert (np.diff(s) <= 0).all()
 
 

@@ -25,10 +25,23 @@ def test_cuda_without_a_gpu_and_unknown_names_fail_clearly() -> None:
 def test_cli_device_flag_is_checked_before_any_work(tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from graphrec.cli import app
-    from graphrec.cli import sage  # noqa: F401  (registers the commands)
+    from graphrec.cli import (
+        app,
+        sage,  # noqa: F401  (registers the commands)
+    )
 
-    args = ["embed-graph", "--graph", str(tmp_path / "g"), "--features", str(tmp_path / "f"),
-            "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o"), "--device", "tpu"]
+    args = [
+        "embed-graph",
+        "--graph",
+        str(tmp_path / "g"),
+        "--features",
+        str(tmp_path / "f"),
+        "--model",
+        str(tmp_path / "m"),
+        "--out",
+        str(tmp_path / "o"),
+        "--device",
+        "tpu",
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1 and "expected one of auto, cpu, cuda" in r.output

@@ -18,7 +18,12 @@ from graph_build.graph import PinBoardGraph, load_graph  # noqa: E402
 from graphrec.candidates.config import CandidatesConfig, Shard  # noqa: E402
 from graphrec.candidates.job import run_candidates  # noqa: E402
 from graphrec.distributed.ray_jobs import (  # noqa: E402
-    RayOptions, ShardFailedError, candidates_on_ray, run_shards, shard_batches)
+    RayOptions,
+    ShardFailedError,
+    candidates_on_ray,
+    run_shards,
+    shard_batches,
+)
 from graphrec.utils.io import read_json  # noqa: E402
 from tests.candidates.conftest import planted_vectors  # noqa: E402
 
@@ -56,8 +61,7 @@ def test_a_failed_shard_is_retried_once(tmp_path: Path) -> None:
 
 
 def test_a_shard_failing_twice_fails_the_job_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ShardFailedError,
-                       match=r"shard 2/2 failed after 1 retry.*shard input 7 is bad"):
+    with pytest.raises(ShardFailedError, match=r"shard 2/2 failed after 1 retry.*shard input 7 is bad"):
         run_shards(lambda v: _broken(v) if v == 7 else v, [(1,), (7,)], ["1/2", "2/2"], "toy", OPTS)
 
 
@@ -80,8 +84,7 @@ def emb_dir(graph: PinBoardGraph, tmp_path_factory: pytest.TempPathFactory) -> P
     return out
 
 
-def test_candidates_on_ray_equal_the_single_process_job(graph: PinBoardGraph, emb_dir: Path,
-                                                        tmp_path: Path) -> None:
+def test_candidates_on_ray_equal_the_single_process_job(graph: PinBoardGraph, emb_dir: Path, tmp_path: Path) -> None:
     run_candidates(graph.root, emb_dir, tmp_path / "one", CFG)
     res = candidates_on_ray(graph.root, emb_dir, tmp_path / "ray", CFG, OPTS)
     assert res.status == "merged" and res.manifest["merged_from_parts"] == 2
@@ -89,14 +92,14 @@ def test_candidates_on_ray_equal_the_single_process_job(graph: PinBoardGraph, em
         assert _sha(tmp_path / "ray" / table) == _sha(tmp_path / "one" / table)
     one = read_json(tmp_path / "one" / "manifest.json")
     two = read_json(tmp_path / "ray" / "manifest.json")
-    assert {k: v for k, v in one.items() if k != "merged_from_parts"} == \
-        {k: v for k, v in two.items() if k != "merged_from_parts"}
+    assert {k: v for k, v in one.items() if k != "merged_from_parts"} == {
+        k: v for k, v in two.items() if k != "merged_from_parts"
+    }
     # a re-run reuses everything
     assert candidates_on_ray(graph.root, emb_dir, tmp_path / "ray", CFG, OPTS).status == "complete"
 
 
-def test_candidates_rerun_reuses_completed_shards(graph: PinBoardGraph, emb_dir: Path,
-                                                  tmp_path: Path) -> None:
+def test_candidates_rerun_reuses_completed_shards(graph: PinBoardGraph, emb_dir: Path, tmp_path: Path) -> None:
     keep = CandidatesConfig(k=10, batch_size=128, recall_sample=0, keep_parts=True)
     out = tmp_path / "c"
     run_candidates(graph.root, emb_dir, out, keep, Shard(1, 2))  # shard 1 done before a "crash"
@@ -109,8 +112,8 @@ def test_candidates_rerun_reuses_completed_shards(graph: PinBoardGraph, emb_dir:
 
 
 def test_embed_pins_on_ray_same_bytes(graph: PinBoardGraph, tmp_path: Path) -> None:
-    from graphrec.pinclip.embed import embed_graph_pins
     from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
+    from graphrec.pinclip.embed import embed_graph_pins
     from tests.pinclip.conftest import tiny_config
 
     model = tmp_path / "m"
@@ -119,8 +122,7 @@ def test_embed_pins_on_ray_same_bytes(graph: PinBoardGraph, tmp_path: Path) -> N
     b = embed_graph_pins(graph, model, tmp_path / "ray", ray=RayOptions(shards=3))
     assert _sha(tmp_path / "ray" / "pin_content.npy") == _sha(tmp_path / "one" / "pin_content.npy")
     drop = ("embed_seconds", "created_at")
-    assert {k: v for k, v in a.items() if k not in drop} == \
-        {k: v for k, v in b.items() if k not in drop}
+    assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
     assert not any(p.name.endswith(".ray-parts") for p in tmp_path.iterdir())
 
 
@@ -139,25 +141,26 @@ def test_evaluate_scoring_on_ray_gives_the_same_metrics(graph: PinBoardGraph) ->
     from tests.eval.helpers import FixedScores
 
     rng = np.random.default_rng(0)
-    model = FixedScores(rng.integers(0, 3, (graph.n_boards, graph.n_pins)),
-                        rng.random((graph.n_pins, graph.n_pins))).fit(graph)
+    model = FixedScores(
+        rng.integers(0, 3, (graph.n_boards, graph.n_pins)), rng.random((graph.n_pins, graph.n_pins))
+    ).fit(graph)
     for name in ("board_to_pin", "pin_to_pin"):
         task = make_task(graph, name, "test")
         q = task.queries[: len(task.queries) * 2 // 3]  # a sample: the CIs must match too
         want = evaluate_task(model, graph, task, q, (5, 20), 16, 0)
-        got = evaluate_task_on_ray(model, graph, task, "test", q, (5, 20), 16, 0,
-                                   RayOptions(shards=3))
+        got = evaluate_task_on_ray(model, graph, task, "test", q, (5, 20), 16, 0, RayOptions(shards=3))
         assert got == want
 
 
 def test_cli_evaluate_with_ray_writes_the_same_metrics(synth_graph: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from graphrec.cli import app
-    from graphrec.cli import evaluate  # noqa: F401  (registers the command)
+    from graphrec.cli import (
+        app,
+        evaluate,  # noqa: F401  (registers the command)
+    )
 
-    base = ["evaluate", "--graph", str(synth_graph), "--models", "popularity",
-            "--set", "tasks=[board_to_pin]"]
+    base = ["evaluate", "--graph", str(synth_graph), "--models", "popularity", "--set", "tasks=[board_to_pin]"]
     one = CliRunner().invoke(app, base + ["--out", str(tmp_path / "one")])
     two = CliRunner().invoke(app, base + ["--out", str(tmp_path / "ray"), "--ray", "--ray-shards", "2"])
     assert one.exit_code == 0 and two.exit_code == 0, two.output

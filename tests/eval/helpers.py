@@ -22,14 +22,20 @@ class FixedScores(Recommender):
         can_score_cold: the contract flag to advertise.
     """
 
-    def __init__(self, board_scores: np.ndarray, pin_scores: np.ndarray | None = None, name: str = "fixed",
-                 can_score_cold: bool = True) -> None:
+    def __init__(
+        self,
+        board_scores: np.ndarray,
+        pin_scores: np.ndarray | None = None,
+        name: str = "fixed",
+        can_score_cold: bool = True,
+    ) -> None:
         super().__init__()
         self.name = name
         self.can_score_cold = can_score_cold
         self.b = torch.as_tensor(board_scores, dtype=torch.float32)
-        self.p = torch.as_tensor(pin_scores if pin_scores is not None else np.zeros((board_scores.shape[1],) * 2),
-                                 dtype=torch.float32)
+        self.p = torch.as_tensor(
+            pin_scores if pin_scores is not None else np.zeros((board_scores.shape[1],) * 2), dtype=torch.float32
+        )
 
     def _fit(self, graph: PinBoardGraph) -> None:
         assert self.b.shape == (graph.n_boards, graph.n_pins)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.ab import (engagement_probs, examination, held_out_relevance, metrics_section, planted_relevance,
-                     simulate_ab)
+from eval.ab import engagement_probs, examination, held_out_relevance, metrics_section, planted_relevance, simulate_ab
 from eval.config import ABConfig
 from eval.interleave import credit, team_draft
 from eval.stats import paired_lifts
@@ -35,6 +34,7 @@ def _planted_setup(users: int, seed: int):
 
 def _expected_lift(control, treatment, rel_of, cfg, cols, repin: bool) -> float:
     """Noise-free lift of CTR (or repin rate) from the engagement model on the slice's columns."""
+
     def rate(items):
         pc, pr = engagement_probs(rel_of[items], items.shape[1], cfg)
         pc, pr = pc[:, cols], pr[:, cols]
@@ -89,8 +89,12 @@ def test_identical_arms_are_rarely_significant() -> None:
 def test_paired_lifts_handle_an_empty_control_slice() -> None:
     zeros, ones = np.zeros(50), np.ones(50)
     half = (np.arange(50) % 2).astype(float)
-    d = paired_lifts({"empty": (ones, ones, zeros, zeros), "zero_rate": (ones, ones, zeros, ones),
-                      "ok": (ones, ones, half, ones)}, 50, 50, np.random.default_rng(0))
+    d = paired_lifts(
+        {"empty": (ones, ones, zeros, zeros), "zero_rate": (ones, ones, zeros, ones), "ok": (ones, ones, half, ones)},
+        50,
+        50,
+        np.random.default_rng(0),
+    )
     assert d["empty"].lift is None and d["empty"].ci95 is None and d["empty"].control is None
     assert d["empty"].treatment == 1.0
     assert d["zero_rate"].lift is None and d["zero_rate"].control == 0.0
@@ -154,6 +158,7 @@ def test_examination_curves() -> None:
 
 # --- placement, quantity vs quality, small counts --------------------------------------------
 
+
 def _one_slice_arms(users: int, control_fresh_cols: list[int], treatment_fresh_cols: list[int], n: int = 10):
     """Every pin has relevance 0.5; fresh pins 0..99 at the given columns, warm pins 100.. elsewhere."""
     rng = np.random.default_rng(0)
@@ -189,8 +194,9 @@ def test_moving_fresh_pins_up_lifts_ctr_but_not_quality() -> None:
 def test_more_fresh_pins_is_quantity_not_quality() -> None:
     """Treatment shows 4 fresh pins per feed, control 1, all of relevance 0.5 and the same positions
     mix: fresh repins per user grow with the share, repins per examination do not."""
-    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False,
-                   examination="uniform")
+    cfg = ABConfig(
+        feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False, examination="uniform"
+    )
     users, control, treatment, relevance, is_cold = _one_slice_arms(3000, [3], [0, 3, 6, 9])
     res = simulate_ab(users, control, treatment, relevance, is_cold, cfg, seed=1)
     fresh = res["lifts"]["fresh"]
@@ -221,8 +227,18 @@ def test_metrics_section_keeps_the_contract_keys_and_adds_counts() -> None:
     section = metrics_section("c", "t", res)
     assert section["control"] == "c" and section["treatment"] == "t" and section["users"] == 2000
     for s in ("fresh", "warm"):
-        assert {"repin_rate_lift", "repin_rate_ci95", "ctr_lift", "ctr_ci95", "repin_rate_events", "ctr_events",
-                "repins_per_user_lift", "ctr_exam_lift", "share_control", "share_treatment"} <= set(section[s])
+        assert {
+            "repin_rate_lift",
+            "repin_rate_ci95",
+            "ctr_lift",
+            "ctr_ci95",
+            "repin_rate_events",
+            "ctr_events",
+            "repins_per_user_lift",
+            "ctr_exam_lift",
+            "share_control",
+            "share_treatment",
+        } <= set(section[s])
         assert section[s]["ctr_lift"] == res["lifts"][s]["ctr"]["lift"]
     assert set(section["ope"]) == {"ips", "snips", "dr"}
 
@@ -241,6 +257,7 @@ def test_interleaving_reports_a_ci_over_users() -> None:
 
 
 # --- the feeds, the relevance and the config -------------------------------------------------
+
 
 class _SavedFirst:
     """A 'model' that scores the board's already-saved pins highest (what the mask must remove)."""
@@ -290,13 +307,23 @@ def test_planted_relevance_includes_the_pins_appeal(graph: PinBoardGraph) -> Non
     assert r[1] > r[0] > 0
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("click_min", -0.1, "click_min"), ("click_max", 1.5, "click_max"), ("repin_min", 2.0, "repin_min"),
-    ("repin_max", -1.0, "repin_max"), ("feed_size", 0, "feed_size"), ("n_bootstrap", 99, "n_bootstrap"),
-    ("n_permutations", 5, "n_permutations"), ("max_users", -1, "max_users"), ("min_events", -1, "min_events"),
-    ("ope_epsilon", 0.0, "ope_epsilon"), ("examination", "linear", "examination"),
-    ("feed_size", 2.5, "feed_size"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("click_min", -0.1, "click_min"),
+        ("click_max", 1.5, "click_max"),
+        ("repin_min", 2.0, "repin_min"),
+        ("repin_max", -1.0, "repin_max"),
+        ("feed_size", 0, "feed_size"),
+        ("n_bootstrap", 99, "n_bootstrap"),
+        ("n_permutations", 5, "n_permutations"),
+        ("max_users", -1, "max_users"),
+        ("min_events", -1, "min_events"),
+        ("ope_epsilon", 0.0, "ope_epsilon"),
+        ("examination", "linear", "examination"),
+        ("feed_size", 2.5, "feed_size"),
+    ],
+)
 def test_ab_config_rejects_bad_values(field: str, value: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ABConfig(**{field: value})

@@ -18,8 +18,15 @@ def _ab_json(users: int) -> dict:
     wide = lambda x: np.hstack([x, x[:, ::-1]])  # noqa: E731
     cfg = ABConfig(feed_size=10, n_bootstrap=100, n_permutations=50)
     res = simulate_ab(u, wide(control), wide(treatment), relevance, is_cold, cfg, seed=0)
-    return {"control": "c", "treatment": "t", "split": "test", "relevance": "planted", "engagement": "pbm",
-            "config": {"n_permutations": 50, "min_events": 30}, **res}
+    return {
+        "control": "c",
+        "treatment": "t",
+        "split": "test",
+        "relevance": "planted",
+        "engagement": "pbm",
+        "config": {"n_permutations": 50, "min_events": 30},
+        **res,
+    }
 
 
 def test_run_summary_prints_events_and_insufficient_data(tmp_path: Path) -> None:

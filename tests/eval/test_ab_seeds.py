@@ -18,8 +18,13 @@ T2 = 4.302652729911275  # Student t, 2 degrees of freedom, 0.975
 
 def _lift(log_exp: float, log_obs: float, half: float = 0.05, events: tuple[int, int] = (100, 120)) -> dict:
     """A per-seed lift dict as ab.json writes it (log-ratio CI of half-width ``half`` around the observed)."""
-    return {"lift": math.expm1(log_exp), "observed_lift": math.expm1(log_obs), "status": "ok",
-            "ci95": [math.expm1(log_obs - half), math.expm1(log_obs + half)], "events": list(events)}
+    return {
+        "lift": math.expm1(log_exp),
+        "observed_lift": math.expm1(log_obs),
+        "status": "ok",
+        "ci95": [math.expm1(log_obs - half), math.expm1(log_obs + half)],
+        "events": list(events),
+    }
 
 
 def test_t_interval_known_values() -> None:
@@ -35,8 +40,9 @@ def test_three_seeds_give_the_geometric_mean_lift_and_a_t_interval_over_seeds() 
     assert d["lift"] == pytest.approx(math.expm1(0.2))  # the mean log expected lift
     m, sd = np.mean([0.12, 0.18, 0.33]), np.std([0.12, 0.18, 0.33], ddof=1)
     assert d["ci95"] == pytest.approx([math.expm1(m - T2 * sd / math.sqrt(3)), math.expm1(m + T2 * sd / math.sqrt(3))])
-    assert d["expected_ci95"] == pytest.approx([math.expm1(0.2 - T2 * 0.1 / math.sqrt(3)),
-                                                math.expm1(0.2 + T2 * 0.1 / math.sqrt(3))])
+    assert d["expected_ci95"] == pytest.approx(
+        [math.expm1(0.2 - T2 * 0.1 / math.sqrt(3)), math.expm1(0.2 + T2 * 0.1 / math.sqrt(3))]
+    )
     se = math.sqrt(3 * (0.05 / Z) ** 2) / 3  # each seed's own CI: half-width 0.05 in log space
     assert d["users_only_ci95"] == pytest.approx([math.expm1(m - Z * se), math.expm1(m + Z * se)])
     assert d["events"] == [300, 360] and d["status"] == "ok" and d["per_seed"] == [p["lift"] for p in per]
@@ -72,11 +78,19 @@ def test_coverage_over_simulated_training_seeds() -> None:
 
 def _ab(seed: int, control: str = "c", delta: float = 0.1, **cfg) -> dict:
     lift = _lift(0.1 * (seed + 1), 0.1 * (seed + 1))
-    return {"dataset": "toy", "control": control, "treatment": "t", "split": "test", "seed": seed, "users": 50,
-            "config": {"feed_size": 25, **cfg}, "lifts": {"fresh": {"repins": lift}, "all": {"ctr": lift}},
-            "interleaving": {"delta": delta + 0.01 * seed, "status": "ok"},
-            "replay": {"lifts": {s: {"hit_rate": lift} for s in ("fresh", "warm", "all")}},
-            "ope": {"lifts": {e: {"repins": lift, "fresh_repins": lift} for e in ("ips", "snips", "dr")}}}
+    return {
+        "dataset": "toy",
+        "control": control,
+        "treatment": "t",
+        "split": "test",
+        "seed": seed,
+        "users": 50,
+        "config": {"feed_size": 25, **cfg},
+        "lifts": {"fresh": {"repins": lift}, "all": {"ctr": lift}},
+        "interleaving": {"delta": delta + 0.01 * seed, "status": "ok"},
+        "replay": {"lifts": {s: {"hit_rate": lift} for s in ("fresh", "warm", "all")}},
+        "ope": {"lifts": {e: {"repins": lift, "fresh_repins": lift} for e in ("ips", "snips", "dr")}},
+    }
 
 
 def test_only_runs_that_differ_in_seed_are_combined() -> None:
@@ -106,14 +120,17 @@ def test_combine_covers_interleaving_replay_and_ope() -> None:
     assert c["ope"]["dr"]["fresh_repins"]["ci95"] is not None
     il = c["interleaving"]
     assert il["delta"] == pytest.approx(0.11) and il["delta_ci95"] == pytest.approx(
-        [0.11 - T2 * 0.01 / math.sqrt(3), 0.11 + T2 * 0.01 / math.sqrt(3)])
+        [0.11 - T2 * 0.01 / math.sqrt(3), 0.11 + T2 * 0.01 / math.sqrt(3)]
+    )
 
 
 def test_cli_reads_run_dirs_and_writes_the_combined_json(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from graphrec.cli import app
-    from graphrec.cli import evaluate  # noqa: F401  (registers the command)
+    from graphrec.cli import (
+        app,
+        evaluate,  # noqa: F401  (registers the command)
+    )
 
     dirs = []
     for s in range(3):

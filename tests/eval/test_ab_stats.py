@@ -66,8 +66,14 @@ def test_headline_lift_is_the_expected_one_and_events_are_counted() -> None:
     ones = np.ones(users)
     exp_c, exp_t = np.full(users, 0.2), np.full(users, 0.3)
     obs_c, obs_t = rng.poisson(exp_c).astype(float), rng.poisson(exp_t).astype(float)
-    d = paired_lifts({"x": (obs_t, ones, obs_c, ones)}, 200, 50, np.random.default_rng(1),
-                     expected={"x": (exp_t, ones, exp_c, ones)}, min_events=30)["x"]
+    d = paired_lifts(
+        {"x": (obs_t, ones, obs_c, ones)},
+        200,
+        50,
+        np.random.default_rng(1),
+        expected={"x": (exp_t, ones, exp_c, ones)},
+        min_events=30,
+    )["x"]
     assert d.lift == pytest.approx(0.5)  # 0.3 / 0.2 - 1, whatever the draws were
     assert d.observed_lift == pytest.approx(obs_t.sum() / obs_c.sum() - 1)
     assert d.events == (int(obs_c.sum()), int(obs_t.sum())) and d.status == "ok"
@@ -99,4 +105,5 @@ def test_few_events_or_a_non_finite_replicate_is_insufficient_data() -> None:
 def test_log_ratio_interval_refuses_non_finite_replicates() -> None:
     assert log_ratio_interval(0.1, np.array([0.0, 0.1, np.inf])) is None
     assert log_ratio_interval(0.0, np.array([-1.0, 1.0])) == pytest.approx(
-        (np.expm1(-Z * np.sqrt(2)), np.expm1(Z * np.sqrt(2))))
+        (np.expm1(-Z * np.sqrt(2)), np.expm1(Z * np.sqrt(2)))
+    )

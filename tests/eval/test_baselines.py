@@ -11,16 +11,21 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from eval.config import (ALSConfig, BlendConfig, ContentMiniLMConfig, EASEConfig, EvalConfig,
-                         RP3betaConfig)
+from eval.config import ALSConfig, BlendConfig, ContentMiniLMConfig, EASEConfig, EvalConfig, RP3betaConfig
 from eval.protocol import evaluate_task, make_task, rank_top, tie_break_permutation
 from eval.recommenders.base import UNSCOREABLE, ModelSkipped
 from eval.recommenders.blend import BlendRecommender, zscore_columns
 from eval.recommenders.content_minilm import ContentMiniLMRecommender
 from eval.recommenders.ease import EASERecommender
 from eval.recommenders.rp3beta import RP3betaRecommender
-from eval.recommenders.selection import (Ranked, SelectedOnValidation, ValidationSet, merge_ranked,
-                                         model_variants, val_recall)
+from eval.recommenders.selection import (
+    Ranked,
+    SelectedOnValidation,
+    ValidationSet,
+    merge_ranked,
+    model_variants,
+    val_recall,
+)
 from graph_build.graph import PinBoardGraph, to_csr
 from graphrec.cf.ease import ease_weights
 from graphrec.cf.rp3beta import top_k_per_row
@@ -29,10 +34,17 @@ from tests.eval.conftest import tiny_config
 from tests.eval.helpers import FixedScores, fake_minilm, hashed_text_features
 
 
-def hand_graph(root: Path, n_pins: int, n_boards: int, train: list[tuple[int, int]],
-               val: list[tuple[int, int]] = (), test: list[tuple[int, int]] = (),
-               titles: list[str] | None = None) -> PinBoardGraph:
+def hand_graph(
+    root: Path,
+    n_pins: int,
+    n_boards: int,
+    train: list[tuple[int, int]],
+    val: list[tuple[int, int]] = (),
+    test: list[tuple[int, int]] = (),
+    titles: list[str] | None = None,
+) -> PinBoardGraph:
     """An in-memory graph from ``(pin, board)`` saves; pins without a train save are cold."""
+
     def frame(edges) -> pd.DataFrame:
         e = np.array(sorted(edges, key=lambda pb: (pb[1], pb[0])), dtype=np.int64).reshape(-1, 2)
         return pd.DataFrame({"pin_idx": e[:, 0], "board_idx": e[:, 1]})
@@ -40,15 +52,26 @@ def hand_graph(root: Path, n_pins: int, n_boards: int, train: list[tuple[int, in
     saves = {"train": frame(train), "val": frame(val), "test": frame(test)}
     warm = np.zeros(n_pins, dtype=bool)
     warm[saves["train"]["pin_idx"].to_numpy()] = True
-    pins = pd.DataFrame({"pin_idx": np.arange(n_pins), "pin_id": [f"p{i}" for i in range(n_pins)],
-                         "is_cold": ~warm, "title": titles or [f"pin {i}" for i in range(n_pins)],
-                         "description": [""] * n_pins})
-    boards = pd.DataFrame({"board_idx": np.arange(n_boards), "title": [""] * n_boards,
-                           "board_id": [f"b{i}" for i in range(n_boards)]})
+    pins = pd.DataFrame(
+        {
+            "pin_idx": np.arange(n_pins),
+            "pin_id": [f"p{i}" for i in range(n_pins)],
+            "is_cold": ~warm,
+            "title": titles or [f"pin {i}" for i in range(n_pins)],
+            "description": [""] * n_pins,
+        }
+    )
+    boards = pd.DataFrame(
+        {"board_idx": np.arange(n_boards), "title": [""] * n_boards, "board_id": [f"b{i}" for i in range(n_boards)]}
+    )
     root.mkdir(parents=True, exist_ok=True)
-    manifest = {"schema_version": 1, "dataset": {"name": root.name}, "seed": 0,
-                "titles": pins["title"].tolist(),
-                "saves": {s: df.to_numpy().tolist() for s, df in saves.items()}}
+    manifest = {
+        "schema_version": 1,
+        "dataset": {"name": root.name},
+        "seed": 0,
+        "titles": pins["title"].tolist(),
+        "saves": {s: df.to_numpy().tolist() for s, df in saves.items()},
+    }
     # graph_fingerprint hashes the manifest: distinct graphs get distinct MiniLM caches
     write_json(root / "manifest.json", manifest)
     g = PinBoardGraph(root=root, manifest=manifest, pins=pins, boards=boards, saves=saves)
@@ -57,14 +80,14 @@ def hand_graph(root: Path, n_pins: int, n_boards: int, train: list[tuple[int, in
     return g
 
 
-def random_train(n_pins: int, n_boards: int, p: float, seed: int,
-                 cold: tuple[int, ...] = ()) -> list[tuple[int, int]]:
+def random_train(n_pins: int, n_boards: int, p: float, seed: int, cold: tuple[int, ...] = ()) -> list[tuple[int, int]]:
     m = np.random.default_rng(seed).random((n_pins, n_boards)) < p
     m[list(cold)] = False
     return [(int(a), int(b)) for a, b in zip(*np.nonzero(m))]
 
 
 # --- EASE ---------------------------------------------------------------------------------------
+
 
 def test_ease_matches_the_closed_form(tmp_path: Path) -> None:
     g = hand_graph(tmp_path / "g", 7, 12, random_train(7, 12, 0.4, 0, cold=(6,)))
@@ -101,8 +124,7 @@ def test_ease_is_skipped_above_max_pins_with_a_reason(tmp_path: Path, synth_grap
     from eval.run import evaluate
 
     out = tmp_path / "E"
-    cfg = tiny_config(models=("popularity", "ease"), tasks=("board_to_pin",),
-                      ease=EASEConfig(max_pins=10))
+    cfg = tiny_config(models=("popularity", "ease"), tasks=("board_to_pin",), ease=EASEConfig(max_pins=10))
     evaluate(synth_graph, [], out, cfg)
     manifest = read_json(out / "manifest.json")
     assert set(read_json(out / "metrics.json")["models"]) == {"popularity"}
@@ -115,14 +137,16 @@ def test_ease_is_skipped_above_max_pins_with_a_reason(tmp_path: Path, synth_grap
 # boards: b0 = {p0, p1}, b1 = {p1, p2}, b2 = {p0, p1, p2}; p3 has no train save (cold).
 # deg(board) = 2, 2, 3; deg(pin) = 2, 3, 2.
 RP3_TRAIN = [(0, 0), (1, 0), (1, 1), (2, 1), (0, 2), (1, 2), (2, 2)]
-R2, R3 = 2 ** -0.5, 3 ** -0.5
+R2, R3 = 2**-0.5, 3**-0.5
 RP3_HAND = {
     # alpha = 1, beta = 0: W_ij = 1/deg(i) * sum over shared boards of 1/deg(b)
     (1.0, 0.0): [[0, 5 / 12, 1 / 6], [5 / 18, 0, 5 / 18], [1 / 6, 5 / 12, 0]],
     # alpha = 0.5, beta = 1: square roots of every step, column j divided by deg(j)
-    (0.5, 1.0): [[0, R2 * (R2 + R3) / 3, R2 * R3 / 2],
-                 [R3 * (R2 + R3) / 2, 0, R3 * (R2 + R3) / 2],
-                 [R2 * R3 / 2, R2 * (R2 + R3) / 3, 0]],
+    (0.5, 1.0): [
+        [0, R2 * (R2 + R3) / 3, R2 * R3 / 2],
+        [R3 * (R2 + R3) / 2, 0, R3 * (R2 + R3) / 2],
+        [R2 * R3 / 2, R2 * (R2 + R3) / 3, 0],
+    ],
 }
 
 
@@ -151,7 +175,7 @@ def test_top_k_per_row_against_a_dense_sort() -> None:
     got = top_k_per_row(m, 4).toarray()
     dense = m.toarray()
     for r in range(30):  # a test-side loop over 30 rows
-        keep = np.argsort(-dense[r], kind="stable")[:min(4, (dense[r] > 0).sum())]
+        keep = np.argsort(-dense[r], kind="stable")[: min(4, (dense[r] > 0).sum())]
         want = np.zeros(40)
         want[keep] = dense[r, keep]
         np.testing.assert_array_equal(got[r], want)
@@ -159,6 +183,7 @@ def test_top_k_per_row_against_a_dense_sort() -> None:
 
 
 # --- content_minilm -----------------------------------------------------------------------------
+
 
 def test_content_minilm_boards_are_the_mean_of_their_train_pins(tmp_path: Path) -> None:
     titles = ["red dress", "red skirt", "blue hammer", "blue drill", "red dress", "green tent"]
@@ -177,8 +202,16 @@ def test_content_minilm_boards_are_the_mean_of_their_train_pins(tmp_path: Path) 
 def minilm_graph(tmp_path_factory: pytest.TempPathFactory) -> PinBoardGraph:
     drill = "cordless power drill with battery"
     dress = "red floral summer dress"
-    titles = [dress, "floral red dress for the beach", "steel claw hammer", drill, dress, drill,
-              "quantum chromodynamics lecture notes", "chocolate chip cookie recipe"]
+    titles = [
+        dress,
+        "floral red dress for the beach",
+        "steel claw hammer",
+        drill,
+        dress,
+        drill,
+        "quantum chromodynamics lecture notes",
+        "chocolate chip cookie recipe",
+    ]
     root = tmp_path_factory.mktemp("minilm") / "g"
     return hand_graph(root, 8, 2, [(0, 0), (1, 0), (2, 1), (3, 1)], titles=titles)
 
@@ -214,8 +247,7 @@ def cf_and_content(first_warm: int, first_cold: int, name: str = "als") -> dict[
     rng = np.random.default_rng(0)
     cf, content = rng.random((2, N_BOARDS, N_WARM + N_COLD))
     cf[:, first_warm], content[:, first_cold] = 5.0, 5.0
-    return {name: FixedScores(cf, name=name, can_score_cold=False),
-            "content_minilm": FixedScores(content)}
+    return {name: FixedScores(cf, name=name, can_score_cold=False), "content_minilm": FixedScores(content)}
 
 
 def _blend(g: PinBoardGraph, models: dict, **kw) -> BlendRecommender:
@@ -226,8 +258,7 @@ def _blend(g: PinBoardGraph, models: dict, **kw) -> BlendRecommender:
 
 
 @pytest.mark.parametrize("offset", [10.0, -10.0])
-def test_blend_offset_moves_cold_pins_above_or_below_warm_ones(tmp_path: Path,
-                                                               offset: float) -> None:
+def test_blend_offset_moves_cold_pins_above_or_below_warm_ones(tmp_path: Path, offset: float) -> None:
     g = blend_graph(tmp_path / "g", [(30, 0)])
     b = _blend(g, cf_and_content(5, 30), offset_min=offset, offset_max=offset)
     ids, _ = b.recommend(np.arange(N_BOARDS), N_WARM + N_COLD)
@@ -267,8 +298,7 @@ def test_blend_picks_the_cf_model_that_is_best_on_validation(tmp_path: Path) -> 
     good, bad = cf_and_content(5, 30, "ease"), cf_and_content(7, 30, "als")
     bad["als"].b[:, 5] = -5.0  # als ranks the val pin last
     models = {"als": bad["als"], "ease": good["ease"], "content_minilm": good["content_minilm"]}
-    b = _blend(g, models,
-               offset_min=-10.0, offset_max=-10.0)
+    b = _blend(g, models, offset_min=-10.0, offset_max=-10.0)
     assert b.chosen["values"]["cf_model"] == "ease" and b.cf is good["ease"]
 
 
@@ -276,8 +306,7 @@ def test_blend_criteria(tmp_path: Path) -> None:
     """Board 0's val pin is warm, board 1's cold: only offset 0 brings both into their top 20."""
     g = blend_graph(tmp_path / "g", [(5, 0), (30, 1)])
     for criterion in ("all", "warm_cold_mean"):
-        b = _blend(g, cf_and_content(5, 30), offset_min=-10.0, offset_max=10.0, offset_step=10.0,
-                   criterion=criterion)
+        b = _blend(g, cf_and_content(5, 30), offset_min=-10.0, offset_max=10.0, offset_step=10.0, criterion=criterion)
         assert b.chosen["values"]["cold_offset"] == 0.0
     assert "mean" in b.chosen["criterion"]
     r = {"warm": 0.3, "cold": 0.1, "all": 0.25}
@@ -297,6 +326,7 @@ def test_zscore_columns_constant_rows_become_zero() -> None:
 
 
 # --- selection on the validation split ----------------------------------------------------------
+
 
 def test_selected_on_validation_keeps_the_candidate_best_on_val(tmp_path: Path) -> None:
     g = blend_graph(tmp_path / "g", [(5, 0)])
@@ -321,8 +351,7 @@ def test_a_one_point_grid_never_reads_the_val_split(tmp_path: Path) -> None:
 def test_without_val_saves_the_first_grid_point_is_kept(tmp_path: Path) -> None:
     g = blend_graph(tmp_path / "g", [])
     first, second = cf_and_content(5, 30)["als"], cf_and_content(7, 30)["als"]
-    m = SelectedOnValidation("als", [({"v": 1}, lambda: first), ({"v": 2}, lambda: second)],
-                             False, 0).fit(g)
+    m = SelectedOnValidation("als", [({"v": 1}, lambda: first), ({"v": 2}, lambda: second)], False, 0).fit(g)
     assert m.chosen["values"] == {"v": 1} and m.best is first
     b = _blend(g, cf_and_content(5, 30), offset_min=-1.0, offset_max=1.0, offset_step=1.0)
     assert b.chosen["values"]["cold_offset"] == -1.0
@@ -369,16 +398,23 @@ def test_fit_models_reuses_fitted_models_and_records_the_choices(graph: PinBoard
 
 # --- configs ------------------------------------------------------------------------------------
 
+
 def test_configs_validate_and_expand() -> None:
     assert BlendConfig().offsets() == tuple(np.round(np.arange(-3.0, 3.01, 0.25), 9))
     assert len(BlendConfig().offsets()) == 25
     want = {"factors": (16, 32, 64), "regularization": (0.05, 5.0), "alpha": (5.0, 10.0)}
     assert ALSConfig().grid() == want
     assert ALSConfig(factors_grid=()).grid()["factors"] == (32,)
-    for bad in (lambda: BlendConfig(cf_models=("popularity",)), lambda: BlendConfig(offset_step=0),
-                lambda: EASEConfig(lambdas=(0.0,)), lambda: EASEConfig(lambdas=()),
-                lambda: RP3betaConfig(alphas=()), lambda: RP3betaConfig(betas=(-1.0,)),
-                lambda: ALSConfig(alpha_grid=(0.0,)), lambda: ContentMiniLMConfig(max_length=0)):
+    for bad in (
+        lambda: BlendConfig(cf_models=("popularity",)),
+        lambda: BlendConfig(offset_step=0),
+        lambda: EASEConfig(lambdas=(0.0,)),
+        lambda: EASEConfig(lambdas=()),
+        lambda: RP3betaConfig(alphas=()),
+        lambda: RP3betaConfig(betas=(-1.0,)),
+        lambda: ALSConfig(alpha_grid=(0.0,)),
+        lambda: ContentMiniLMConfig(max_length=0),
+    ):
         with pytest.raises(ValueError):
             bad()
     assert EvalConfig().blend.cf_models == ("als", "ease", "rp3beta", "lightgcn", "bpr")

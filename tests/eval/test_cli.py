@@ -29,14 +29,40 @@ def test_evaluate_then_ab_sim_end_to_end(synth_graph: Path, runs: dict[str, Path
     out = tmp_path / "E"
     cfg = tmp_path / "eval.yaml"  # a config naming the embedding directory instead of --runs
     cfg.write_text(f"runs: ['{runs['content']}']\nlightgcn: {{epochs: 2}}\n")
-    r = _run("evaluate", "--graph", str(synth_graph), "--config", str(cfg), "--out", str(out), *_sets(),
-             "--models", "popularity", "--models", "content", "--models", "oracle")
+    r = _run(
+        "evaluate",
+        "--graph",
+        str(synth_graph),
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        *_sets(),
+        "--models",
+        "popularity",
+        "--models",
+        "content",
+        "--models",
+        "oracle",
+    )
     assert r.returncode == 0, r.stderr
     assert "content" in r.stdout and "cold recall@20" in r.stdout
     m = read_json(out / "metrics.json")
     assert set(m["models"]) == {"popularity", "content", "oracle"} and m["ab"] is None
-    r = _run("ab-sim", "--graph", str(synth_graph), "--runs", str(runs["content"]), "--out", str(out),
-             "--control", "popularity", "--treatment", "content", *_sets())
+    r = _run(
+        "ab-sim",
+        "--graph",
+        str(synth_graph),
+        "--runs",
+        str(runs["content"]),
+        "--out",
+        str(out),
+        "--control",
+        "popularity",
+        "--treatment",
+        "content",
+        *_sets(),
+    )
     assert r.returncode == 0, r.stderr
     assert "A/B content (treatment) vs popularity (control)" in r.stdout
     m = read_json(out / "metrics.json")
@@ -45,8 +71,10 @@ def test_evaluate_then_ab_sim_end_to_end(synth_graph: Path, runs: dict[str, Path
 
 
 def test_help_lists_the_verbs_and_options() -> None:
-    from graphrec.cli import app
-    from graphrec.cli import evaluate  # noqa: F401  (registers the commands)
+    from graphrec.cli import (
+        app,
+        evaluate,  # noqa: F401  (registers the commands)
+    )
 
     runner = CliRunner()
     top = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
@@ -60,19 +88,31 @@ def test_help_lists_the_verbs_and_options() -> None:
 
 
 @pytest.mark.parametrize("case", ["no_graph", "bad_runs", "unknown_model", "bad_set", "bad_arm", "other_graph_runs"])
-def test_bad_input_is_a_one_line_error_and_writes_nothing(case: str, synth_graph: Path, runs: dict[str, Path],
-                                                          tmp_path: Path, tiny_dataset: Path) -> None:
-    from graphrec.cli import app
-    from graphrec.cli import evaluate  # noqa: F401
+def test_bad_input_is_a_one_line_error_and_writes_nothing(
+    case: str, synth_graph: Path, runs: dict[str, Path], tmp_path: Path, tiny_dataset: Path
+) -> None:
+    from graphrec.cli import (
+        app,
+        evaluate,  # noqa: F401
+    )
 
     out = tmp_path / "out" / "E"
     g = str(synth_graph)
     args, expect = {
         "no_graph": (["evaluate", "--graph", str(tmp_path / "nope"), "--out", str(out)], "not a graph directory"),
-        "bad_runs": (["evaluate", "--graph", g, "--runs", str(tmp_path), "--out", str(out)], "not an embedding directory"),
-        "unknown_model": (["evaluate", "--graph", g, "--models", "alss", "--out", str(out)], "unknown model(s) ['alss']"),
+        "bad_runs": (
+            ["evaluate", "--graph", g, "--runs", str(tmp_path), "--out", str(out)],
+            "not an embedding directory",
+        ),
+        "unknown_model": (
+            ["evaluate", "--graph", g, "--models", "alss", "--out", str(out)],
+            "unknown model(s) ['alss']",
+        ),
         "bad_set": (["evaluate", "--graph", g, "--set", "ks=[20,10]", "--out", str(out)], "ks must be increasing"),
-        "bad_arm": (["ab-sim", "--graph", g, "--treatment", "full", "--out", str(out)], "treatment model 'full' is not available"),
+        "bad_arm": (
+            ["ab-sim", "--graph", g, "--treatment", "full", "--out", str(out)],
+            "treatment model 'full' is not available",
+        ),
         "other_graph_runs": (None, "recompute them for this graph"),
     }[case]
     if case == "other_graph_runs":

@@ -61,8 +61,9 @@ def test_reciprocal_rank_uses_expected_rank_under_random_tie_breaking() -> None:
     rel2 = torch.tensor([[False, True, True, False, False]])
     assert reciprocal_rank(scores, rel2, none).item() == pytest.approx(1 / (2 + 1 / 3))
     # a strict order: rank of the best relevant pin
-    assert reciprocal_rank(torch.tensor([[0.9, 0.8, 0.7]]), torch.tensor([[False, False, True]]),
-                           torch.zeros(1, 3, dtype=torch.bool)).item() == pytest.approx(1 / 3)
+    assert reciprocal_rank(
+        torch.tensor([[0.9, 0.8, 0.7]]), torch.tensor([[False, False, True]]), torch.zeros(1, 3, dtype=torch.bool)
+    ).item() == pytest.approx(1 / 3)
     assert math.isnan(reciprocal_rank(scores, none, none).item())
 
 

@@ -47,8 +47,9 @@ def test_on_policy_logs_give_the_empirical_mean() -> None:
     ones = np.ones_like(reward)
     assert ips(reward, ones).mean() == pytest.approx(reward.sum(1).mean())
     assert snips(reward, ones) == pytest.approx(reward.sum(1).mean())
-    assert dr(reward, ones, position_model(reward, reward.shape), position_model(reward, reward.shape)).mean() \
-        == pytest.approx(reward.sum(1).mean())
+    assert dr(
+        reward, ones, position_model(reward, reward.shape), position_model(reward, reward.shape)
+    ).mean() == pytest.approx(reward.sum(1).mean())
 
 
 def test_logging_policy_propensities_are_the_empirical_frequencies() -> None:

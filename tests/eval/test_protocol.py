@@ -49,8 +49,9 @@ def test_vectorised_protocol_matches_per_query_reference(graph: PinBoardGraph, t
     scores = (model.score_boards(q) if task.query_kind == "board" else model.score_pins(q)).numpy()
     want = _reference(scores, rel, exc, ~graph.is_cold)
     for s in SLICES:
-        assert got.n_queries[s] == int(((rel & (~graph.is_cold if s == "warm" else graph.is_cold if s == "cold"
-                                                 else True)).any(1)).sum())
+        assert got.n_queries[s] == int(
+            ((rel & (~graph.is_cold if s == "warm" else graph.is_cold if s == "cold" else True)).any(1)).sum()
+        )
         for name, v in want[s].items():
             assert got.slices[s][name] == pytest.approx(v, rel=1e-9, abs=1e-12), (s, name)
 
@@ -92,8 +93,9 @@ def test_memorising_train_and_val_saves_gains_nothing_on_test(graph: PinBoardGra
     memo = evaluate_task(FixedScores(base + 1000 * seen).fit(graph), graph, task, task.queries, KS, 256, 0)
     assert memo.slices == plain.slices
     # the check can fail: memorising the *test* saves (leaked labels) is a huge gain
-    cheat = evaluate_task(FixedScores(base + 1000 * board_pin_dense(graph, ("test",))).fit(graph), graph, task,
-                          task.queries, KS, 256, 0)
+    cheat = evaluate_task(
+        FixedScores(base + 1000 * board_pin_dense(graph, ("test",))).fit(graph), graph, task, task.queries, KS, 256, 0
+    )
     assert cheat.slices["all"]["recall@20"] > plain.slices["all"]["recall@20"] + 0.5
 
 

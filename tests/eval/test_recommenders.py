@@ -36,8 +36,7 @@ def _fast_text_encoder() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def fitted(graph: PinBoardGraph, runs: dict[str, Path],
-           _fast_text_encoder: None) -> dict[str, Recommender]:
+def fitted(graph: PinBoardGraph, runs: dict[str, Path], _fast_text_encoder: None) -> dict[str, Recommender]:
     return {name: _make(name, graph, runs).fit(graph) for name in MODELS}
 
 
@@ -68,8 +67,9 @@ class TestRecommenderContract:
             real = s[s > UNSCOREABLE]
             assert real.numel() > 0 and (real.abs() < 1e20).all()
 
-    def test_recommend_returns_sorted_unique_ids_without_excluded(self, name: str, fitted: dict[str, Recommender],
-                                                                 graph: PinBoardGraph) -> None:
+    def test_recommend_returns_sorted_unique_ids_without_excluded(
+        self, name: str, fitted: dict[str, Recommender], graph: PinBoardGraph
+    ) -> None:
         m = fitted[name]
         boards = np.arange(0, graph.n_boards, 7)
         train = graph.csr("train").T.tocsr()
@@ -87,7 +87,8 @@ class TestRecommenderContract:
         assert (np.diff(scores, axis=1) <= 0).all()
 
     def test_cold_pins_rank_last_exactly_when_the_model_cannot_score_them(
-            self, name: str, fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
+        self, name: str, fitted: dict[str, Recommender], graph: PinBoardGraph
+    ) -> None:
         ids, _ = fitted[name].recommend(np.arange(0, graph.n_boards, 5), graph.n_pins)
         n_warm = int((~graph.is_cold).sum())
         cold_last = not graph.is_cold[ids[:, :n_warm]].any()
@@ -96,8 +97,9 @@ class TestRecommenderContract:
         else:
             assert not cold_last, "a model that can score cold pins should put some above warm ones"
 
-    def test_fit_uses_only_train_saves_and_is_deterministic(self, name: str, fitted: dict[str, Recommender],
-                                                            graph: PinBoardGraph, runs: dict[str, Path]) -> None:
+    def test_fit_uses_only_train_saves_and_is_deterministic(
+        self, name: str, fitted: dict[str, Recommender], graph: PinBoardGraph, runs: dict[str, Path]
+    ) -> None:
         again = _make(name, graph, runs).fit(_without_held_out(graph, keep_val=name in TUNED))
         boards = np.arange(0, graph.n_boards, 11)
         torch.testing.assert_close(again.score_boards(boards), fitted[name].score_boards(boards))
@@ -105,8 +107,9 @@ class TestRecommenderContract:
 
 
 @pytest.mark.parametrize("name", ["als", "bpr", "lightgcn"])
-def test_seed_changes_learned_models(name: str, fitted: dict[str, Recommender], graph: PinBoardGraph,
-                                     runs: dict[str, Path]) -> None:
+def test_seed_changes_learned_models(
+    name: str, fitted: dict[str, Recommender], graph: PinBoardGraph, runs: dict[str, Path]
+) -> None:
     other = _make(name, graph, runs, seed=1).fit(graph)
     assert not torch.equal(other.score_boards(np.arange(5)), fitted[name].score_boards(np.arange(5)))
 
@@ -120,8 +123,11 @@ def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: P
     for b in range(20):
         slots = boards[boards["board_idx"] == b]
         for p in (0, 1, 2, 50, 300):
-            affinity = sum(r.weight * (focus * (r.niche == pins.niche[p]) + (1 - focus) / K)
-                           for r in slots.itertuples() if r.style == pins["style"][p])
+            affinity = sum(
+                r.weight * (focus * (r.niche == pins.niche[p]) + (1 - focus) / K)
+                for r in slots.itertuples()
+                if r.style == pins["style"][p]
+            )
             want = (1 - noise) * affinity * pins.group_share[p] + noise * pins.global_share[p]
             assert scores[b, p] == pytest.approx(want, rel=1e-6, abs=1e-12)
 
@@ -134,8 +140,19 @@ def test_embedding_boards_are_the_mean_of_train_pins_or_the_directory(fitted: di
 def test_model_selection(graph: PinBoardGraph, runs: dict[str, Path], tmp_path: Path) -> None:
     emb = load_runs(list(runs.values()), graph)
     avail = available_models(graph, emb)
-    assert avail == ["popularity", "als", "bpr", "lightgcn", "ease", "rp3beta", "content_minilm",
-                     "blend", "content", "sage_raw", "oracle"]
+    assert avail == [
+        "popularity",
+        "als",
+        "bpr",
+        "lightgcn",
+        "ease",
+        "rp3beta",
+        "content_minilm",
+        "blend",
+        "content",
+        "sage_raw",
+        "oracle",
+    ]
     assert select_models([], avail) == (avail, [])
     assert select_models(["oracle", "full", "als"], avail) == (["oracle", "als"], ["full"])
     with pytest.raises(ValueError, match="unknown model"):

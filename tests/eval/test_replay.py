@@ -23,9 +23,14 @@ def _log() -> ReplayLog:
     (the same second: neither masks the other); t=40 board 1 saves pin 0. Pin 3 is cold (fresh).
     """
     known = sp.csr_matrix((np.ones(1, np.float32), ([0], [0])), shape=(2, 5))
-    return ReplayLog(board=np.array([0, 0, 1, 1, 1]), pin=np.array([1, 4, 2, 3, 0]),
-                     time=np.array([10, 20, 30, 30, 40]), fresh=np.array([False, False, False, True, False]),
-                     available_from=np.array([ALWAYS, ALWAYS, ALWAYS, ALWAYS, 15]), known=known)
+    return ReplayLog(
+        board=np.array([0, 0, 1, 1, 1]),
+        pin=np.array([1, 4, 2, 3, 0]),
+        time=np.array([10, 20, 30, 30, 40]),
+        fresh=np.array([False, False, False, True, False]),
+        available_from=np.array([ALWAYS, ALWAYS, ALWAYS, ALWAYS, 15]),
+        known=known,
+    )
 
 
 def _scores(row: torch.Tensor):
@@ -58,8 +63,10 @@ def test_ties_are_broken_by_the_protocols_permutation() -> None:
 
 def test_hits_credit_and_lifts_on_the_hand_made_log() -> None:
     rlog = _log()
-    ranks = {"control": replay_ranks(_scores(DOWN), rlog, IDENTITY),
-             "treatment": replay_ranks(_scores(UP), rlog, IDENTITY)}
+    ranks = {
+        "control": replay_ranks(_scores(DOWN), rlog, IDENTITY),
+        "treatment": replay_ranks(_scores(UP), rlog, IDENTITY),
+    }
     exam = examination(2, "log2")  # feed of 2: positions 1 and 2 count
     res = replay_compare(rlog, ranks, exam, 200, 20, 0, np.random.default_rng(0))
     # control hits at t=10 (rank 1) and t=40 (rank 1); treatment at t=20 (rank 1) and t=30 (pin 3, rank 2)
@@ -83,8 +90,14 @@ def test_hits_credit_and_lifts_on_the_hand_made_log() -> None:
 
 def test_the_log_must_be_in_time_order() -> None:
     with pytest.raises(ValueError, match="sorted by time"):
-        ReplayLog(board=np.array([0, 0]), pin=np.array([1, 2]), time=np.array([5, 1]),
-                  fresh=np.zeros(2, bool), available_from=np.zeros(3, np.int64), known=sp.csr_matrix((1, 3)))
+        ReplayLog(
+            board=np.array([0, 0]),
+            pin=np.array([1, 2]),
+            time=np.array([5, 1]),
+            fresh=np.zeros(2, bool),
+            available_from=np.zeros(3, np.int64),
+            known=sp.csr_matrix((1, 3)),
+        )
 
 
 def test_replay_log_of_a_graph_is_the_split_in_time_order(graph: PinBoardGraph) -> None:
@@ -120,8 +133,14 @@ def test_at_one_time_with_every_pin_released_a_hit_is_membership_of_the_static_f
     model = OracleRecommender()
     model.fit(graph)
     full = replay_log(graph, "test")
-    rlog = ReplayLog(board=full.board, pin=full.pin, time=np.zeros_like(full.time), fresh=full.fresh,
-                     available_from=np.full(graph.n_pins, ALWAYS), known=full.known)
+    rlog = ReplayLog(
+        board=full.board,
+        pin=full.pin,
+        time=np.zeros_like(full.time),
+        fresh=full.fresh,
+        available_from=np.full(graph.n_pins, ALWAYS),
+        known=full.known,
+    )
     perm = tie_break_permutation(graph.n_pins, 0)
     ranks = replay_ranks(model.score_boards, rlog, perm)
     users = np.unique(rlog.board)
@@ -132,25 +151,31 @@ def test_at_one_time_with_every_pin_released_a_hit_is_membership_of_the_static_f
 
 
 def test_the_summary_and_the_report_show_the_replay(tmp_path) -> None:
-    from experiments.pipeline import PipelineResult
-    from experiments.summary import format_summary
-
     from eval.ab import metrics_section
     from eval.report import _ab_section
+    from experiments.pipeline import PipelineResult
+    from experiments.summary import format_summary
     from graphrec.utils.io import write_json
     from tests.eval.test_ab_report import _ab_json
 
     rlog = _log()
-    ranks = {"control": replay_ranks(_scores(DOWN), rlog, IDENTITY),
-             "treatment": replay_ranks(_scores(UP), rlog, IDENTITY)}
-    ab = {**_ab_json(60), "replay": replay_compare(rlog, ranks, examination(2, "log2"), 200, 20, 0,
-                                                   np.random.default_rng(0))}
+    ranks = {
+        "control": replay_ranks(_scores(DOWN), rlog, IDENTITY),
+        "treatment": replay_ranks(_scores(UP), rlog, IDENTITY),
+    }
+    ab = {
+        **_ab_json(60),
+        "replay": replay_compare(rlog, ranks, examination(2, "log2"), 200, 20, 0, np.random.default_rng(0)),
+    }
     (tmp_path / "eval").mkdir()
     write_json(tmp_path / "eval" / "ab.json", ab)
     section = metrics_section("c", "t", ab)
     assert section["replay"]["all"]["hit_rate_events"] == [2, 2]
-    text = format_summary(PipelineResult(out=tmp_path, metrics={"dataset": "toy", "protocol": {"split": "test"},
-                                                                "models": {}, "ab": section}))
+    text = format_summary(
+        PipelineResult(
+            out=tmp_path, metrics={"dataset": "toy", "protocol": {"split": "test"}, "models": {}, "ab": section}
+        )
+    )
     assert "Time-ordered replay of 5 held-out saves" in text
     row = next(ln for ln in text.splitlines() if ln.startswith("all hit rate"))
     assert "0.4000 -> 0.4000" in row and "2/2 of 5" in row

@@ -30,8 +30,19 @@ def test_metrics_json_has_exactly_the_contract_keys(eval_dir: Path) -> None:
     assert set(m) == {"dataset", "protocol", "models", "ab", "ci95"} and m["ci95"] is None
     assert m["dataset"] == "synthetic-fashion" and m["ab"] is None
     assert m["protocol"] == {"task": "board_to_pin", "k": [10, 20, 50], "split": "test"}
-    assert set(m["models"]) == {"popularity", "als", "bpr", "lightgcn", "ease", "rp3beta",
-                                "content_minilm", "blend", "content", "sage_raw", "oracle"}
+    assert set(m["models"]) == {
+        "popularity",
+        "als",
+        "bpr",
+        "lightgcn",
+        "ease",
+        "rp3beta",
+        "content_minilm",
+        "blend",
+        "content",
+        "sage_raw",
+        "oracle",
+    }
     for name, d in m["models"].items():
         assert {"warm", "cold", "all", "coverage@20"} <= set(d)
         assert set(d) - {"warm", "cold", "all"} == {"coverage@10", "coverage@20", "coverage@50"}
@@ -55,7 +66,9 @@ def test_oracle_highest_and_popularity_lowest_on_cold(eval_dir: Path) -> None:
 def test_report_and_plots_render(eval_dir: Path) -> None:
     report = (eval_dir / "report.md").read_text()
     assert "Cannot score cold pins: popularity, als, bpr, lightgcn" in report
-    assert "Not evaluated (their stage has not produced an embedding directory): clip_no_neighbors, sage, full" in report
+    assert (
+        "Not evaluated (their stage has not produced an embedding directory): clip_no_neighbors, sage, full" in report
+    )
     cold_table = report.split("### Cold slice")[1].split("###")[0]
     rows = [r.split("|")[1].strip() for r in cold_table.splitlines() if r.startswith("| ") and "model" not in r]
     assert rows[0].startswith("oracle") and all("no cold scores" in r for r in rows[-4:])
@@ -70,8 +83,10 @@ def test_same_seed_same_metrics_bytes(synth_graph: Path, runs: dict[str, Path], 
     for f in ("metrics.json", "pin_to_pin.json"):
         assert (tmp_path / "again" / f).read_bytes() == (eval_dir / f).read_bytes()
     evaluate(synth_graph, [], tmp_path / "seed1", tiny_config(seed=1, models=("lightgcn",)))
-    assert read_json(tmp_path / "seed1" / "metrics.json")["models"]["lightgcn"] != \
-        read_json(eval_dir / "metrics.json")["models"]["lightgcn"]
+    assert (
+        read_json(tmp_path / "seed1" / "metrics.json")["models"]["lightgcn"]
+        != read_json(eval_dir / "metrics.json")["models"]["lightgcn"]
+    )
 
 
 def test_existing_output_needs_force(synth_graph: Path, eval_dir: Path) -> None:
@@ -79,12 +94,22 @@ def test_existing_output_needs_force(synth_graph: Path, eval_dir: Path) -> None:
         evaluate(synth_graph, [], eval_dir, tiny_config(models=("popularity",)))
 
 
-def test_ab_sim_adds_to_the_eval_dir_atomically(synth_graph: Path, runs: dict[str, Path], eval_dir: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ab_sim_adds_to_the_eval_dir_atomically(
+    synth_graph: Path, runs: dict[str, Path], eval_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import eval.ab_run as ab_run
 
-    cfg = tiny_config(ab=ABConfig(control="sage_raw", treatment="content", n_bootstrap=100, n_permutations=100,
-                                  feed_size=10, min_events=5, sessions=5))
+    cfg = tiny_config(
+        ab=ABConfig(
+            control="sage_raw",
+            treatment="content",
+            n_bootstrap=100,
+            n_permutations=100,
+            feed_size=10,
+            min_events=5,
+            sessions=5,
+        )
+    )
     before = {p.name: p.read_bytes() for p in eval_dir.iterdir() if p.is_file()}
 
     def boom(*a, **k):
@@ -150,16 +175,17 @@ def test_ab_sim_into_a_new_dir_and_cold_blind_control(synth_graph: Path, runs: d
 
 
 @pytest.mark.slow  # ~10 s: mlflow import and sqlite schema set-up
-def test_mlflow_child_run_per_model_with_sanitised_names(synth_graph: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mlflow_child_run_per_model_with_sanitised_names(
+    synth_graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns.db")
     monkeypatch.setenv("GRAPHREC_MLFLOW", "1")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "eval-test")
     monkeypatch.chdir(tmp_path)  # the sqlite store puts artifacts in ./mlruns
-    from graphrec.utils.config import to_dict
     from graphrec.tracking import open_run
+    from graphrec.utils.config import to_dict
 
     cfg = tiny_config(models=("popularity", "oracle"), tasks=("board_to_pin",))
     with open_run("evaluate", params=to_dict(cfg)) as tracker:
@@ -192,9 +218,10 @@ def test_manifest_and_report_show_the_values_chosen_on_val(eval_dir: Path) -> No
         chosen = manifest["models"][name]["chosen"]
         assert chosen["criterion"] == "val recall@20 (all)" and len(chosen["grid"]) >= 2, name
         best = max(r["val_all_recall@20"] for r in chosen["grid"])
-        assert any(r["val_all_recall@20"] == best
-                   and all(r[k] == v for k, v in chosen["values"].items())
-                   for r in chosen["grid"]), name
+        assert any(
+            r["val_all_recall@20"] == best and all(r[k] == v for k, v in chosen["values"].items())
+            for r in chosen["grid"]
+        ), name
     assert manifest["models"]["blend"]["chosen"]["values"]["cf_model"] in ("als", "rp3beta")
     assert manifest["skipped_models"] == {}
     assert "Chosen on the val split" in (eval_dir / "report.md").read_text()

@@ -15,16 +15,14 @@ import torch
 
 from bench.eval_dense import evaluate_task_dense
 from eval.metrics import mean_ci95
-from eval.protocol import (evaluate_task, lookup, make_task, rank_top, rank_top_fast,
-                           sample_queries)
+from eval.protocol import evaluate_task, lookup, make_task, rank_top, rank_top_fast, sample_queries
 from graph_build.graph import PinBoardGraph
 from tests.eval.helpers import FixedScores
 
 
 def _same(a: dict, b: dict) -> bool:
     """Exact equality of two metric dicts, NaN equal to NaN."""
-    return a.keys() == b.keys() and all(
-        (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
+    return a.keys() == b.keys() and all((math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
 
 
 def _models(graph: PinBoardGraph) -> dict[str, FixedScores]:
@@ -38,22 +36,19 @@ def _models(graph: PinBoardGraph) -> dict[str, FixedScores]:
         "ties_cold_blind": FixedScores(ints_b, ints_p, can_score_cold=False),
         "constant": FixedScores(np.zeros((nb, npn))),
         "distinct": FixedScores(rng.random((nb, npn)), rng.random((npn, npn))),
-        "with_neg_inf": FixedScores(spiky_b,
-                                    np.where(rng.random((npn, npn)) < 0.5, -np.inf, ints_p)),
+        "with_neg_inf": FixedScores(spiky_b, np.where(rng.random((npn, npn)) < 0.5, -np.inf, ints_p)),
     }
 
 
 @pytest.mark.parametrize("task_name", ["board_to_pin", "pin_to_pin"])
 @pytest.mark.parametrize("ks", [(5, 10, 20), (1, 3, 10_000)])  # 10_000 > n_pins: the full-row case
-def test_sparse_path_equals_dense_reference(graph: PinBoardGraph, task_name: str,
-                                            ks: tuple) -> None:
+def test_sparse_path_equals_dense_reference(graph: PinBoardGraph, task_name: str, ks: tuple) -> None:
     task = make_task(graph, task_name, "test")
     for name, model in _models(graph).items():
         model.fit(graph)
         for seed in (3,):
             got = evaluate_task(model, graph, task, task.queries, ks, batch_size=29, seed=seed)
-            want = evaluate_task_dense(model, graph, task, task.queries, ks, batch_size=29,
-                                       seed=seed)
+            want = evaluate_task_dense(model, graph, task, task.queries, ks, batch_size=29, seed=seed)
             assert got.n_queries == want.n_queries, name
             assert got.coverage == want.coverage, name
             for s in want.slices:

@@ -45,8 +45,10 @@ class _FakeMlflow:
         tags = {"mlflow.runName": run_name}
         if self.stack:
             tags["mlflow.parentRunId"] = self.stack[-1].info.run_id
-        run = SimpleNamespace(info=SimpleNamespace(run_id=f"run{len(self.runs)}", status="RUNNING"),
-                              data=SimpleNamespace(tags=tags, metrics={}, params={}))
+        run = SimpleNamespace(
+            info=SimpleNamespace(run_id=f"run{len(self.runs)}", status="RUNNING"),
+            data=SimpleNamespace(tags=tags, metrics={}, params={}),
+        )
         self.runs[run.info.run_id] = run
         self.stack.append(run)
         return run
@@ -72,8 +74,9 @@ class _FakeMlflow:
         pass
 
 
-def test_child_run_per_model_with_sanitised_names_fast(synth_graph: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_child_run_per_model_with_sanitised_names_fast(
+    synth_graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = _FakeMlflow()
     monkeypatch.setattr(tracking, "_mlflow", lambda: fake)
     monkeypatch.setattr(tracking, "git_commit", lambda: "abc")

@@ -22,16 +22,37 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "experiments" / "configs" / "tiny.yaml"
 GRAPHREC = str(Path(sys.executable).parent / "graphrec")
 # what each stage writes last (the output appears atomically), in pipeline order
-BOUNDARIES = ["data/dataset.json", "graph/manifest.json", "pinclip/manifest.json", "content/manifest.json",
-              "ablations/pinclip_no_neighbors/manifest.json", "ablations/content_no_neighbors/manifest.json",
-              "sage/manifest.json", "embeddings/manifest.json", "ablations/raw_features/manifest.json",
-              "ablations/sage_raw/manifest.json", "ablations/embeddings_sage_raw/manifest.json",
-              "eval/manifest.json", "eval/ab.json", "candidates/manifest.json"]
+BOUNDARIES = [
+    "data/dataset.json",
+    "graph/manifest.json",
+    "pinclip/manifest.json",
+    "content/manifest.json",
+    "ablations/pinclip_no_neighbors/manifest.json",
+    "ablations/content_no_neighbors/manifest.json",
+    "sage/manifest.json",
+    "embeddings/manifest.json",
+    "ablations/raw_features/manifest.json",
+    "ablations/sage_raw/manifest.json",
+    "ablations/embeddings_sage_raw/manifest.json",
+    "eval/manifest.json",
+    "eval/ab.json",
+    "candidates/manifest.json",
+]
 
 
 def _cmd(out: Path) -> list[str]:
-    return [GRAPHREC, "run", "--synthetic", "--config", str(TINY), "--out", str(out), "--no-mlflow",
-            "--set", "register.enabled=false"]
+    return [
+        GRAPHREC,
+        "run",
+        "--synthetic",
+        "--config",
+        str(TINY),
+        "--out",
+        str(out),
+        "--no-mlflow",
+        "--set",
+        "register.enabled=false",
+    ]
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -96,8 +117,9 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(tmp_path: Path, reference:
 
 
 @pytest.mark.slow
-def test_kill_at_every_stage_boundary_then_rerun_equals_uninterrupted(tmp_path: Path,
-                                                                     reference: dict[str, str]) -> None:
+def test_kill_at_every_stage_boundary_then_rerun_equals_uninterrupted(
+    tmp_path: Path, reference: dict[str, str]
+) -> None:
     _kill_then_resume(tmp_path, reference, BOUNDARIES)
 
 
@@ -144,8 +166,9 @@ def _kill_after_checkpoint(out: Path, tmp: Path, stage: str, module: str, sig: i
     return time.time()
 
 
-def test_run_killed_mid_training_resumes_each_trainer_from_its_checkpoint(tmp_path: Path,
-                                                                       reference: dict[str, str]) -> None:
+def test_run_killed_mid_training_resumes_each_trainer_from_its_checkpoint(
+    tmp_path: Path, reference: dict[str, str]
+) -> None:
     """kill -9 during train-pinclip, then SIGTERM during train-sage: each re-run continues the
     training from its checkpoint (not from step 0) and the outputs equal an uninterrupted run's."""
     out, tmp = tmp_path / "out", tmp_path / "tmp"

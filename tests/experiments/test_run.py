@@ -19,20 +19,43 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "experiments" / "configs" / "tiny.yaml"
 GRAPHREC = [str(Path(sys.executable).parent / "graphrec")]
-STAGES = ["synth", "build-graph", "embed-text", "train-pinclip", "embed-pins", "train-pinclip-no-neighbors",
-          "embed-pins-no-neighbors", "train-sage", "embed-graph", "train-full", "embed-full",
-          "embed-full-teacher-only", "embed-full-mlp-no-recency", "embed-full-no-recency", "raw-features",
-          "train-sage-raw", "embed-graph-raw", "evaluate", "ab-sim", "candidates"]
+STAGES = [
+    "synth",
+    "build-graph",
+    "embed-text",
+    "train-pinclip",
+    "embed-pins",
+    "train-pinclip-no-neighbors",
+    "embed-pins-no-neighbors",
+    "train-sage",
+    "embed-graph",
+    "train-full",
+    "embed-full",
+    "embed-full-teacher-only",
+    "embed-full-mlp-no-recency",
+    "embed-full-no-recency",
+    "raw-features",
+    "train-sage-raw",
+    "embed-graph-raw",
+    "evaluate",
+    "ab-sim",
+    "candidates",
+]
 
 
 def _env(store: Path) -> dict[str, str]:
-    return {**os.environ, "GRAPHREC_MLFLOW": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{store}",
-            "GRAPHREC_NO_PROGRESS": "1"}
+    return {
+        **os.environ,
+        "GRAPHREC_MLFLOW": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{store}",
+        "GRAPHREC_NO_PROGRESS": "1",
+    }
 
 
 def _graphrec(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GRAPHREC, *args], cwd=work, env=_env(work / "mlruns.db"), capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [*GRAPHREC, *args], cwd=work, env=_env(work / "mlruns.db"), capture_output=True, text=True, timeout=600
+    )
 
 
 def _run(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -98,7 +121,9 @@ def test_parent_and_nested_stage_runs(work: Path, client) -> None:  # noqa: ANN0
     # params = the flattened resolved config
     p = parent.data.params
     assert p["pinclip.train.steps"] == "8" and p["sage.model.hidden_dim"] == "16" and p["seed"] == "0"
-    children = {r.data.tags["mlflow.runName"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    children = {
+        r.data.tags["mlflow.runName"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    }
     assert sorted(children) == sorted(STAGES)
     assert all(r.info.status == "FINISHED" for r in children.values())
     assert all(r.data.metrics["wall_seconds"] > 0 for r in children.values())
@@ -139,7 +164,9 @@ def test_artifacts_config_manifests_report_plots(work: Path, client) -> None:  #
     assert [a.path for a in client.list_artifacts(child.info.run_id, "manifests")] == ["manifests/manifest.json"]
 
 
-def test_registered_model_predicts_top_k_for_pins_and_boards(work: Path, client, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_registered_model_predicts_top_k_for_pins_and_boards(
+    work: Path, client, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
     import mlflow
 
     monkeypatch.chdir(work)
@@ -218,8 +245,19 @@ def test_failing_stage_is_marked_failed_and_completed_stages_stay(work: Path, cl
 
 
 def test_ab_arm_the_config_does_not_build_fails_before_any_work(tmp_path: Path) -> None:
-    res = _graphrec(tmp_path, "run", "--synthetic", "--config", str(TINY), "--out", str(tmp_path / "o"),
-                    "--set", "ablations.clip_no_neighbors=false", "--set", "eval.ab.control=clip_no_neighbors")
+    res = _graphrec(
+        tmp_path,
+        "run",
+        "--synthetic",
+        "--config",
+        str(TINY),
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        "ablations.clip_no_neighbors=false",
+        "--set",
+        "eval.ab.control=clip_no_neighbors",
+    )
     assert res.returncode != 0
     assert "eval.ab.control is 'clip_no_neighbors'" in res.stderr
     assert not (tmp_path / "o").exists()

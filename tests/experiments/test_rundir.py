@@ -29,8 +29,8 @@ def _listing(root: Path) -> dict[str, bytes]:
 
 
 def _cli(*args: str):
-    from graphrec.cli import app
     import graphrec.cli.run  # noqa: F401  (registers run)
+    from graphrec.cli import app
 
     return runner.invoke(app, list(args))
 
@@ -151,8 +151,13 @@ with rundir.claim(sys.argv[1], "synthetic"):
 
 
 def _holder(out: Path, *args: str) -> subprocess.Popen[str]:
-    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(out), *args], cwd=ROOT, stdout=subprocess.PIPE,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(out), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "held"
     return p
 
@@ -214,11 +219,20 @@ def test_leftovers_of_killed_stage_writers_are_removed_by_the_next_writer(tmp_pa
     with claim(out, "synthetic"):
         for d in ("graph", "eval", "ablations/sage_raw", "candidates", "added_pins"):
             (out / d).mkdir(parents=True)
-    junk = [out / ".graph.tmp-k1", out / ".eval.old-1234abcd", out / "eval" / ".ab-sim.tmp-x",
-            out / "ablations" / ".sage_raw.tmp-y", out / "ablations" / ".sage_raw.reuse",
-            out / "graph" / "manifest.json.tmp"]
-    keep = [out / "candidates" / ".index.tmp-z", out / "added_pins" / ".batch-1.tmp-w",  # their own locks
-            out / ".pinclip.checkpoints", out / "eval" / "notes.txt"]
+    junk = [
+        out / ".graph.tmp-k1",
+        out / ".eval.old-1234abcd",
+        out / "eval" / ".ab-sim.tmp-x",
+        out / "ablations" / ".sage_raw.tmp-y",
+        out / "ablations" / ".sage_raw.reuse",
+        out / "graph" / "manifest.json.tmp",
+    ]
+    keep = [
+        out / "candidates" / ".index.tmp-z",
+        out / "added_pins" / ".batch-1.tmp-w",  # their own locks
+        out / ".pinclip.checkpoints",
+        out / "eval" / "notes.txt",
+    ]
     for p in junk + keep:
         p.mkdir(parents=True) if p.suffix != ".txt" and "json" not in p.name else p.write_text("x")
     with claim(out, "synthetic"):

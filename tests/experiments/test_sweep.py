@@ -52,7 +52,9 @@ def _mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, experiment: s
     return mlflow.MlflowClient()
 
 
-def test_two_trial_sweep_nests_runs_and_reuses_identical_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_trial_sweep_nests_runs_and_reuses_identical_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = _mlflow_store(tmp_path, monkeypatch, "sweep-test")
     out = tmp_path / "sweep"
     res = run_sweep(TINY, ["sage.train.epochs=1,2"], out, overrides=FAST)
@@ -76,7 +78,9 @@ def test_two_trial_sweep_nests_runs_and_reuses_identical_stages(tmp_path: Path, 
     assert status["train-sage"] == status["evaluate"] == "ran"
     assert stamped_key(t1_dir / "pinclip" / "manifest.json") == stamped_key(t0_dir / "pinclip" / "manifest.json")
     assert stamped_key(t1_dir / "sage" / "manifest.json") != stamped_key(t0_dir / "sage" / "manifest.json")
-    t1_stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == trials[t1_dir.name].info.run_id}
+    t1_stages = {
+        r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == trials[t1_dir.name].info.run_id
+    }
     assert "train-pinclip" not in t1_stages  # reused stages open no run
     assert not client.search_registered_models()  # trials do not register candidate models
 
@@ -128,7 +132,9 @@ def _project_args(tmp_path: Path, entry: str, params: dict[str, str]) -> list[st
     stub.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
     stub.chmod(0o755)
     env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}"}
-    out = subprocess.run(["bash", "-c", command], cwd=TINY.parents[1], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", command], cwd=TINY.parents[1], env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout.splitlines()
 
 
@@ -136,16 +142,45 @@ def test_mlproject_entry_points_pass_overrides_to_the_cli(tmp_path: Path) -> Non
     from mlflow.projects._project_spec import load_project
 
     project = load_project(str(TINY.parents[1]))
-    assert {"main", "sweep", "ablation", "build-graph", "train-pinclip", "embed-pins", "train-sage", "embed-graph",
-            "evaluate", "ab-sim", "candidates"} <= set(project._entry_points)
-    args = _project_args(tmp_path, "main", {"config": "configs/tiny.yaml", "out": "/tmp/o",
-                                            "set": "sage.train.epochs=1 eval.ks=[10,20]"})
-    assert args == ["run", "--config", "configs/tiny.yaml", "--out", "/tmp/o", "--set", "sage.train.epochs=1",
-                    "--set", "eval.ks=[10,20]"]
+    assert {
+        "main",
+        "sweep",
+        "ablation",
+        "build-graph",
+        "train-pinclip",
+        "embed-pins",
+        "train-sage",
+        "embed-graph",
+        "evaluate",
+        "ab-sim",
+        "candidates",
+    } <= set(project._entry_points)
+    args = _project_args(
+        tmp_path, "main", {"config": "configs/tiny.yaml", "out": "/tmp/o", "set": "sage.train.epochs=1 eval.ks=[10,20]"}
+    )
+    assert args == [
+        "run",
+        "--config",
+        "configs/tiny.yaml",
+        "--out",
+        "/tmp/o",
+        "--set",
+        "sage.train.epochs=1",
+        "--set",
+        "eval.ks=[10,20]",
+    ]
     assert _project_args(tmp_path, "main", {"out": "o", "data": "/d"})[-2:] == ["--data", "/d"]
     args = _project_args(tmp_path, "sweep", {"out": "o", "grid": "sage.train.epochs=1,2 sage.model.pooling=mean"})
-    assert args[args.index("--grid"):] == ["--grid", "sage.train.epochs=1,2", "--grid", "sage.model.pooling=mean"]
+    assert args[args.index("--grid") :] == ["--grid", "sage.train.epochs=1,2", "--grid", "sage.model.pooling=mean"]
     args = _project_args(tmp_path, "evaluate", {"graph": "g", "out": "e", "run_dirs": "a b"})
     assert args[-4:] == ["--runs", "a", "--runs", "b"] and "--config" in args
     assert _project_args(tmp_path, "train-sage", {"graph": "g", "features": "f", "out": "m"}) == [
-        "train-sage", "--graph", "g", "--features", "f", "--out", "m", "--force"]
+        "train-sage",
+        "--graph",
+        "g",
+        "--features",
+        "f",
+        "--out",
+        "m",
+        "--force",
+    ]

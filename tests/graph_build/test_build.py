@@ -14,8 +14,15 @@ from graph_build.graph import GraphDirError, load_graph
 from graph_build.split import SplitConfig
 from graphrec.utils.io import OutputExistsError, read_json, sha256_file
 
-CONTRACT_FILES = {"manifest.json", "pins.parquet", "boards.parquet", "saves_train.parquet", "saves_val.parquet",
-                  "saves_test.parquet", "train_csr.npz"}
+CONTRACT_FILES = {
+    "manifest.json",
+    "pins.parquet",
+    "boards.parquet",
+    "saves_train.parquet",
+    "saves_val.parquet",
+    "saves_test.parquet",
+    "train_csr.npz",
+}
 
 
 def test_graph_dir_has_contract_files_and_columns(synth_graph: Path) -> None:

@@ -53,6 +53,7 @@ def _pins(changes: dict[tuple[int, str], object]) -> list[dict]:
 def _rewrite(name: str, rows: list[dict]) -> Callable[[Path], None]:
     def fn(root: Path) -> None:
         pd.DataFrame(rows).to_csv(root / f"{name}.csv", index=False)
+
     return fn
 
 
@@ -80,6 +81,7 @@ def _with_images(kind: str) -> Callable[[Path], None]:
         if kind == "garbage":
             (root / "img" / "4.png").write_bytes(b"this is not a png")
         pd.DataFrame(rows).to_csv(root / "pins.csv", index=False)
+
     return fn
 
 
@@ -92,6 +94,7 @@ def _image_rows(rows_value: int, with_file: bool = True) -> Callable[[Path], Non
         pd.DataFrame(rows).to_csv(root / "pins.csv", index=False)
         if with_file:
             np.save(root / "images.npy", np.zeros((6, 4, 4, 3), dtype=np.uint8))
+
     return fn
 
 
@@ -115,30 +118,103 @@ def _malformed_csv(root: Path) -> None:
 # (id, mutation, file, row, column, message fragment)
 CASES = [
     ("missing-table", lambda r: (r / "saves.csv").unlink(), "saves.csv", None, None, "missing table 'saves'"),
-    ("missing-column", _drop_column("pins", TINY_PINS, "title"), "pins.csv", None, "title", "missing required column 'title'"),
-    ("missing-board-column", _drop_column("saves", TINY_SAVES, "board_id"), "saves.csv", None, "board_id", "missing required column"),
-    ("duplicate-pin", _rewrite("pins", _pins({(3, "pin_id"): "p2"})), "pins.csv", 4, "pin_id", "duplicate id 'p2' (first seen at row 2)"),
-    ("duplicate-board", _rewrite("boards", TINY_BOARDS + [TINY_BOARDS[0]]), "boards.csv", 4, "board_id", "duplicate id 'b1'"),
+    (
+        "missing-column",
+        _drop_column("pins", TINY_PINS, "title"),
+        "pins.csv",
+        None,
+        "title",
+        "missing required column 'title'",
+    ),
+    (
+        "missing-board-column",
+        _drop_column("saves", TINY_SAVES, "board_id"),
+        "saves.csv",
+        None,
+        "board_id",
+        "missing required column",
+    ),
+    (
+        "duplicate-pin",
+        _rewrite("pins", _pins({(3, "pin_id"): "p2"})),
+        "pins.csv",
+        4,
+        "pin_id",
+        "duplicate id 'p2' (first seen at row 2)",
+    ),
+    (
+        "duplicate-board",
+        _rewrite("boards", TINY_BOARDS + [TINY_BOARDS[0]]),
+        "boards.csv",
+        4,
+        "board_id",
+        "duplicate id 'b1'",
+    ),
     ("empty-pin-id", _rewrite("pins", _pins({(1, "pin_id"): ""})), "pins.csv", 2, "pin_id", "missing id"),
-    ("unknown-pin", _rewrite("saves", TINY_SAVES + [{"board_id": "b1", "pin_id": "zzz", "saved_at": "2024-01-01"}]),
-     "saves.csv", 11, "pin_id", "unknown pin_id 'zzz'"),
-    ("unknown-board", _rewrite("saves", [{"board_id": "nope", "pin_id": "p1", "saved_at": "2024-01-01"}] + TINY_SAVES),
-     "saves.csv", 1, "board_id", "unknown board_id 'nope'"),
-    ("bad-created-at", _rewrite("pins", _pins({(2, "created_at"): "yesterday"})), "pins.csv", 3, "created_at", "cannot parse timestamp 'yesterday'"),
-    ("bad-saved-at", _rewrite("saves", TINY_SAVES[:5] + [{**TINY_SAVES[5], "saved_at": "2024-13-45"}] + TINY_SAVES[6:]),
-     "saves.csv", 6, "saved_at", "cannot parse timestamp"),
-    ("missing-saved-at", _rewrite("saves", TINY_SAVES[:2] + [{**TINY_SAVES[2], "saved_at": None}] + TINY_SAVES[3:]),
-     "saves.csv", 3, "saved_at", "missing timestamp"),
+    (
+        "unknown-pin",
+        _rewrite("saves", TINY_SAVES + [{"board_id": "b1", "pin_id": "zzz", "saved_at": "2024-01-01"}]),
+        "saves.csv",
+        11,
+        "pin_id",
+        "unknown pin_id 'zzz'",
+    ),
+    (
+        "unknown-board",
+        _rewrite("saves", [{"board_id": "nope", "pin_id": "p1", "saved_at": "2024-01-01"}] + TINY_SAVES),
+        "saves.csv",
+        1,
+        "board_id",
+        "unknown board_id 'nope'",
+    ),
+    (
+        "bad-created-at",
+        _rewrite("pins", _pins({(2, "created_at"): "yesterday"})),
+        "pins.csv",
+        3,
+        "created_at",
+        "cannot parse timestamp 'yesterday'",
+    ),
+    (
+        "bad-saved-at",
+        _rewrite("saves", TINY_SAVES[:5] + [{**TINY_SAVES[5], "saved_at": "2024-13-45"}] + TINY_SAVES[6:]),
+        "saves.csv",
+        6,
+        "saved_at",
+        "cannot parse timestamp",
+    ),
+    (
+        "missing-saved-at",
+        _rewrite("saves", TINY_SAVES[:2] + [{**TINY_SAVES[2], "saved_at": None}] + TINY_SAVES[3:]),
+        "saves.csv",
+        3,
+        "saved_at",
+        "missing timestamp",
+    ),
     ("image-missing", _with_images("missing"), "pins.csv", 4, "image", "does not exist"),
     ("image-undecodable", _with_images("garbage"), "pins.csv", 5, "image", "cannot be decoded"),
     ("image-row-out-of-range", _image_rows(99), "pins.csv", 3, "image_row", "outside images.npy rows 0..5"),
     ("images-npy-missing", _image_rows(2, with_file=False), "images.npy", None, None, "images.npy is missing"),
     ("non-utf8", _bad_utf8_title, "pins.csv", 3, "title", "not valid UTF-8"),
     ("non-utf8-parquet", _parquet_binary_title, "pins.parquet", 5, "title", "not valid UTF-8"),
-    ("nan-numeric", _rewrite("pins", _pins({(4, "price"): float("nan")})), "pins.csv", 5, "price", "expected a finite number"),
+    (
+        "nan-numeric",
+        _rewrite("pins", _pins({(4, "price"): float("nan")})),
+        "pins.csv",
+        5,
+        "price",
+        "expected a finite number",
+    ),
     ("both-formats", _both_formats, "boards.csv", None, None, "both .csv and .parquet"),
     ("malformed-csv", _malformed_csv, "saves.csv", None, None, "malformed CSV"),
-    ("reserved-column", _rewrite("pins", [{**r, "is_cold": True} for r in TINY_PINS]), "pins.csv", None, "is_cold", "reserved"),
+    (
+        "reserved-column",
+        _rewrite("pins", [{**r, "is_cold": True} for r in TINY_PINS]),
+        "pins.csv",
+        None,
+        "is_cold",
+        "reserved",
+    ),
     ("missing-title-value", _rewrite("pins", _pins({(5, "title"): None})), "pins.csv", 6, "title", "missing text"),
 ]
 

@@ -33,12 +33,19 @@ def _err(root: Path, **kw: object) -> DatasetError:
 
 # --- 4. timestamps -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table,column,value", [
-    ("saves", "saved_at", 1e20), ("pins", "created_at", 1e300), ("pins", "created_at", "9999999999999"),
-    ("saves", "saved_at", -1e12),
-])
-def test_out_of_range_timestamps_name_file_row_column_and_range(tmp_path: Path, table: str, column: str,
-                                                               value: object) -> None:
+
+@pytest.mark.parametrize(
+    "table,column,value",
+    [
+        ("saves", "saved_at", 1e20),
+        ("pins", "created_at", 1e300),
+        ("pins", "created_at", "9999999999999"),
+        ("saves", "saved_at", -1e12),
+    ],
+)
+def test_out_of_range_timestamps_name_file_row_column_and_range(
+    tmp_path: Path, table: str, column: str, value: object
+) -> None:
     rows = [dict(r) for r in (TINY_SAVES if table == "saves" else TINY_PINS)]
     rows[2][column] = value
     root = write_tiny(tmp_path / "d", **{table: rows})
@@ -69,6 +76,7 @@ def test_parquet_unix_seconds_out_of_range(tmp_path: Path) -> None:
 
 
 # --- 5. image confinement ------------------------------------------------------------------------
+
 
 def _png(path: Path, size: tuple[int, int] = (6, 6)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,13 +121,15 @@ def test_extra_image_root_is_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_add_pins_table_images_are_confined_to_its_folder(tmp_path: Path) -> None:
     _png(tmp_path / "elsewhere.png")
     (tmp_path / "new").mkdir()
-    pd.DataFrame([{"pin_id": "n1", "title": "t", "image": "../elsewhere.png"}]).to_csv(tmp_path / "new" / "p.csv",
-                                                                                     index=False)
+    pd.DataFrame([{"pin_id": "n1", "title": "t", "image": "../elsewhere.png"}]).to_csv(
+        tmp_path / "new" / "p.csv", index=False
+    )
     with pytest.raises(DatasetError, match="not inside the dataset directory"):
         load_pins_table(tmp_path / "new" / "p.csv")
 
 
 # --- 7. oversized images -------------------------------------------------------------------------
+
 
 def test_decompression_bomb_is_a_clear_row_error(tmp_path: Path) -> None:
     paths = [f"img/{i}.png" for i in range(6)]
@@ -160,6 +170,7 @@ def test_common_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 # --- 8. output location first --------------------------------------------------------------------
 
+
 def test_build_graph_checks_out_before_reading_the_dataset(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is not a directory"):
@@ -178,23 +189,30 @@ def _pins_csv(tmp_path: Path, body: str) -> Path:
 
 
 def test_line_numbers_count_quoted_multi_line_fields(tmp_path: Path) -> None:
-    body = ('p1,red dress,"line one\nline two\nline three",red\n'
-            'p2,blue top,"a\nb",blue\n'
-            'p3,,hat,green\n')  # row 3 starts on line 7
+    body = (
+        'p1,red dress,"line one\nline two\nline three",red\n'
+        'p2,blue top,"a\nb",blue\n'
+        "p3,,hat,green\n"
+    )  # row 3 starts on line 7
     err = _err(_pins_csv(tmp_path, body))
     assert err.row == 3 and err.column == "title" and "row 3 (line 7)" in str(err)
 
 
 def test_stray_unclosed_quote_is_an_error_not_swallowed_columns(tmp_path: Path) -> None:
-    body = ('p1,red dress,a dress,red\n'
-            'p2,"blue top,desc,blue\n'  # never closed: pandas reads on into the next lines
-            'p3,green hat,"a "hat",green\n'
-            'p4,red bag,a bag,red\n')
+    body = (
+        "p1,red dress,a dress,red\n"
+        'p2,"blue top,desc,blue\n'  # never closed: pandas reads on into the next lines
+        'p3,green hat,"a "hat",green\n'
+        "p4,red bag,a bag,red\n"
+    )
     err = _err(_pins_csv(tmp_path, body))
     assert "quote" in str(err) and err.path.name == "pins.csv"
     assert "line 3" in str(err)  # the record that starts at line 3 (p2)
-    ok = _pins_csv(tmp_path, 'p1,red dress,"a ""quoted"" word, and a comma",red\np2,5" heel,x,blue\n'
-                   'p3,t,d,c\np4,t,d,c\np5,t,d,c\np6,t,d,c\n')
+    ok = _pins_csv(
+        tmp_path,
+        'p1,red dress,"a ""quoted"" word, and a comma",red\np2,5" heel,x,blue\n'
+        "p3,t,d,c\np4,t,d,c\np5,t,d,c\np6,t,d,c\n",
+    )
     ds = load_dataset(ok)
     assert ds.pins.description[0] == 'a "quoted" word, and a comma' and ds.pins.title[1] == '5" heel'
 
@@ -207,6 +225,7 @@ def test_optional_column_blank_on_every_row_is_categorical_with_missing_values(t
 
 
 # --- 10. degenerate graphs -----------------------------------------------------------------------
+
 
 def test_every_board_with_one_save_is_rejected_at_build_graph(tmp_path: Path) -> None:
     saves = [{"board_id": b["board_id"], "pin_id": f"p{i + 1}"} for i, b in enumerate(TINY_BOARDS)]

@@ -54,14 +54,21 @@ def _random_graph(rng: np.random.Generator, n_pins: int, n_boards: int, n_saves:
     min_board=st.integers(1, 4),
     min_pin=st.integers(0, 2),
 )
-def test_split_invariants_hold_on_random_graphs(seed, n_pins, n_boards, density, cold, holdout, val_share,
-                                                with_time, latest, min_board, min_pin) -> None:
+def test_split_invariants_hold_on_random_graphs(
+    seed, n_pins, n_boards, density, cold, holdout, val_share, with_time, latest, min_board, min_pin
+) -> None:
     rng = np.random.default_rng(seed)
     pin, board = _random_graph(rng, n_pins, n_boards, max(1, int(density * n_pins)))
     saved_at = rng.integers(0, 1000, size=len(pin)) if with_time else None
-    cfg = SplitConfig(cold_fraction=cold, holdout_fraction=holdout, val_share=val_share, seed=seed,
-                      warm_holdout="latest" if (latest and with_time) else "random",
-                      min_board_saves=min_board, min_pin_saves=min_pin)
+    cfg = SplitConfig(
+        cold_fraction=cold,
+        holdout_fraction=holdout,
+        val_share=val_share,
+        seed=seed,
+        warm_holdout="latest" if (latest and with_time) else "random",
+        min_board_saves=min_board,
+        min_pin_saves=min_pin,
+    )
     res = split_saves(n_pins, n_boards, pin, board, saved_at, None, cfg)
     _check_invariants(n_pins, n_boards, pin, board, res)
     again = split_saves(n_pins, n_boards, pin, board, saved_at, None, cfg)
@@ -142,8 +149,15 @@ def test_min_board_saves_filter_reaches_a_fixed_point() -> None:
     # then board 1 falls below min_board_saves=2, which removes pin 3's only other save.
     pin = np.array([0, 1, 0, 1, 2, 3, 4, 3])
     board = np.array([0, 0, 2, 2, 0, 1, 1, 0])
-    res = split_saves(5, 3, pin, board, None, None, SplitConfig(cold_fraction=0.0, holdout_fraction=0.0,
-                                                                min_board_saves=2, min_pin_saves=2))
+    res = split_saves(
+        5,
+        3,
+        pin,
+        board,
+        None,
+        None,
+        SplitConfig(cold_fraction=0.0, holdout_fraction=0.0, min_board_saves=2, min_pin_saves=2),
+    )
     assert res.keep_pin.tolist() == [True, True, False, False, False]
     assert res.keep_board.tolist() == [True, False, True]
 
@@ -159,8 +173,9 @@ def test_invalid_configs_are_rejected() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("with_time", [False, True])
-def test_every_save_of_a_chosen_cold_pin_is_held_out(monkeypatch: pytest.MonkeyPatch, seed: int,
-                                                     with_time: bool) -> None:
+def test_every_save_of_a_chosen_cold_pin_is_held_out(
+    monkeypatch: pytest.MonkeyPatch, seed: int, with_time: bool
+) -> None:
     """The pins the split *chose* as cold (random mode: no timestamps; time mode) keep no train save.
 
     The invariant check above recomputes ``is_cold`` from the train labels, so a cold save
@@ -179,10 +194,11 @@ def test_every_save_of_a_chosen_cold_pin_is_held_out(monkeypatch: pytest.MonkeyP
     rng = np.random.default_rng(seed)
     pin, board = _random_graph(rng, 300, 60, 2400)
     saved_at = rng.integers(0, 10**6, size=len(pin)) if with_time else None
-    res = split_saves(300, 60, pin, board, saved_at, None,
-                      SplitConfig(cold_fraction=0.3, holdout_fraction=0.3, seed=seed))
+    res = split_saves(
+        300, 60, pin, board, saved_at, None, SplitConfig(cold_fraction=0.3, holdout_fraction=0.3, seed=seed)
+    )
     assert res.info["cold_by_resolved"] == ("time" if with_time else "random")
-    (cold, n_val), = chosen
+    ((cold, n_val),) = chosen
     assert len(cold) == res.info["cold_pins_chosen"] > 50
     s = res.save_split
     of_cold = np.isin(pin, cold)

@@ -20,8 +20,16 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     write_synthetic(cfg, tmp_path / "a")
     write_synthetic(cfg, tmp_path / "b")
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert {str(f) for f in files} >= {"pins.parquet", "boards.parquet", "saves.parquet", "images.npy", "dataset.json",
-                                       "truth/pin_styles.parquet", "truth/board_styles.parquet", "truth/styles.json"}
+    assert {str(f) for f in files} >= {
+        "pins.parquet",
+        "boards.parquet",
+        "saves.parquet",
+        "images.npy",
+        "dataset.json",
+        "truth/pin_styles.parquet",
+        "truth/board_styles.parquet",
+        "truth/styles.json",
+    }
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     write_synthetic(SynthConfig(n_pins=300, n_styles=5, seed=12), tmp_path / "c")

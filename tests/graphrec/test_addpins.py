@@ -25,13 +25,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import graphrec.cli.addpins  # noqa: F401  (registers add-pins)
 from graph_build.contract import load_pins_table
 from graph_build.errors import DatasetError
 from graphrec.addpins import PinAdder, add_pins, load_new_saves
 from graphrec.cli import app
 from graphrec.utils.io import read_json
-
-import graphrec.cli.addpins  # noqa: F401  (registers add-pins)
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = ["register.enabled=false", "ablations.clip_no_neighbors=false", "ablations.sage_raw=false"]
@@ -83,11 +82,15 @@ def cat(run: Path) -> Catalogue:
     by_pin = saves.groupby("pin_idx")["board_idx"].apply(list)
     pin_ids = g.sort_values("pin_idx")["pin_id"].tolist()
     return Catalogue(
-        data=pd.read_parquet(run / "data" / "pins.parquet"), row={p: i for i, p in enumerate(pin_ids)},
-        cold=g.loc[g["is_cold"], "pin_id"].tolist(), warm=g.loc[~g["is_cold"] & (deg[g["pin_idx"]] > 0), "pin_id"].tolist(),
+        data=pd.read_parquet(run / "data" / "pins.parquet"),
+        row={p: i for i, p in enumerate(pin_ids)},
+        cold=g.loc[g["is_cold"], "pin_id"].tolist(),
+        warm=g.loc[~g["is_cold"] & (deg[g["pin_idx"]] > 0), "pin_id"].tolist(),
         boards={pin_ids[i]: list(board_ids[b]) for i, b in by_pin.items()},
-        pin_emb=np.load(run / "embeddings" / "pin_emb.npy"), board_emb=np.load(run / "embeddings" / "board_emb.npy"),
-        board_ids=board_ids)
+        pin_emb=np.load(run / "embeddings" / "pin_emb.npy"),
+        board_emb=np.load(run / "embeddings" / "board_emb.npy"),
+        board_ids=board_ids,
+    )
 
 
 def write_copies(cat: Catalogue, run: Path, root: Path, src: list[str], prefix: str = "dup-") -> Path:
@@ -113,7 +116,11 @@ def rank_of(cands: pd.DataFrame, pin: str, other: str) -> tuple[int, float]:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_cold_copy_gets_the_originals_vector_candidates_and_boards(run: Path, cat: Catalogue, tmp_path: Path) -> None:
@@ -142,7 +149,9 @@ def test_warm_copy_with_the_originals_saves_moves_to_it(run: Path, cat: Catalogu
 
     plain = PinAdder(run, k=k).add(pins, images)
     adder = PinAdder(run, k=k, n_boards=len(cat.board_ids))
-    saves = load_new_saves(write_saves(cat, tmp_path / "saves.csv", src), pins["pin_id"].tolist(), adder.bundle.board_ids)
+    saves = load_new_saves(
+        write_saves(cat, tmp_path / "saves.csv", src), pins["pin_id"].tolist(), adder.bundle.board_ids
+    )
     assert len(saves[0]) == sum(len(cat.boards[p]) for p in src)
     saved = adder.add(pins, images, saves)
 
@@ -220,7 +229,9 @@ def test_cli_output_contract(run: Path, cat: Catalogue, tmp_path: Path) -> None:
     pins = write_copies(cat, run, tmp_path / "new", src)
     saves = write_saves(cat, tmp_path / "saves.csv", src[2:])
     before = tree_digest(run / "candidates" / "index")
-    r = _cli("--run", run, "--pins", pins, "--saves", saves, "--out", tmp_path / "out", "--k", 7, "--boards", 3, "--dry-run")
+    r = _cli(
+        "--run", run, "--pins", pins, "--saves", saves, "--out", tmp_path / "out", "--k", 7, "--boards", 3, "--dry-run"
+    )
     assert r.exit_code == 0, r.output
     assert "added 4 pins" in r.stdout and "unchanged (dry run)" in r.stdout
     assert tree_digest(run / "candidates" / "index") == before
@@ -251,8 +262,9 @@ def test_same_inputs_same_candidates(run: Path, cat: Catalogue, tmp_path: Path) 
     for out in ("o1", "o2"):
         add_pins(run, pins, saves, out=tmp_path / out, k=10, save_index=False)
     for name in ("pin_candidates", "pin_boards"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "o1" / f"{name}.parquet"),
-                                      pd.read_parquet(tmp_path / "o2" / f"{name}.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "o1" / f"{name}.parquet"), pd.read_parquet(tmp_path / "o2" / f"{name}.parquet")
+        )
 
 
 def test_cli_errors_are_one_line_and_leave_nothing(run: Path, cat: Catalogue, tmp_path: Path) -> None:
@@ -260,7 +272,8 @@ def test_cli_errors_are_one_line_and_leave_nothing(run: Path, cat: Catalogue, tm
     existing = write_copies(cat, run, tmp_path / "old", cat.cold[:1], prefix="")
     r = _cli("--run", run, "--pins", existing, "--out", tmp_path / "o1")
     assert r.exit_code == 1 and r.stderr.strip().splitlines() == [
-        f"error: pin_id {cat.cold[0]!r} is already in the index; new pins need new ids"]
+        f"error: pin_id {cat.cold[0]!r} is already in the index; new pins need new ids"
+    ]
     assert not (tmp_path / "o1").exists()
 
     src = cat.warm[:2]
@@ -291,8 +304,9 @@ def test_new_saves_are_validated_and_deduplicated(tmp_path: Path) -> None:
         load_new_saves(path, ["n1", "n2"], np.array(["b1", "b2"], dtype=object))
 
 
-def test_add_pins_waits_for_no_one_while_graphrec_run_holds_the_run_dir(run: Path, cat: Catalogue,
-                                                                         tmp_path: Path) -> None:
+def test_add_pins_waits_for_no_one_while_graphrec_run_holds_the_run_dir(
+    run: Path, cat: Catalogue, tmp_path: Path
+) -> None:
     """One writer per run dir: add-pins refuses (touching nothing) while another process holds the
     run dir's lock, as graphrec run does for its whole run, and works once it is released."""
     import subprocess
@@ -304,10 +318,18 @@ def test_add_pins_waits_for_no_one_while_graphrec_run_holds_the_run_dir(run: Pat
     shutil.copytree(run, own)
     pins_file = write_copies(cat, run, tmp_path / "a", cat.cold[:1], "lk-")
     before = tree_digest(own / "candidates" / "index")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom graphrec.utils.runlock import acquire\nfrom pathlib import Path\n"
-        f"acquire(Path({str(own)!r}))\nprint('held', flush=True)\ntime.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\nfrom graphrec.utils.runlock import acquire\nfrom pathlib import Path\n"
+                f"acquire(Path({str(own)!r}))\nprint('held', flush=True)\ntime.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunDirLocked, match="run dir locked by pid"):

@@ -67,8 +67,9 @@ def digest(run: Path) -> dict[str, str]:
         data = p.read_bytes()
         if p.name == "manifest.json" and "added_pins" in p.parts:
             m = io.read_json(p)
-            data = repr(sorted((k, v) for k, v in m.items() if k not in ("seconds", "seconds_per_pin", "run", "out")
-                               )).encode()
+            data = repr(
+                sorted((k, v) for k, v in m.items() if k not in ("seconds", "seconds_per_pin", "run", "out"))
+            ).encode()
         out[str(p.relative_to(run))] = hashlib.sha256(data).hexdigest()
     return out
 
@@ -82,8 +83,13 @@ def reference(run: Path, batch: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def _kill_at(run_dir: Path, batch: Path, step: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, io.KILL_ENV: step, "GRAPHREC_NO_PROGRESS": "1"}
-    return subprocess.run([GRAPHREC, "add-pins", "--model", str(run_dir), "--pins", str(batch), "--k", "10"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [GRAPHREC, "add-pins", "--model", str(run_dir), "--pins", str(batch), "--k", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _check_kill_then_retry(run: Path, batch: Path, reference: dict[str, str], tmp: Path, step: str) -> None:
@@ -102,20 +108,23 @@ def _check_kill_then_retry(run: Path, batch: Path, reference: dict[str, str], tm
 
 
 @pytest.mark.parametrize("step", ["addpins:staged", "addpins:switched"])
-def test_kill_then_retry_ends_identical(run: Path, batch: Path, reference: dict[str, str], tmp_path: Path,
-                                        step: str) -> None:
+def test_kill_then_retry_ends_identical(
+    run: Path, batch: Path, reference: dict[str, str], tmp_path: Path, step: str
+) -> None:
     _check_kill_then_retry(run, batch, reference, tmp_path, step)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", STEPS)
-def test_kill_at_every_step_then_retry_ends_identical(run: Path, batch: Path, reference: dict[str, str],
-                                                      tmp_path: Path, step: str) -> None:
+def test_kill_at_every_step_then_retry_ends_identical(
+    run: Path, batch: Path, reference: dict[str, str], tmp_path: Path, step: str
+) -> None:
     _check_kill_then_retry(run, batch, reference, tmp_path, step)
 
 
-def test_retry_of_a_completed_batch_is_a_no_op(run: Path, batch: Path, reference: dict[str, str],
-                                               tmp_path: Path) -> None:
+def test_retry_of_a_completed_batch_is_a_no_op(
+    run: Path, batch: Path, reference: dict[str, str], tmp_path: Path
+) -> None:
     d = _copy(run, tmp_path / "r")
     first = add_pins(d, batch, k=10)
     again = add_pins(d, batch, k=10)
@@ -129,8 +138,9 @@ class _Killed(BaseException):
     """Stands in for SIGKILL in-process: nothing catches a BaseException subclass on the way out."""
 
 
-def test_two_rename_fallback_is_recovered(run: Path, batch: Path, reference: dict[str, str], tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_rename_fallback_is_recovered(
+    run: Path, batch: Path, reference: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without renameat2 exchange the switch is two renames; a kill between them (no index at
     all on disk) is rolled forward from the journal by the next writer."""
     import graphrec.candidates.layout as layout
@@ -151,12 +161,17 @@ def test_two_rename_fallback_is_recovered(run: Path, batch: Path, reference: dic
     assert digest(d) == reference
 
 
-def test_leftovers_of_killed_writers_are_removed(run: Path, batch: Path, reference: dict[str, str],
-                                                 tmp_path: Path) -> None:
+def test_leftovers_of_killed_writers_are_removed(
+    run: Path, batch: Path, reference: dict[str, str], tmp_path: Path
+) -> None:
     d = _copy(run, tmp_path / "l")
     out = d / "added_pins" / f"batch-{io.sha256_file(batch)[:12]}"
-    junk = [d / "candidates" / ".index.next-abc", d / "candidates" / ".index.tmp-abc",
-            d / "candidates" / ".index.old-abc", out.parent / f".{out.name}.tmp-abc"]
+    junk = [
+        d / "candidates" / ".index.next-abc",
+        d / "candidates" / ".index.tmp-abc",
+        d / "candidates" / ".index.old-abc",
+        out.parent / f".{out.name}.tmp-abc",
+    ]
     for j in junk:
         j.mkdir(parents=True)
         (j / "x").write_text("partial")

@@ -29,14 +29,21 @@ def write_catalogue(tiny_run: Path, root: Path) -> None:
     pins = pd.read_parquet(data / "pins.parquet").drop(columns=["image_row"])
     sku = {p: f"SKU-{1001 + i}" for i, p in enumerate(pins["pin_id"])}
     wl = {b: f"W-{int(b[1:])}" for b in pd.read_parquet(data / "boards.parquet")["board_id"]}
-    products = pins.rename(columns={"pin_id": "sku", "title": "name", "description": "details",
-                                    "created_at": "first_listed"}).assign(sku=lambda d: d["sku"].map(sku))
+    products = pins.rename(
+        columns={"pin_id": "sku", "title": "name", "description": "details", "created_at": "first_listed"}
+    ).assign(sku=lambda d: d["sku"].map(sku))
     products.to_csv(root / "products.csv", index=False)
     boards = pd.read_parquet(data / "boards.parquet")
     saves = pd.read_parquet(data / "saves.parquet").merge(boards, on="board_id")
-    pd.DataFrame({"wishlist_id": saves["board_id"].map(wl), "wishlist_name": saves["title"],
-                  "customer": saves["owner_id"], "sku": saves["pin_id"].map(sku),
-                  "added": saves["saved_at"]}).to_csv(root / "wishlists.csv", index=False)
+    pd.DataFrame(
+        {
+            "wishlist_id": saves["board_id"].map(wl),
+            "wishlist_name": saves["title"],
+            "customer": saves["owner_id"],
+            "sku": saves["pin_id"].map(sku),
+            "added": saves["saved_at"],
+        }
+    ).to_csv(root / "wishlists.csv", index=False)
 
 
 def test_walkthrough_commands_run_as_written(tiny_run: Path, tmp_path: Path) -> None:
@@ -47,7 +54,9 @@ def test_walkthrough_commands_run_as_written(tiny_run: Path, tmp_path: Path) -> 
     env = {**os.environ, "GRAPHREC_MLFLOW": "0", "GRAPHREC_NO_PROGRESS": "1"}
     outputs = []
     for line in [ln for b in blocks("sh") for ln in b.splitlines() if ln.strip()]:
-        args = shlex.split(line.replace("experiments/configs/default.yaml", str(ROOT / "experiments/configs/tiny.yaml")))
+        args = shlex.split(
+            line.replace("experiments/configs/default.yaml", str(ROOT / "experiments/configs/tiny.yaml"))
+        )
         exe = sys.executable if args[0] == "python" else str(BIN / args[0])
         res = subprocess.run([exe, *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, (line, res.stderr[-3000:])
@@ -60,13 +69,21 @@ def test_walkthrough_commands_run_as_written(tiny_run: Path, tmp_path: Path) -> 
     assert pd.read_csv(pd.io.common.StringIO(outputs[4]))["query_pin_id"].eq("SKU-1001").all()
     page = (tmp_path / "runs" / "shop" / "view.html").read_text()
     assert "W-" in page and "no image" in page  # no images in this catalogue: placeholders
-    res = subprocess.run([sys.executable, "-c", api + "\nprint(run.recommend(['W-17'], k=3, titles=True).to_csv())"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", api + "\nprint(run.recommend(['W-17'], k=3, titles=True).to_csv())"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "title" in res.stdout.splitlines()[0] and res.stdout.count("W-17") == 3
 
 
-def test_a_wishlist_row_with_an_unknown_sku_fails_validation_with_row_and_column(tiny_run: Path, tmp_path: Path) -> None:
+def test_a_wishlist_row_with_an_unknown_sku_fails_validation_with_row_and_column(
+    tiny_run: Path, tmp_path: Path
+) -> None:
     write_catalogue(tiny_run, tmp_path)
     wl = pd.read_csv(tmp_path / "wishlists.csv", dtype=str)
     wl.loc[5, "sku"] = "SKU-0"

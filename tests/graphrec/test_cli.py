@@ -28,15 +28,37 @@ def test_help_lists_subcommands() -> None:
 
 def test_build_graph_help_documents_every_option() -> None:
     out = _run("build-graph", "--help").stdout
-    for opt in ("--data", "--out", "--cold-fraction", "--cold-by", "--holdout-fraction", "--warm-holdout",
-                "--val-share", "--min-board-saves", "--min-pin-saves", "--seed", "--skip-image-decode", "--force"):
+    for opt in (
+        "--data",
+        "--out",
+        "--cold-fraction",
+        "--cold-by",
+        "--holdout-fraction",
+        "--warm-holdout",
+        "--val-share",
+        "--min-board-saves",
+        "--min-pin-saves",
+        "--seed",
+        "--skip-image-decode",
+        "--force",
+    ):
         assert opt in out, opt
 
 
 def test_synth_build_info_end_to_end(tmp_path: Path) -> None:
     r = _run("synth", "--pins", "400", "--seed", "5", "--styles", "4", str(tmp_path / "d"))
     assert r.returncode == 0, r.stderr
-    r = _run("build-graph", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "g"), "--cold-fraction", "0.25", "--seed", "5")
+    r = _run(
+        "build-graph",
+        "--data",
+        str(tmp_path / "d"),
+        "--out",
+        str(tmp_path / "g"),
+        "--cold-fraction",
+        "0.25",
+        "--seed",
+        "5",
+    )
     assert r.returncode == 0, r.stderr
     assert "saves train / val / test" in r.stdout and "synthetic-fashion" in r.stdout
     m = read_json(tmp_path / "g" / "manifest.json")

@@ -51,12 +51,15 @@ def test_exponent_without_dot_reads_as_a_number(tmp_path: Path) -> None:
         from_dict(Outer, {"inner": {"lr": "fast"}})
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"sed": 1}, r"unknown config key\(s\) \['sed'\]"),
-    ({"inner": {"mode": "c"}}, "expected one of"),
-    ({"seed": "one"}, "expected an integer"),
-    ({"inner": 3}, "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"sed": 1}, r"unknown config key\(s\) \['sed'\]"),
+        ({"inner": {"mode": "c"}}, "expected one of"),
+        ({"seed": "one"}, "expected an integer"),
+        ({"inner": 3}, "expected a mapping"),
+    ],
+)
 def test_errors_name_the_key(data, match) -> None:
     with pytest.raises(ConfigError, match=match):
         from_dict(Outer, data)

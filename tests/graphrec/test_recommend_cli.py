@@ -37,8 +37,9 @@ def test_csv_and_json_agree_and_boards_file(tiny_run: Path, tmp_path: Path) -> N
     pd.DataFrame({"board_id": ids, "other": 1}).to_csv(tmp_path / "boards.csv", index=False)
     out = {}
     for name, fmt in (("boards.txt", "csv"), ("boards.csv", "json")):
-        res = runner.invoke(app, ["recommend", "--run", str(tiny_run), "--boards", str(tmp_path / name), "--k", "3",
-                                  "--format", fmt])
+        res = runner.invoke(
+            app, ["recommend", "--run", str(tiny_run), "--boards", str(tmp_path / name), "--k", "3", "--format", fmt]
+        )
         assert res.exit_code == 0, res.output
         out[fmt] = pd.read_csv(io.StringIO(res.output)) if fmt == "csv" else pd.DataFrame(json.loads(res.output))
     assert out["csv"]["board_id"].tolist() == [b for b in ids for _ in range(3)]
@@ -54,9 +55,13 @@ def test_similar_pins(tiny_run: Path) -> None:
 
 
 def test_errors_are_one_line(tiny_run: Path, tmp_path: Path) -> None:
-    cases = [(["--board", "nope"], "unknown board_id"), ([], "give boards"),
-             (["--board", "b000", "--pin", "p001"], "not both"), (["--pin", "p001", "--format", "xml"], "--format"),
-             (["--boards", str(tmp_path / "missing.csv")], "does not exist")]
+    cases = [
+        (["--board", "nope"], "unknown board_id"),
+        ([], "give boards"),
+        (["--board", "b000", "--pin", "p001"], "not both"),
+        (["--pin", "p001", "--format", "xml"], "--format"),
+        (["--boards", str(tmp_path / "missing.csv")], "does not exist"),
+    ]
     pd.DataFrame({"id": ["b000"]}).to_csv(tmp_path / "bad.csv", index=False)
     cases.append((["--boards", str(tmp_path / "bad.csv")], "needs a 'board_id' column"))
     for args, msg in cases:

@@ -75,8 +75,9 @@ def _perturb_bundle(run: Path) -> None:
     b = load_bundle(run / "candidates" / "index")
     vec = b.pin_vectors.copy()
     vec[0] = vec[1]
-    build_bundle(vec, b.board_vectors, b.pin_ids, b.board_ids, b.saved, b.index.cfg,
-                 meta=b.meta).save(run / "candidates" / "index", overwrite=True)
+    build_bundle(vec, b.board_vectors, b.pin_ids, b.board_ids, b.saved, b.index.cfg, meta=b.meta).save(
+        run / "candidates" / "index", overwrite=True
+    )
 
 
 def test_add_pins_registers_a_version_that_answers_for_the_new_pin(run_copy: Path, store) -> None:  # noqa: ANN001
@@ -99,8 +100,9 @@ def test_add_pins_registers_a_version_that_answers_for_the_new_pin(run_copy: Pat
     with pytest.raises(Exception, match="unknown pin_id"):
         old.predict(pd.DataFrame({"pin_id": ["brand-new-pin"]}))
 
-    res = CliRunner().invoke(app, ["add-pins", "--run", str(run_copy), "--pins", str(new_dir / "pins.parquet"),
-                                   "--k", "5"])
+    res = CliRunner().invoke(
+        app, ["add-pins", "--run", str(run_copy), "--pins", str(new_dir / "pins.parquet"), "--k", "5"]
+    )
     assert res.exit_code == 0, res.output
     assert f"registered {NAME} v2 (@candidate)" in res.output
     assert _alias(store) == "2"

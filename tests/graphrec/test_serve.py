@@ -30,8 +30,11 @@ def _free_port() -> int:
 
 
 def _post(port: int, payload: dict) -> list[dict]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())["predictions"]
 
@@ -62,8 +65,13 @@ def test_serve_answers_a_board_and_a_pin_then_stops(tiny_run: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PATH": "/usr/bin:/bin", "GRAPHREC_NO_PROGRESS": "1"}  # no venv bin on PATH
     env.pop("VIRTUAL_ENV", None)
-    proc = subprocess.Popen([str(BIN / "graphrec"), "serve", "--run", str(tiny_run), "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "graphrec"), "serve", "--run", str(tiny_run), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_ready(port, proc)
         run = graphrec.load_run(tiny_run)
@@ -74,7 +82,9 @@ def test_serve_answers_a_board_and_a_pin_then_stops(tiny_run: Path) -> None:
         assert [g["rank"] for g in got] == list(range(1, 8)) and {g["query_type"] for g in got} == {"board"}
         pin = run.graph.pins["pin_id"].iloc[9]
         got = _post(port, {"dataframe_records": [{"pin_id": pin}]})
-        assert [g["candidate_pin_id"] for g in got] == run.similar_pins([pin], k=10)["pin_id"].tolist()  # k of tiny.yaml
+        assert [g["candidate_pin_id"] for g in got] == run.similar_pins([pin], k=10)[
+            "pin_id"
+        ].tolist()  # k of tiny.yaml
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

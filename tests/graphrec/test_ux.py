@@ -68,9 +68,13 @@ def test_setup_logging_silences_third_party_unless_verbose(monkeypatch: pytest.M
 
 def test_importing_the_model_class_warns_nothing() -> None:
     """MLflow warns 'Add type hints to the predict method' for every PythonModel subclass unless told not to."""
-    res = subprocess.run([sys.executable, "-W", "always", "-c", "import graphrec.candidates.pyfunc"],
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "MLFLOW_LOGGING_LEVEL": "INFO"})
+    res = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import graphrec.candidates.pyfunc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MLFLOW_LOGGING_LEVEL": "INFO"},
+    )
     assert res.returncode == 0, res.stderr
     assert "type hints" not in res.stderr, res.stderr
 
@@ -101,9 +105,14 @@ def test_warm_cold_plot_draws_the_hatching_its_legend_names(tmp_path: Path, monk
 
     figs = []
     monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
-    metrics = {"dataset": "d", "protocol": {"k": [20], "split": "test"},
-               "models": {"als": {"warm": {"recall@20": 0.3}, "cold": {"recall@20": 0.0}},
-                          "full": {"warm": {"recall@20": 0.1}, "cold": {"recall@20": 0.05}}}}
+    metrics = {
+        "dataset": "d",
+        "protocol": {"k": [20], "split": "test"},
+        "models": {
+            "als": {"warm": {"recall@20": 0.3}, "cold": {"recall@20": 0.0}},
+            "full": {"warm": {"recall@20": 0.1}, "cold": {"recall@20": 0.05}},
+        },
+    }
     plot_recall_warm_cold(metrics, ["als"], tmp_path / "p.png")
     ax = figs[0].axes[0]
     hatched = [p for p in ax.patches if p.get_hatch() and p.get_height() > 0]

@@ -19,9 +19,19 @@ from graphrec.cli.view import sample_boards, sample_pins
 
 runner = CliRunner()
 EVIL = '"><img src=x onerror="document.title=1">&<script>alert(1)</script>'
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=5000",
+]
 
 
 def chromium() -> str:
@@ -33,8 +43,12 @@ def chromium() -> str:
 
 def browse(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def expected_cards(run_dir: Path, n_boards: int, n_pins: int, k: int) -> int:
@@ -61,8 +75,9 @@ def evil_run(run_copy: Path) -> Path:
 
 def test_page_escapes_every_data_string(evil_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "page.html"
-    res = runner.invoke(app, ["view", "--run", str(evil_run), "--boards", "3", "--pins", "2", "--k", "5",
-                              "--out", str(out)])
+    res = runner.invoke(
+        app, ["view", "--run", str(evil_run), "--boards", "3", "--pins", "2", "--k", "5", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     html_text = out.read_text()
     assert "<script>alert(1)" not in html_text and 'onerror="document' not in html_text
@@ -82,8 +97,12 @@ def test_page_escapes_every_data_string(evil_run: Path, tmp_path: Path) -> None:
 def test_headless_chromium_loads_every_thumbnail(evil_run: Path, tmp_path: Path) -> None:
     chromium()
     out = tmp_path / "page.html"
-    assert runner.invoke(app, ["view", "--run", str(evil_run), "--boards", "3", "--pins", "2", "--k", "5",
-                               "--out", str(out)]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["view", "--run", str(evil_run), "--boards", "3", "--pins", "2", "--k", "5", "--out", str(out)]
+        ).exit_code
+        == 0
+    )
     res = browse(out, tmp_path, "--dump-dom")
     assert res.returncode == 0, res.stderr[-2000:]
     dom = res.stdout

@@ -20,9 +20,10 @@ from graphrec.hybrid.train import criterion_score, fit_full
 
 # ``macro``: on 600 pins the default ``guarded`` criterion keeps cold pins out (they cost warm
 # recall here), and these tests are about the cold path itself.
-CFG = FullConfig(student=StudentConfig(epochs=25, hidden_dim=128, dropout=0.0, batch_size=128),
-                 calibration=CalibrationConfig(offsets=(-10.0, 0.0, 1.0, 2.0), recency=(0.0, 1.0),
-                                               criterion="macro"))
+CFG = FullConfig(
+    student=StudentConfig(epochs=25, hidden_dim=128, dropout=0.0, batch_size=128),
+    calibration=CalibrationConfig(offsets=(-10.0, 0.0, 1.0, 2.0), recency=(0.0, 1.0), criterion="macro"),
+)
 
 
 def _content(graph, seed: int = 0) -> np.ndarray:
@@ -53,6 +54,7 @@ def test_vectors_are_unit_and_rank_like_raw_scores(fitted) -> None:
     graph, content, model = fitted
     pins, boards = model.pin_emb(content, graph.is_cold), model.board_emb()
     assert np.allclose(np.linalg.norm(pins, axis=1), 1.0, atol=1e-5)
+    assert np.all(np.isfinite(boards)) and boards.shape[1] == pins.shape[1]
     raw = np.random.default_rng(1).standard_normal((50, 6)).astype(np.float32)
     padded, m = pad(raw)
     q = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
@@ -73,8 +75,9 @@ def test_cold_pins_are_recommended_and_beat_popularity(fitted) -> None:
     graph, content, model = fitted
     known = _split(graph, "train") + _split(graph, "val")
     known.data[:] = 1.0
-    test = slice_recall(model.board_emb(), model.pin_emb(content, graph.is_cold), known, _split(graph, "test"),
-                        graph.is_cold, 20)
+    test = slice_recall(
+        model.board_emb(), model.pin_emb(content, graph.is_cold), known, _split(graph, "test"), graph.is_cold, 20
+    )
     assert test["cold"] > 0.05  # popularity and every ID-only model score exactly 0 here
 
 
@@ -94,8 +97,12 @@ def test_duplicate_of_a_warm_pin_lands_among_the_originals_top10(fitted) -> None
 
 
 def test_guarded_criterion_takes_the_most_cold_recall_within_the_warm_tolerance() -> None:
-    points = [{"warm": 0.30, "cold": 0.00}, {"warm": 0.298, "cold": 0.01}, {"warm": 0.296, "cold": 0.02},
-              {"warm": 0.25, "cold": 0.20}]
+    points = [
+        {"warm": 0.30, "cold": 0.00},
+        {"warm": 0.298, "cold": 0.01},
+        {"warm": 0.296, "cold": 0.02},
+        {"warm": 0.25, "cold": 0.20},
+    ]
     floor = 0.99 * 0.30
     best = max(points, key=lambda v: criterion_score(v, "guarded", floor))
     assert best == {"warm": 0.298, "cold": 0.01}  # 0.296 < 0.297: outside the tolerance

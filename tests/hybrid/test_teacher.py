@@ -32,7 +32,7 @@ def test_crossfit_gain_is_scored_on_the_other_fold() -> None:
     from graphrec.hybrid.teacher import crossfit_gain
 
     single = np.full(8, 0.5)
-    lucky = np.array([1.0, 0.5] * 4)   # great on fold 0 (even boards) only
+    lucky = np.array([1.0, 0.5] * 4)  # great on fold 0 (even boards) only
     honest = np.full(8, 0.6)
     # chosen on fold 1 (odd boards): honest (0.6 > 0.5), scored on fold 0: +0.1; chosen on fold 0:
     # lucky (1.0), scored on fold 1: 0.0 -> mean +0.05 (the in-sample gain of lucky is +0.25)
@@ -60,7 +60,9 @@ def test_teacher_is_the_best_candidate_on_validation_and_its_factors_score_it(te
     graph, t = teacher
     singles = [r["val_warm_recall"] for r in t.rows if r["model"] in ("als", "ease", "rp3beta")]
     assert t.chosen["val_warm_recall"] >= max(r["val_warm_recall"] for r in t.rows if r["model"] == "als")
-    assert {r["model"] for r in t.rows} >= {"als", "ease", "rp3beta", "blend"} and len(singles) == 2 * 2 + 3 + 6  # als 2 x 2, ease 3, rp3beta 2 x 3
+    assert {r["model"] for r in t.rows} >= {"als", "ease", "rp3beta", "blend"} and len(
+        singles
+    ) == 2 * 2 + 3 + 6  # als 2 x 2, ease 3, rp3beta 2 x 3
     warm = np.flatnonzero(~graph.is_cold)
     got = warm_recall(t.board @ t.pin[warm].T, binary(graph, "train")[:, warm], binary(graph, "val")[:, warm], 20)
     assert got == pytest.approx(t.chosen["val_warm_recall"], abs=1e-9)
@@ -79,8 +81,17 @@ def test_dense_limit_falls_back_to_als(synth_graph: Path) -> None:
     assert {r["model"] for r in t.rows} == {"als"} and t.chosen["model"] == "als"
 
 
-@pytest.mark.parametrize("kw", [{"models": ("ease",)}, {"models": ("als", "lightgcn")}, {"blend_step": 0.3},
-                                {"ease_lambdas": (0.0,)}, {"rank": 0}, {"rp3_betas": ()}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"models": ("ease",)},
+        {"models": ("als", "lightgcn")},
+        {"blend_step": 0.3},
+        {"ease_lambdas": (0.0,)},
+        {"rank": 0},
+        {"rp3_betas": ()},
+    ],
+)
 def test_bad_teacher_config_names_the_key(kw) -> None:
     with pytest.raises(ConfigError, match="full.teacher"):
         TeacherConfig(**kw)

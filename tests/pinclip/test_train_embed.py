@@ -17,13 +17,13 @@ import torch
 from graph_build.build import build_graph
 from graph_build.graph import load_graph
 from graph_build.split import SplitConfig
-from graphrec.utils.config import ConfigError
 from graphrec.embeddings import load_embeddings
+from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
 from graphrec.pinclip.embed import embed_graph_pins, embed_new_pins
 from graphrec.pinclip.store import load_model_dir
 from graphrec.pinclip.table import PinTable
-from graphrec.pinclip.api import train_pinclip_dir as train_pinclip
 from graphrec.utils.checkpoint import checkpoint_dir
+from graphrec.utils.config import ConfigError
 from tests.pinclip.conftest import tiny_config
 
 
@@ -36,8 +36,15 @@ def trained(synth_graph, tmp_path_factory) -> Path:
 
 def test_model_dir_contents_and_embeddings(trained: Path, synth_graph: Path, tmp_path: Path) -> None:
     names = {p.name for p in trained.iterdir()}
-    assert {"model.safetensors", "config.json", "build.json", "tokenizer", "metadata_vocab.json", "manifest.json",
-            "checkpoints"} <= names
+    assert {
+        "model.safetensors",
+        "config.json",
+        "build.json",
+        "tokenizer",
+        "metadata_vocab.json",
+        "manifest.json",
+        "checkpoints",
+    } <= names
     assert not checkpoint_dir(trained).exists()  # moved inside the model dir on success
     g = load_graph(synth_graph)
     m = embed_graph_pins(g, trained, tmp_path / "emb")
@@ -81,8 +88,9 @@ class _Killed(Exception):
     pass
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(synth_graph: Path, trained: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_after_interruption_matches_uninterrupted_run(
+    synth_graph: Path, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import graphrec.pinclip.train as train_mod
 
     g = load_graph(synth_graph)
@@ -109,11 +117,38 @@ def test_cli_resume_after_sigkill(synth_graph: Path, tmp_path: Path) -> None:
     """A real kill of the CLI mid-training, then --resume finishes the run."""
     graphrec = str(Path(sys.executable).parent / "graphrec")
     out = tmp_path / "m"
-    args = [graphrec, "-q", "train-pinclip", "--graph", str(synth_graph), "--out", str(out), "--no-mlflow",
-            "--set", "image.image_size=16", "--set", "image.hidden_size=32", "--set", "image.num_layers=1",
-            "--set", "text.hidden_size=32", "--set", "text.num_layers=1", "--set", "text.vocab_size=300",
-            "--set", "fusion.dim=32", "--set", "fusion.num_layers=1", "--set", "train.steps=60",
-            "--set", "train.batch_size=16", "--set", "train.checkpoint_every=5"]
+    args = [
+        graphrec,
+        "-q",
+        "train-pinclip",
+        "--graph",
+        str(synth_graph),
+        "--out",
+        str(out),
+        "--no-mlflow",
+        "--set",
+        "image.image_size=16",
+        "--set",
+        "image.hidden_size=32",
+        "--set",
+        "image.num_layers=1",
+        "--set",
+        "text.hidden_size=32",
+        "--set",
+        "text.num_layers=1",
+        "--set",
+        "text.vocab_size=300",
+        "--set",
+        "fusion.dim=32",
+        "--set",
+        "fusion.num_layers=1",
+        "--set",
+        "train.steps=60",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "train.checkpoint_every=5",
+    ]
     env = {**os.environ, "GRAPHREC_NO_PROGRESS": "1"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = checkpoint_dir(out)
@@ -140,8 +175,15 @@ def test_new_pins_table_embeds_like_graph_pins(trained: Path, synth_graph: Path,
     rows = []
     for k, (_, r) in enumerate(src.iterrows()):
         Image.fromarray(np.asarray(images[r.image_row])).save(folder / f"{k}.png")
-        rows.append({"pin_id": f"new{k}", "title": r.title, "description": r.description, "image": f"{k}.png",
-                     **{c: r[c] for c in g.categorical_columns + g.numeric_columns}})
+        rows.append(
+            {
+                "pin_id": f"new{k}",
+                "title": r.title,
+                "description": r.description,
+                "image": f"{k}.png",
+                **{c: r[c] for c in g.categorical_columns + g.numeric_columns},
+            }
+        )
     rows.append({"pin_id": "text-only", "title": "a brand new minimal white tote", "description": "", "price": 25.0})
     pd.DataFrame(rows).to_csv(folder / "pins.csv", index=False)
     m = embed_new_pins(trained, folder / "pins.csv", tmp_path / "emb_new")
@@ -173,12 +215,27 @@ def test_local_clip_folder_loads_through_clip_path(synth_graph: Path, tmp_path: 
     g = load_graph(synth_graph)
     tok = train_tokenizer(pin_texts(g.pins.title.tolist(), g.pins.description.tolist()), 300, 2)
     conf = CLIPConfig(
-        text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 24, "pad_token_id": tok.pad_token_id,
-                     "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id},
-        vision_config={"image_size": 16, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 1, "num_attention_heads": 2},
-        projection_dim=16)
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 24,
+            "pad_token_id": tok.pad_token_id,
+            "bos_token_id": tok.bos_token_id,
+            "eos_token_id": tok.eos_token_id,
+        },
+        vision_config={
+            "image_size": 16,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
+        projection_dim=16,
+    )
     torch.manual_seed(123)
     clip = CLIPModel(conf)
     folder = tmp_path / "tiny-clip"
@@ -189,8 +246,9 @@ def test_local_clip_folder_loads_through_clip_path(synth_graph: Path, tmp_path: 
     w = load_file(str(tmp_path / "m0" / "model.safetensors"))
     ref = clip.vision_model.embeddings.patch_embedding.weight
     torch.testing.assert_close(w["vision.embeddings.patch_embedding.weight"], ref)
-    torch.testing.assert_close(w["text.embeddings.token_embedding.weight"],
-                               clip.text_model.embeddings.token_embedding.weight)
+    torch.testing.assert_close(
+        w["text.embeddings.token_embedding.weight"], clip.text_model.embeddings.token_embedding.weight
+    )
     train_pinclip(g, tiny_config(clip_path=str(folder)), tmp_path / "m1")
     import shutil
 

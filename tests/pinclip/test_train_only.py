@@ -15,8 +15,9 @@ class _Stop(Exception):
     pass
 
 
-def test_train_pinclip_samples_pairs_from_train_saves_only(synth_graph: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_pinclip_samples_pairs_from_train_saves_only(
+    synth_graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import graphrec.pinclip.train as train_mod
 
     g = load_graph(synth_graph)

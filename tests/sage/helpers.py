@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.utils.config import load_config
 from graphrec.sage.adjacency import Bipartite
 from graphrec.sage.config import SageConfig
+from graphrec.utils.config import load_config
 
-TINY = ["train.epochs=2", "train.batch_size=64", "model.hidden_dim=32", "model.out_dim=16",
-        "loss.easy_negatives=32", "loss.hard_pool=8", "sampler.n_walks=8", "train.checkpoint_every=3"]
+TINY = [
+    "train.epochs=2",
+    "train.batch_size=64",
+    "model.hidden_dim=32",
+    "model.out_dim=16",
+    "loss.easy_negatives=32",
+    "loss.hard_pool=8",
+    "sampler.n_walks=8",
+    "train.checkpoint_every=3",
+]
 
 
 def tiny_config(*extra: str) -> SageConfig:

@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import graphrec.cli.data  # noqa: F401  (registers build-graph)
+import graphrec.cli.sage  # noqa: F401  (registers the sage commands)
 from graph_build.graph import load_graph
 from graphrec.cli import app
 from graphrec.embeddings import load_embeddings
-
-import graphrec.cli.data  # noqa: F401  (registers build-graph)
-import graphrec.cli.sage  # noqa: F401  (registers the sage commands)
-
 from tests.sage.helpers import TINY
 
 runner = CliRunner()
@@ -51,8 +49,12 @@ def test_end_to_end_writes_the_contracted_directories(trained: dict[str, Path]) 
     g = load_graph(trained["graph"])
     feats = load_embeddings(trained["feat"], g)
     assert feats.model_name == "raw" and feats.pin.shape == (g.n_pins, 16)
-    assert sorted(p.name for p in trained["model"].iterdir()) == ["checkpoints", "config.json", "manifest.json",
-                                                                  "model.safetensors"]
+    assert sorted(p.name for p in trained["model"].iterdir()) == [
+        "checkpoints",
+        "config.json",
+        "manifest.json",
+        "model.safetensors",
+    ]
     manifest = json.loads((trained["model"] / "manifest.json").read_text())
     assert manifest["kind"] == "graphrec.sage_model" and len(manifest["history"]) == 2
     assert not list(trained["model"].parent.glob(".*checkpoints*"))
@@ -71,18 +73,46 @@ def test_same_seed_gives_identical_bytes(trained: dict[str, Path], tmp_path: Pat
     _ok(["raw-features", "--graph", g, "--out", tmp_path / "raw", "--dim", 16, "--seed", 0])
     assert (tmp_path / "raw" / "pin_content.npy").read_bytes() == (trained["feat"] / "pin_content.npy").read_bytes()
     _ok(["train-sage", "--graph", g, "--features", tmp_path / "raw", "--out", tmp_path / "m", *SETS])
-    _ok(["embed-graph", "--graph", g, "--features", tmp_path / "raw", "--model", tmp_path / "m",
-         "--out", tmp_path / "e", "--name", "full"])
+    _ok(
+        [
+            "embed-graph",
+            "--graph",
+            g,
+            "--features",
+            tmp_path / "raw",
+            "--model",
+            tmp_path / "m",
+            "--out",
+            tmp_path / "e",
+            "--name",
+            "full",
+        ]
+    )
     for f in ("pin_emb.npy", "board_emb.npy"):
         assert (tmp_path / "e" / f).read_bytes() == (trained["emb"] / f).read_bytes()
     assert load_embeddings(tmp_path / "e").model_name == "full"
-    _ok(["train-sage", "--graph", g, "--features", tmp_path / "raw", "--out", tmp_path / "m1", *SETS, "--set", "seed=1"])
-    _ok(["embed-graph", "--graph", g, "--features", tmp_path / "raw", "--model", tmp_path / "m1", "--out", tmp_path / "e1"])
+    _ok(
+        ["train-sage", "--graph", g, "--features", tmp_path / "raw", "--out", tmp_path / "m1", *SETS, "--set", "seed=1"]
+    )
+    _ok(
+        [
+            "embed-graph",
+            "--graph",
+            g,
+            "--features",
+            tmp_path / "raw",
+            "--model",
+            tmp_path / "m1",
+            "--out",
+            tmp_path / "e1",
+        ]
+    )
     assert (tmp_path / "e1" / "pin_emb.npy").read_bytes() != (trained["emb"] / "pin_emb.npy").read_bytes()
 
 
-def test_bad_inputs_fail_with_one_line_and_leave_nothing(trained: dict[str, Path], tmp_path: Path,
-                                                         tiny_dataset: Path) -> None:
+def test_bad_inputs_fail_with_one_line_and_leave_nothing(
+    trained: dict[str, Path], tmp_path: Path, tiny_dataset: Path
+) -> None:
     g, feat, model = trained["graph"], trained["feat"], trained["model"]
     out = tmp_path / "x" / "out"
     other = tmp_path / "other_graph"
@@ -91,27 +121,40 @@ def test_bad_inputs_fail_with_one_line_and_leave_nothing(trained: dict[str, Path
     assert "computed for graph" in msg
     msg = _fails(["embed-graph", "--graph", other, "--features", feat, "--model", model, "--out", out])
     assert "computed for graph" in msg
-    assert "not an embedding directory" in _fails(["train-sage", "--graph", g, "--features", tmp_path / "nope", "--out", out])
-    assert "not a graph directory" in _fails(["train-sage", "--graph", tmp_path / "nope", "--features", feat, "--out", out])
-    assert "unknown config key" in _fails(["train-sage", "--graph", g, "--features", feat, "--out", out, "--set", "train.epoch=3"])
-    assert "train.isolate_prob" in _fails(["train-sage", "--graph", g, "--features", feat, "--out", out,
-                                           "--set", "train.isolate_prob=1.5"])
-    assert "not a SAGE model directory" in _fails(["embed-graph", "--graph", g, "--features", feat, "--model",
-                                                    feat, "--out", out])
-    assert "content embedding directory" in _fails(["embed-graph", "--graph", g, "--features", trained["emb"],
-                                                     "--model", model, "--out", out])
-    assert "already exists" in _fails(["embed-graph", "--graph", g, "--features", feat, "--model", model,
-                                       "--out", trained["emb"]])
+    assert "not an embedding directory" in _fails(
+        ["train-sage", "--graph", g, "--features", tmp_path / "nope", "--out", out]
+    )
+    assert "not a graph directory" in _fails(
+        ["train-sage", "--graph", tmp_path / "nope", "--features", feat, "--out", out]
+    )
+    assert "unknown config key" in _fails(
+        ["train-sage", "--graph", g, "--features", feat, "--out", out, "--set", "train.epoch=3"]
+    )
+    assert "train.isolate_prob" in _fails(
+        ["train-sage", "--graph", g, "--features", feat, "--out", out, "--set", "train.isolate_prob=1.5"]
+    )
+    assert "not a SAGE model directory" in _fails(
+        ["embed-graph", "--graph", g, "--features", feat, "--model", feat, "--out", out]
+    )
+    assert "content embedding directory" in _fails(
+        ["embed-graph", "--graph", g, "--features", trained["emb"], "--model", model, "--out", out]
+    )
+    assert "already exists" in _fails(
+        ["embed-graph", "--graph", g, "--features", feat, "--model", model, "--out", trained["emb"]]
+    )
     assert "--resume" in _fails(["train-sage", "--graph", g, "--features", feat, "--out", out, "--resume"])
     assert not (tmp_path / "x").exists()
     # features of the right graph but another dimension
     _ok(["raw-features", "--graph", g, "--out", tmp_path / "raw8", "--dim", 8])
-    assert "dim 8" in _fails(["embed-graph", "--graph", g, "--features", tmp_path / "raw8", "--model", model, "--out", out])
+    assert "dim 8" in _fails(
+        ["embed-graph", "--graph", g, "--features", tmp_path / "raw8", "--model", model, "--out", out]
+    )
     assert not (tmp_path / "x").exists()
 
 
-def test_resume_continues_an_interrupted_run_to_the_same_model(trained: dict[str, Path], tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_continues_an_interrupted_run_to_the_same_model(
+    trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import graphrec.sage.train as train_mod
 
     g, feat = trained["graph"], trained["feat"]
@@ -180,20 +223,27 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(trained: dict[st
     exe = [str(Path(sys.executable).parent / "graphrec")]
     env = {**os.environ, "GRAPHREC_MLFLOW": "0", "OMP_NUM_THREADS": "1"}
     ref = tmp_path / "ref"
-    subprocess.run([*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(ref), *sets],
-                   check=True, env=env)
+    subprocess.run(
+        [*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(ref), *sets],
+        check=True,
+        env=env,
+    )
     out = tmp_path / "m"
     ck = tmp_path / ".m.checkpoints"
-    proc = subprocess.Popen([*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out),
-                             *sets], env=env)
+    proc = subprocess.Popen(
+        [*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out), *sets], env=env
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (ck.is_dir() and any(ck.glob("ckpt-*.json"))):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists() and any(ck.glob("ckpt-*.json"))
-    subprocess.run([*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out), *sets,
-                    "--resume"], check=True, env=env)
+    subprocess.run(
+        [*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out), *sets, "--resume"],
+        check=True,
+        env=env,
+    )
     a, b = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -213,8 +263,9 @@ def _train_then_hang(args: list[str]) -> None:
     runner.invoke(app, args)
 
 
-def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(trained: dict[str, Path],
-                                                                      tmp_path: Path) -> None:
+def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
     """Fast equivalent of the slow subprocess test: a forked `train-sage` is killed with SIGKILL
     right after its first checkpoint; `train-sage --resume` then gives the uninterrupted weights."""
     import multiprocessing
@@ -230,8 +281,9 @@ def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(trained:
     base = ["train-sage", "--graph", str(g), "--features", str(feat)]
     _ok([*base, "--out", ref, *sets])
     ck = tmp_path / ".m.checkpoints"
-    proc = multiprocessing.get_context("fork").Process(target=_train_then_hang,
-                                                       args=([*base, "--out", str(out), *sets],))
+    proc = multiprocessing.get_context("fork").Process(
+        target=_train_then_hang, args=([*base, "--out", str(out), *sets],)
+    )
     proc.start()
     deadline = time.time() + 120
     while time.time() < deadline and proc.is_alive() and not any(ck.glob("ckpt-*.json")):

@@ -45,17 +45,35 @@ def test_batch_loss_never_counts_the_positive_or_a_co_positive_as_a_negative() -
     zn = _unit([1, 0])  # identical to query 0's positive direction
     zh = torch.zeros(2, 0, 2)
     cfg = LossConfig(kind="max_margin", margin=0.5)
-    batch = PairBatch(pos=np.array([7, 8]), group=np.array([0, 1]), easy=np.array([7]),
-                      hard=np.empty((2, 0), np.int64), pos_log_q=np.zeros(2), easy_log_q=0.0)
+    batch = PairBatch(
+        pos=np.array([7, 8]),
+        group=np.array([0, 1]),
+        easy=np.array([7]),
+        hard=np.empty((2, 0), np.int64),
+        pos_log_q=np.zeros(2),
+        easy_log_q=0.0,
+    )
     masked = batch_loss(zq, zp, zn, zh, batch, cfg, torch.tensor(1.0))
-    other = PairBatch(pos=np.array([7, 8]), group=np.array([0, 1]), easy=np.array([9]),
-                      hard=np.empty((2, 0), np.int64), pos_log_q=np.zeros(2), easy_log_q=0.0)
+    other = PairBatch(
+        pos=np.array([7, 8]),
+        group=np.array([0, 1]),
+        easy=np.array([9]),
+        hard=np.empty((2, 0), np.int64),
+        pos_log_q=np.zeros(2),
+        easy_log_q=0.0,
+    )
     unmasked = batch_loss(zq, zp, zn, zh, other, cfg, torch.tensor(1.0))
     assert unmasked.item() > masked.item()
     # sampled softmax: two positives of the same board are not each other's negatives
     sm = LossConfig(kind="sampled_softmax", logq=False)
-    same_board = PairBatch(pos=np.array([7, 8]), group=np.array([3, 3]), easy=np.array([9]),
-                           hard=np.empty((2, 0), np.int64), pos_log_q=np.zeros(2), easy_log_q=0.0)
+    same_board = PairBatch(
+        pos=np.array([7, 8]),
+        group=np.array([3, 3]),
+        easy=np.array([9]),
+        hard=np.empty((2, 0), np.int64),
+        pos_log_q=np.zeros(2),
+        easy_log_q=0.0,
+    )
     zq2 = _unit([1, 0], [1, 0])
     loss_same = batch_loss(zq2, zp, zn, zh, same_board, sm, torch.tensor(10.0)).item()
     loss_diff = batch_loss(zq2, zp, zn, zh, other, sm, torch.tensor(10.0)).item()
@@ -87,9 +105,14 @@ def test_batch_loss_subtracts_log_q_known_value_and_direction() -> None:
     scale = 5.0
 
     def batch(easy_log_q: float) -> PairBatch:
-        return PairBatch(pos=np.array([1, 2]), group=np.array([0, 1]), easy=np.array([3]),
-                         hard=np.empty((2, 0), np.int64), pos_log_q=np.log(np.array([0.5, 0.1])),
-                         easy_log_q=easy_log_q)
+        return PairBatch(
+            pos=np.array([1, 2]),
+            group=np.array([0, 1]),
+            easy=np.array([3]),
+            hard=np.empty((2, 0), np.int64),
+            pos_log_q=np.log(np.array([0.5, 0.1])),
+            easy_log_q=easy_log_q,
+        )
 
     got = batch_loss(zq, zp, zn, zh, batch(math.log(0.2)), cfg, torch.tensor(scale)).item()
     s = scale * torch.cat([zq @ zp.T, zq @ zn.T], dim=1).double()

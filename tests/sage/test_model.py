@@ -10,7 +10,6 @@ from graphrec.sage.blocks import build_blocks
 from graphrec.sage.inference import inference_neighborhoods
 from graphrec.sage.inputs import node_inputs
 from graphrec.sage.model import build_model
-
 from tests.sage.helpers import random_bipartite, tiny_config, two_communities
 
 
@@ -45,7 +44,7 @@ def test_block_size_is_bounded_by_targets_times_fanout() -> None:
     fan = 1 + max(s.pin_pins + s.pin_boards, s.board_pins + s.board_boards)
     blocks = build_blocks(nbrs, {PIN: np.array([1, 2])}, 2)
     total = sum(len(v) for v in blocks.input_ids.values())
-    assert total <= 2 * fan ** 2
+    assert total <= 2 * fan**2
 
 
 def test_isolated_pin_depends_only_on_its_own_features() -> None:

@@ -8,7 +8,6 @@ import pytest
 from graphrec.sage.adjacency import BOARD, PIN, Bipartite
 from graphrec.sage.config import SamplerConfig
 from graphrec.sage.sampler import random_walks, sample_neighborhoods, top_visited
-
 from tests.sage.helpers import random_bipartite, two_communities
 
 
@@ -18,8 +17,10 @@ def _dgl_graph(bip: Bipartite):
 
     pin, board = bip.edges()
     p, b = torch.from_numpy(pin), torch.from_numpy(board)
-    return dgl.heterograph({(PIN, "saved_to", BOARD): (p, b), (BOARD, "contains", PIN): (b, p)},
-                           num_nodes_dict={PIN: bip.n_pins, BOARD: bip.n_boards})
+    return dgl.heterograph(
+        {(PIN, "saved_to", BOARD): (p, b), (BOARD, "contains", PIN): (b, p)},
+        num_nodes_dict={PIN: bip.n_pins, BOARD: bip.n_boards},
+    )
 
 
 def _dgl_counts(bip: Bipartite, length: int, restart: float, walks: int, k: int, seed: int) -> np.ndarray:
@@ -68,8 +69,11 @@ def test_same_neighbour_sets_as_dgl_when_deterministic() -> None:
     # neighbourhood is exactly the 3 mates for both samplers.
     pin = np.arange(40)
     bip = Bipartite.from_edges(pin, pin // 4, 40, 10)
-    ours = sample_neighborhoods(bip, SamplerConfig(n_walks=200, walk_length=1, pin_pins=3, pin_boards=1,
-                                                   board_pins=4, board_boards=0), np.random.default_rng(0))
+    ours = sample_neighborhoods(
+        bip,
+        SamplerConfig(n_walks=200, walk_length=1, pin_pins=3, pin_boards=1, board_pins=4, board_boards=0),
+        np.random.default_rng(0),
+    )
     dgl_counts = _dgl_counts(bip, 1, 0.5, 200, 4, seed=0)
     for i in range(40):
         mates = set(range(4 * (i // 4), 4 * (i // 4) + 4)) - {i}
@@ -101,8 +105,7 @@ def test_visit_frequencies_match_dgl_and_the_exact_expectation() -> None:
 
 
 def test_top_visited_counts_ties_padding_and_self() -> None:
-    visits = np.array([[5, 3, 3, 5, 5, -1, 2, 0],
-                       [-1, -1, -1, -1, -1, -1, -1, -1]])
+    visits = np.array([[5, 3, 3, 5, 5, -1, 2, 0], [-1, -1, -1, -1, -1, -1, -1, -1]])
     nb = top_visited(visits, k=3, exclude=np.array([0, 1]))
     assert nb.idx[0].tolist() == [5, 3, 2]  # 3 visits, 2 visits, then ties broken by smaller id
     np.testing.assert_allclose(nb.weight[0], [0.5, 1 / 3, 1 / 6], rtol=1e-6)
@@ -126,8 +129,7 @@ def test_cold_pins_have_empty_neighbourhoods_and_are_nobodys_neighbour() -> None
 
 def test_two_disjoint_communities_never_mix_in_any_relation() -> None:
     bip, pin_c, board_c = two_communities()
-    nb = sample_neighborhoods(bip, SamplerConfig(n_walks=32, walk_length=3, restart_prob=0.2),
-                              np.random.default_rng(0))
+    nb = sample_neighborhoods(bip, SamplerConfig(n_walks=32, walk_length=3, restart_prob=0.2), np.random.default_rng(0))
     comm = {PIN: pin_c, BOARD: board_c}
     for (dst, src), rel in nb.rel.items():
         ok = rel.idx >= 0

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.utils.config import ConfigError
 from graphrec.embeddings import l2_normalize
 from graphrec.sage.adjacency import BOARD, PIN, split_edges
 from graphrec.sage.inference import inference_neighborhoods
 from graphrec.sage.inputs import node_inputs
 from graphrec.sage.negatives import HardNegativeMiner, rank_window
 from graphrec.sage.train import train_sage
-
+from graphrec.utils.config import ConfigError
 from tests.sage.helpers import random_bipartite, tiny_config, two_communities
 
 
@@ -47,7 +46,7 @@ def test_hard_negatives_come_from_the_rank_window_and_never_from_the_board() -> 
     boards = np.arange(60)
     scores = miner.scores(boards)
     for b in boards:
-        own = set(bip.board_nbr[bip.board_ptr[b]:bip.board_ptr[b + 1]].tolist())
+        own = set(bip.board_nbr[bip.board_ptr[b] : bip.board_ptr[b + 1]].tolist())
         row = scores[b]
         ranked = row.indices[np.lexsort((row.indices, -row.data))]
         lo, hi = miner.lo, min(miner.hi, len(ranked))
@@ -81,6 +80,7 @@ def test_same_seed_same_model_and_resume_after_kill_replays_exactly(tmp_path: Pa
         def hook(s: int) -> None:
             if s == step:
                 raise Killed
+
         return hook
 
     steps = sum(h["steps"] for h in hist)
@@ -114,7 +114,9 @@ def test_two_disjoint_communities_separate_after_training(tmp_path: Path, loss: 
     x = l2_normalize(x)
     warm = np.flatnonzero(bip.degree(PIN) > 0)
     content = _purity(x, l2_normalize(np.asarray(bip.pins_by_board() @ x)), warm, pin_c, board_c)
-    cfg = tiny_config(f"loss.kind={loss}", "train.epochs=20", "train.batch_size=32", "sampler.n_walks=32", "train.lr=0.01")
+    cfg = tiny_config(
+        f"loss.kind={loss}", "train.epochs=20", "train.batch_size=32", "sampler.n_walks=32", "train.lr=0.01"
+    )
     model, _ = train_sage(bip, x, cfg, tmp_path / "ck")
     out = model.embed_all(inference_neighborhoods(bip, cfg), node_inputs(x, bip, cfg.model.degree_feature))
     sage = _purity(out[PIN].numpy(), out[BOARD].numpy(), warm, pin_c, board_c)
@@ -127,10 +129,10 @@ def test_two_threads_give_the_same_weights(synth_graph: Path, tmp_path: Path) ->
     deterministic kernels were switched on (seed_everything); at the default model width this
     600-pin graph showed different weights on every pair of runs."""
     from graph_build.graph import load_graph
-    from graphrec.utils.config import from_dict
     from graphrec.features.raw import RawFeatureConfig, write_raw_features
     from graphrec.sage.api import train_sage_dir
     from graphrec.sage.config import SageConfig
+    from graphrec.utils.config import from_dict
 
     g = load_graph(synth_graph)
     write_raw_features(g, tmp_path / "f", RawFeatureConfig(dim=16, block_dim=16))

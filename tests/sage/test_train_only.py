@@ -15,8 +15,9 @@ class _Stop(Exception):
     pass
 
 
-def test_train_sage_dir_trains_on_the_train_saves_only(synth_graph: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_sage_dir_trains_on_the_train_saves_only(
+    synth_graph: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import graphrec.sage.inference as inference
     import graphrec.sage.train as train_mod
     from graphrec.sage.api import train_sage_dir
