@@ -153,6 +153,9 @@ class CalibrationConfig:
             every held-out pin, which on every dataset measured so far picks "no cold pins").
         tolerance: how far below that model's validation warm Recall@20 ``guarded`` may go,
             as a share (0.01).
+        popularity: grid of the weight of the cold pins' content-predicted popularity
+            (graphrec/hybrid/prior.py; 0 = none).
+        popularity_ridge: the ridge of that prediction, relative to the mean eigenvalue (0.1).
         k: the cut-off of the criterion.
     """
 
@@ -160,6 +163,8 @@ class CalibrationConfig:
     recency: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)
     criterion: str = "guarded"
     tolerance: float = 0.01
+    popularity: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+    popularity_ridge: float = 0.1
     k: int = 20
 
     def __post_init__(self) -> None:
@@ -167,6 +172,10 @@ class CalibrationConfig:
             raise ConfigError("full.calibration: offsets and recency grids must be non-empty and k >= 1")
         if self.criterion not in CRITERIA:
             raise ConfigError(f"full.calibration.criterion: expected one of {list(CRITERIA)}, got {self.criterion!r}")
+        if not self.popularity or min(self.popularity) < 0 or self.popularity_ridge <= 0:
+            raise ConfigError(
+                "full.calibration: popularity must be a non-empty grid of weights >= 0 and popularity_ridge > 0"
+            )
         if not 0.0 <= self.tolerance < 1.0:
             raise ConfigError(f"full.calibration.tolerance: expected a share in [0, 1), got {self.tolerance}")
 
