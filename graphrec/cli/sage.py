@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -10,10 +11,13 @@ from graphrec.cli import app, handle_errors
 
 
 def _threads(n: int) -> None:
+    """``--threads n`` is the job's total: each of torchrun's ranks takes its share."""
     if n > 0:
         import torch
 
-        torch.set_num_threads(n)
+        from graphrec.distributed.ddp import threads_per_rank
+
+        torch.set_num_threads(threads_per_rank(n))
 
 
 @app.command("raw-features")
@@ -50,8 +54,11 @@ def train_sage_cmd(
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
+    nproc: int = typer.Option(
+        0, "--nproc", help="Data-parallel (DDP) processes to launch; sets train.nproc (0 = the config's, default 1)."
+    ),
 ) -> None:
-    """Train the PinSage-style GraphSAGE model on the train split."""
+    """Train the PinSage-style GraphSAGE model on the train split (on N processes: --nproc N or torchrun)."""
     from graphrec.distributed.device import resolve_device
 
     resolve_device(device, "train-sage")
@@ -61,15 +68,17 @@ def train_sage_cmd(
     from graphrec.tracking import open_run
     from graphrec.utils.config import load_section, to_dict
 
-    cfg = load_section(SageConfig, config, "sage", overrides)
+    cfg = load_section(SageConfig, config, "sage", [*overrides, *([f"train.nproc={nproc}"] if nproc else [])])
     _threads(threads)
-    with open_run("train-sage", params=to_dict(cfg)) as tracker:
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 alone tracks and prints
+    with open_run("train-sage", params=to_dict(cfg), enabled=main_rank) as tracker:
         manifest = train_sage_dir(
             load_graph(graph), features, cfg, out, resume=resume, overwrite=force, tracker=tracker
         )
     history = manifest["history"]
     last = history[-1] if history else {}
-    typer.echo(f"trained {len(history)} epochs (last loss {last.get('loss', float('nan')):.4f}); wrote {out}")
+    if main_rank:
+        typer.echo(f"trained {len(history)} epochs (last loss {last.get('loss', float('nan')):.4f}); wrote {out}")
 
 
 @app.command("embed-graph")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ def train_sage_dir(
     model manifest.
     """
     from graph_build.graph import MANIFEST
+    from graphrec.distributed import ddp
     from graphrec.embeddings import graph_fingerprint
     from graphrec.sage.adjacency import Bipartite
     from graphrec.sage.inference import check_features
@@ -38,21 +41,62 @@ def train_sage_dir(
     from graphrec.sage.train import train_sage
     from graphrec.utils.seed import seed_everything
 
-    check_output_free(out, overwrite=overwrite)
-    feats = check_features(features, graph)
-    ckpt = checkpoint_dir(out)
-    identity = {
-        "config": to_dict(cfg),
-        "graph": graph_fingerprint(graph),
-        "features": sha256_file(feats.root / MANIFEST),
-    }
-    go_on = resume_from(ckpt, identity, resume)
-    seed_everything(cfg.seed)
-    tracker.set_tags({"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name})
-    model, history = train_sage(
-        Bipartite.from_csr(graph.csr("train")), feats.pin, cfg, ckpt, resume=go_on, identity=identity, tracker=tracker
-    )
-    return save_model(out, model, cfg, graph, feats, history, checkpoints=ckpt, overwrite=overwrite)
+    if cfg.train.nproc > 1 and ddp.launched_world_size() == 1:  # start the ranks; rank 0 returns the manifest
+        import torch
+
+        check_output_free(out, overwrite=overwrite)
+        args = (str(graph.root), str(features), cfg, str(out), resume, overwrite, torch.get_num_threads())
+        manifest = ddp.launch(_sage_rank, args, cfg.train.nproc)[0]
+        tracker.set_tags({"graph": str(graph.root), "features": str(features), "train.nproc": cfg.train.nproc})
+        for rec in manifest["history"]:
+            tracker.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=rec["epoch"])
+        return manifest
+    with ddp.process_group() as world:
+        if world.distributed and cfg.train.nproc != world.world_size:
+            if cfg.train.nproc != 1:
+                raise ValueError(f"train.nproc={cfg.train.nproc} but the launcher started {world.world_size} ranks")
+            cfg = replace(cfg, train=replace(cfg.train, nproc=world.world_size))  # recorded in config.json
+        check_output_free(out, overwrite=overwrite)
+        feats = check_features(features, graph)
+        ckpt = checkpoint_dir(out)
+        identity = {
+            "config": to_dict(cfg),
+            "graph": graph_fingerprint(graph),
+            "features": sha256_file(feats.root / MANIFEST),
+        }
+        go_on = world.on_main(lambda: resume_from(ckpt, identity, resume))
+        seed_everything(cfg.seed)
+        tracker = tracker if world.is_main else NULL
+        tracker.set_tags({"graph": str(graph.root), "features": str(features), "features.model_name": feats.model_name})
+        model, history = train_sage(
+            Bipartite.from_csr(graph.csr("train")),
+            feats.pin,
+            cfg,
+            ckpt,
+            resume=go_on,
+            identity=identity,
+            tracker=tracker,
+            world=world,
+        )
+        return world.on_main(
+            lambda: save_model(out, model, cfg, graph, feats, history, checkpoints=ckpt, overwrite=overwrite)
+        )
+
+
+def _sage_rank(
+    graph: str, features: str, cfg: SageConfig, out: str, resume: Resume, overwrite: bool, threads: int
+) -> dict[str, Any] | None:
+    """One rank of ``train_sage_dir`` under ``train.nproc`` N: the ranks share ``threads`` torch threads."""
+    import torch
+
+    from graph_build.graph import load_graph
+    from graphrec.distributed.ddp import threads_per_rank
+    from graphrec.utils.logs import setup_logging
+
+    setup_logging(quiet=True)
+    torch.set_num_threads(threads_per_rank(threads, cfg.train.nproc))
+    manifest = train_sage_dir(load_graph(graph), features, cfg, out, resume=resume, overwrite=overwrite)
+    return manifest if os.environ.get("RANK", "0") == "0" else None
 
 
 def embed_graph_dir(

@@ -160,6 +160,8 @@ class TrainConfig:
         steps_per_epoch: cap on steps per epoch (0 = one pass over the supervision edges).
         checkpoint_every: write a checkpoint every N steps (0 = only at epoch ends).
         keep_checkpoints: newest checkpoints kept.
+        nproc: data-parallel training processes (DDP, docs/scale.md); each rank trains on a
+            disjoint 1/nproc of every epoch's supervision pairs with ``batch_size`` per rank.
     """
 
     epochs: int = 15
@@ -175,6 +177,7 @@ class TrainConfig:
     steps_per_epoch: int = 0
     checkpoint_every: int = 200
     keep_checkpoints: int = 2
+    nproc: int = field(default=1, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
@@ -185,6 +188,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {v}")
         if self.steps_per_epoch < 0 or self.checkpoint_every < 0 or self.keep_checkpoints < 1:
             raise ConfigError("train: steps_per_epoch, checkpoint_every >= 0 and keep_checkpoints >= 1")
+        if self.nproc < 1:
+            raise ConfigError(f"train.nproc must be >= 1 (processes), got {self.nproc}")
 
 
 @dataclass(frozen=True)

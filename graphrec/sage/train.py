@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from graphrec.distributed.ddp import SINGLE, World
 from graphrec.sage.adjacency import BOARD, PIN, Bipartite, split_edges
 from graphrec.sage.blocks import build_blocks, in_sorted
 from graphrec.sage.config import SageConfig
@@ -66,9 +67,18 @@ def hard_miner(bip: Bipartite, cfg: SageConfig) -> HardNegativeMiner | None:
 
 
 def prepare_epoch(
-    bip: Bipartite, pin_x: np.ndarray, cfg: SageConfig, epoch: int, miner: HardNegativeMiner | None = None
+    bip: Bipartite,
+    pin_x: np.ndarray,
+    cfg: SageConfig,
+    epoch: int,
+    miner: HardNegativeMiner | None = None,
+    world: World = SINGLE,
 ) -> EpochData:
-    """Split edges, sample neighbourhoods and order the supervision edges for ``epoch``."""
+    """Split edges, sample neighbourhoods and order the supervision edges for ``epoch``.
+
+    Every rank draws the same split and order (seeded by seed and epoch) and keeps its disjoint
+    stride ``rank::world_size`` of the ordered pairs; all ranks take the same number of steps.
+    """
     rng = np.random.default_rng([cfg.seed, epoch, 0])
     t = cfg.train
     if t.supervision_fraction > 0 or t.cold_fraction > 0:
@@ -80,10 +90,14 @@ def prepare_epoch(
     order = rng.permutation(len(sup_pin))
     sup_pin, sup_board = sup_pin[order], sup_board[order]
     nbrs = sample_neighborhoods(msg, cfg.sampler, rng)
+    n_total, counts = len(sup_pin), np.bincount(sup_pin, minlength=bip.n_pins)
+    if world.distributed:
+        if n_total < world.world_size:
+            raise ValueError(f"train-sage: {n_total} supervision edges cannot be split over {world.world_size} ranks")
+        sup_pin, sup_board = sup_pin[world.rank :: world.world_size], sup_board[world.rank :: world.world_size]
     b = min(t.batch_size, len(sup_pin))
-    freq = np.bincount(sup_pin, minlength=bip.n_pins)[sup_pin] / len(sup_pin)
-    pos_log_q = np.log(np.minimum(b * freq, 1.0))
-    n_steps = math.ceil(len(sup_pin) / t.batch_size)
+    pos_log_q = np.log(np.minimum(b * counts[sup_pin] / n_total, 1.0))
+    n_steps = math.ceil(n_total // world.world_size / t.batch_size)
     if t.steps_per_epoch:
         n_steps = min(n_steps, t.steps_per_epoch)
     pool = np.flatnonzero(bip.degree(PIN) > 0) if cfg.loss.negatives_from == "warm" else np.arange(bip.n_pins)
@@ -111,10 +125,21 @@ def learning_rate(cfg: SageConfig, epoch: int, step: int, n_steps: int) -> float
 
 
 def train_step(
-    model: SageModel, opt: torch.optim.Optimizer, data: EpochData, cfg: SageConfig, epoch: int, step: int
+    model: SageModel,
+    opt: torch.optim.Optimizer,
+    data: EpochData,
+    cfg: SageConfig,
+    epoch: int,
+    step: int,
+    world: World = SINGLE,
+    net: torch.nn.Module | None = None,
 ) -> float:
-    """One optimiser step on batch ``step`` of ``epoch``; returns the loss."""
-    rng = np.random.default_rng([cfg.seed, epoch, step + 1])
+    """One optimiser step on batch ``step`` of ``epoch``; returns the loss.
+
+    ``net`` is ``model`` wrapped in DDP under several ranks (its backward all-reduces the
+    gradients); each rank's draws are keyed by its rank as well.
+    """
+    rng = np.random.default_rng([cfg.seed, epoch, step + 1, *world.stream])
     for group in opt.param_groups:
         group["lr"] = learning_rate(cfg, epoch, step, data.n_steps)
     bs, lc = cfg.train.batch_size, cfg.loss
@@ -154,7 +179,7 @@ def train_step(
             PIN: torch.from_numpy((data.msg.degree(PIN)[ids] > 0) & keep) & ~iso,
             BOARD: torch.from_numpy(data.msg.degree(BOARD)[blocks.input_ids[BOARD]] > 0),
         }
-    emb = model(blocks, x, known)
+    emb = (net or model)(blocks, x, known)
     zp_all = emb[PIN]
     zp = zp_all[blocks.rows(PIN, pos)]
     zn = zp_all[blocks.rows(PIN, batch.easy)]
@@ -193,6 +218,7 @@ def train_sage(
     on_checkpoint: Callable[[int], None] | None = None,
     identity: dict[str, Any] | None = None,
     tracker: Tracker = NULL,
+    world: World = SINGLE,
 ) -> tuple[SageModel, list[dict[str, Any]]]:
     """Train a model on the train graph ``bip`` with pin input features ``pin_x``.
 
@@ -206,6 +232,8 @@ def train_sage(
             simulate a kill).
         identity: what the run depends on, stored in every checkpoint (default: the config).
         tracker: where the per-epoch records go.
+        world: this rank (DDP): rank 0 alone writes checkpoints and reports; records count
+            the pairs of every rank and average their losses.
 
     Returns:
         ``(model, history)``: the trained model and per-epoch records (loss, seconds, pairs/s).
@@ -217,6 +245,7 @@ def train_sage(
     if resume and latest_step(ckpt_dir) is not None:
         gstep, epoch0, step0, history, partial = _resume_point(ckpt_dir, model, opt, identity)
         log.info("resuming at epoch %d step %d (global step %d)", epoch0 + 1, step0, gstep)
+    net = world.wrap(model)
     extra = {"identity": identity}
     t_miner = time.perf_counter()
     miner = hard_miner(bip, cfg)
@@ -224,45 +253,57 @@ def train_sage(
         log.info("hard-negative pools: ranks %d-%d, %.1f s", miner.lo, miner.hi, time.perf_counter() - t_miner)
     for epoch in range(epoch0, cfg.train.epochs):
         t0 = time.perf_counter()
-        data = prepare_epoch(bip, pin_x, cfg, epoch, miner)
+        data = prepare_epoch(bip, pin_x, cfg, epoch, miner, world)
         first = step0 if epoch == epoch0 else 0
         losses, pairs = (list(partial) if epoch == epoch0 else []), 0
         model.train()
         for step in progress(range(first, data.n_steps), desc=f"epoch {epoch + 1}", total=data.n_steps - first):
-            losses.append(train_step(model, opt, data, cfg, epoch, step))
+            losses.append(train_step(model, opt, data, cfg, epoch, step, world, net))
             pairs += len(data.sup_pin[step * cfg.train.batch_size : (step + 1) * cfg.train.batch_size])
             gstep += 1
             end = step + 1 == data.n_steps
             if end or (cfg.train.checkpoint_every and gstep % cfg.train.checkpoint_every == 0):
                 if end:
                     n_hard = hard_count(cfg, epoch) if miner is not None else 0
-                    history.append(_record(epoch, losses, pairs, time.perf_counter() - t0, n_hard))
+                    history.append(_record(epoch, losses, pairs, time.perf_counter() - t0, n_hard, world))
                     tracker.log_metrics({k: v for k, v in history[-1].items() if k != "epoch"}, step=epoch + 1)
                     log.info("sage %s", format_metrics(history[-1]))
-                save_checkpoint(
-                    ckpt_dir,
-                    gstep,
-                    model,
-                    opt,
-                    extra={
-                        **extra,
-                        "epoch": epoch + int(end),
-                        "step_in_epoch": 0 if end else step + 1,
-                        "history": history,
-                        "epoch_losses": [] if end else losses,
-                    },
-                    keep=cfg.train.keep_checkpoints,
-                )
+                if world.is_main:
+                    _save(ckpt_dir, gstep, model, opt, extra, epoch, step, end, history, losses, cfg)
+                world.barrier()
                 if on_checkpoint is not None:
                     on_checkpoint(gstep)
     model.eval()
     return model, history
 
 
-def _record(epoch: int, losses: list[float], pairs: int, seconds: float, n_hard: int) -> dict[str, Any]:
+def _save(ckpt_dir, gstep, model, opt, extra, epoch, step, end, history, losses, cfg) -> None:  # noqa: ANN001
+    """The checkpoint after ``step`` of ``epoch`` (``end``: the epoch's last step)."""
+    save_checkpoint(
+        ckpt_dir,
+        gstep,
+        model,
+        opt,
+        extra={
+            **extra,
+            "epoch": epoch + int(end),
+            "step_in_epoch": 0 if end else step + 1,
+            "history": history,
+            "epoch_losses": [] if end else losses,
+        },
+        keep=cfg.train.keep_checkpoints,
+    )
+
+
+def _record(
+    epoch: int, losses: list[float], pairs: int, seconds: float, n_hard: int, world: World = SINGLE
+) -> dict[str, Any]:
+    loss = float(np.mean(losses)) if losses else float("nan")
+    if world.distributed:  # every rank's pairs, the ranks' mean loss
+        loss, pairs = world.sum(loss) / world.world_size, int(world.sum(pairs))
     return {
         "epoch": epoch + 1,
-        "loss": float(np.mean(losses)) if losses else float("nan"),
+        "loss": loss,
         "seconds": round(seconds, 3),
         "pairs_per_s": round(pairs / max(seconds, 1e-9), 1),
         "hard_negatives": n_hard,

@@ -109,11 +109,19 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, prefix: str = "") ->
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested dict (tuples become lists) for YAML/JSON/MLflow."""
+    """Plain nested dict (tuples become lists) for YAML/JSON/MLflow.
+
+    A field with ``metadata={"omit_default": True}`` is left out while it holds its default (so
+    adding such a key, e.g. ``train.nproc``, keeps today's config.json and checkpoint identity).
+    """
 
     def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return {
+                f.name: conv(getattr(v, f.name))
+                for f in dataclasses.fields(v)
+                if not (f.metadata.get("omit_default") and getattr(v, f.name) == f.default)
+            }
         if isinstance(v, (list, tuple)):
             return [conv(x) for x in v]
         if isinstance(v, Path):
