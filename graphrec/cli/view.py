@@ -179,6 +179,7 @@ def write_page(page: str, out: Path, force: bool) -> None:
             from graphrec.utils.io import OutputExistsError
 
             raise OutputExistsError(f"{out} exists and was not written by graphrec view (pass --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the page is fine; nothing else is touched
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
