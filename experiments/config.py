@@ -21,7 +21,15 @@ from graphrec.features.raw import RawFeatureConfig
 from graphrec.hybrid.config import FullConfig
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.sage.config import SageConfig
-from graphrec.utils.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
+from graphrec.utils.config import (
+    ConfigError,
+    apply_overrides,
+    check,
+    config_source,
+    from_dict,
+    read_yaml_mapping,
+    to_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -70,16 +78,19 @@ class RegisterConfig:
     name: registered model name; ``{dataset}`` is replaced by the graph's dataset name.
     alias: alias of the served version: set on a name's first version, moved only by ``promote``.
     promote: point the alias at this run's version (``graphrec run --promote``).
+    promote_if_better: point it there when this run's validation Recall@20 beats the aliased
+        version's (``graphrec run --promote-if-better``; experiments/registry.py).
     """
 
     enabled: bool = True
     name: str = "graphrec-{dataset}"
     alias: str = "candidate"
     promote: bool = False
+    promote_if_better: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or not self.alias.strip():
-            raise ValueError("config keys 'register.name' and 'register.alias' must not be empty")
+        check(bool(self.name.strip()), "register.name", "must not be empty")
+        check(bool(self.alias.strip()), "register.alias", "must not be empty")
 
 
 @dataclass(frozen=True)
@@ -131,10 +142,11 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | tuple
         sections["data.synth"] = data["data"]["synth"]
     stray = [k for k, v in sections.items() if "seed" in v and v["seed"] != top]
     if stray:
-        raise ValueError(
-            f"set the one top-level 'seed' ({top}); these sections set another: {', '.join(sorted(stray))}"
+        raise ConfigError(
+            f"seed: set the one top-level 'seed' ({top}); these sections set another: {', '.join(sorted(stray))}"
         )
-    return with_seed(from_dict(RunConfig, data))
+    with config_source(path):
+        return with_seed(from_dict(RunConfig, data))
 
 
 def dump_yaml(cfg: RunConfig) -> str:

@@ -8,7 +8,11 @@ Rules (``register`` section of the run config, see :class:`experiments.config.Re
 * a version is identified by the sha256 of its serving bundle's files: a run whose bundle is
   already registered under that name (a re-run that changed nothing) registers nothing;
 * the alias (``register.alias``, default ``candidate``) is set on the first version of a name and
-  afterwards moves only with ``--promote`` (``register.promote=true``);
+  afterwards moves only with ``--promote`` (``register.promote=true``), or with
+  ``--promote-if-better`` (``register.promote_if_better=true``) when the new version's
+  validation Recall@20 over all held-out pins (of the served ``full`` model, tagged on every
+  version as ``graphrec.val_recall``) is higher than the aliased version's; a version without
+  that tag never wins or loses by it (no promotion);
 * ``graphrec add-pins`` registers the grown index as a new version of the run's model and moves
   the alias to it when the alias pointed at this run's version (what was served now also
   answers for the new pins).
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 REGISTRY_JSON = "registry.json"
 TAG_BUNDLE = "graphrec.bundle_sha256"
 TAG_RUN_DIR = "graphrec.run_dir"
+TAG_METRIC = "graphrec.val_recall"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -113,6 +118,8 @@ def register_bundle(
     promote: bool = False,
     move_alias_from: str | None = None,
     run_name: str = "candidates-model",
+    metric: float | None = None,
+    promote_if_better: bool = False,
 ) -> Registration:
     """Register ``bundle_dir`` as a version of ``name`` unless an identical one exists.
 
@@ -124,6 +131,8 @@ def register_bundle(
         promote: point the alias at this version even when it is set already.
         move_alias_from: also move the alias when it currently points at this version.
         run_name: the MLflow run opened to log the model when none is active.
+        metric: the validation metric tagged on a new version (``TAG_METRIC``).
+        promote_if_better: move the alias when ``metric`` beats the aliased version's tag.
     """
     import mlflow
 
@@ -141,12 +150,17 @@ def register_bundle(
             bundle_dir,
             registered_model_name=name,
             alias=None,
-            tags={TAG_BUNDLE: digest, TAG_RUN_DIR: run_dir},
+            tags={
+                TAG_BUNDLE: digest,
+                TAG_RUN_DIR: run_dir,
+                **({TAG_METRIC: repr(metric)} if metric is not None else {}),
+            },
             run_name=run_name,
             tracking_uri=mlflow.get_tracking_uri(),
         )
         version, new = str(info.registered_model_version), True
-    if before is None or promote or (move_alias_from is not None and before == move_alias_from):
+    better = promote_if_better and before is not None and _beats(client, name, before, metric)
+    if before is None or promote or better or (move_alias_from is not None and before == move_alias_from):
         if before != version:
             client.set_registered_model_alias(name, alias, version)
             log.info("@%s of %s -> version %s (was %s)", alias, name, version, before)
@@ -163,13 +177,40 @@ def register_bundle(
     )
 
 
+def _beats(client: Any, name: str, aliased: str, metric: float | None) -> bool:
+    """Whether ``metric`` is higher than the ``TAG_METRIC`` of version ``aliased`` (both known)."""
+    old = client.get_model_version(name, aliased).tags.get(TAG_METRIC)
+    if metric is None or old is None:
+        log.info("%s: no validation metric on %s; --promote-if-better keeps the alias", name, aliased)
+        return False
+    log.info("%s: validation Recall@20 %.4f vs v%s's %.4f", name, metric, aliased, float(old))
+    return metric > float(old)
+
+
+def validation_metric(run_dir: str | Path) -> float | None:
+    """The served ``full`` model's validation Recall@20 over all held-out pins (None without one)."""
+    path = Path(run_dir) / "full" / "manifest.json"
+    if not path.is_file():
+        return None
+    value = read_json(path).get("chosen", {}).get("val", {}).get("all")
+    return None if value is None else float(value)
+
+
 def register_run(run_dir: str | Path, cfg: RegisterConfig) -> Registration:
     """Register a finished run's ``candidates/index`` and record it in ``RUN_DIR/registry.json``."""
     run_dir = Path(run_dir)
     dataset = read_json(run_dir / "graph" / "manifest.json")["dataset"]["name"]
     name = model_name(cfg.name, dataset)
     index = run_dir / "candidates" / "index"
-    reg = register_bundle(index, name, cfg.alias, run_dir, promote=cfg.promote)
+    reg = register_bundle(
+        index,
+        name,
+        cfg.alias,
+        run_dir,
+        promote=cfg.promote,
+        metric=validation_metric(run_dir),
+        promote_if_better=cfg.promote_if_better,
+    )
     write_json(run_dir / REGISTRY_JSON, asdict(reg))
     return reg
 

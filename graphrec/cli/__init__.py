@@ -51,6 +51,24 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def renamed(value: Any, old_value: Any, name: str, old: str) -> Any:
+    """The value of option ``name``, or of its deprecated spelling ``old`` (with a warning).
+
+    The CLI's one naming scheme (README, "CLI conventions"): ``--emb`` is an embedding
+    directory (content or graph embeddings), ``--model`` a model directory, ``--run`` the output
+    directory of ``graphrec run``, ``--data`` a dataset directory. Old spellings stay for one
+    release as hidden options. ``name`` is required when neither was given.
+    """
+    if old_value not in (None, [], ()):
+        typer.echo(f"warning: {old} is deprecated, use {name} (same meaning)", err=True)
+        if value not in (None, [], ()):
+            raise ValueError(f"give {name} or its deprecated spelling {old}, not both")
+        return old_value
+    if value is None:
+        raise ValueError(f"missing option {name}")
+    return value
+
+
 def _version(value: bool) -> None:
     if value:
         from graphrec import __version__

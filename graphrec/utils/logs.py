@@ -16,11 +16,17 @@ T = TypeVar("T")
 # Third-party chatter that says nothing to a graphrec user (shown again with -v).
 NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "httpx", "filelock")
 NOISY_WARNINGS = (r"Add type hints to the `predict` method",)
-QUIET_ENV = {"MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+QUIET_ENV = {
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # huggingface_hub's switch, which transformers' "Loading weights" bar also reads at import
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
 
 
 def quiet_third_party() -> None:
-    """Silence MLflow's info lines, its artifact download bars and type-hint warnings.
+    """Silence MLflow's info lines, its artifact download bars and type-hint warnings, and the
+    Hugging Face weight-loading bars (the pretrained MiniLM is loaded from a local folder).
 
     Environment defaults are set (not forced), so a user's own ``MLFLOW_LOGGING_LEVEL`` wins and
     subprocesses (``graphrec serve``) inherit them.

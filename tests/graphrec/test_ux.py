@@ -133,3 +133,16 @@ def test_add_pins_takes_run_and_still_accepts_the_deprecated_model(tmp_path: Pat
         assert ("--model is deprecated, use --run" in res.stderr) == warned
     res = runner.invoke(app, ["add-pins", "--pins", str(tmp_path / "pins.csv")])
     assert res.exit_code == 1 and "missing option --run" in res.stderr
+
+
+def test_pretrained_text_model_loads_without_a_progress_bar() -> None:
+    """transformers draws a 'Loading weights' bar per model load unless huggingface_hub's switch is set."""
+    code = (
+        "from graphrec.utils.logs import setup_logging; setup_logging(); import pandas as pd; "
+        "from graphrec.features.minilm import pin_text_features; "
+        "print(pin_text_features(pd.DataFrame({'title': ['red dress'], 'description': ['']})).shape)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "(1, 384)" in res.stdout and "Loading weights" not in res.stderr, res.stderr
