@@ -17,6 +17,7 @@ from typing import Literal
 # read from embedding directories (``--runs``, names are output contracts); ORACLE is the
 # reference ceiling from the planted truth of synthetic data (only when ``truth/`` exists).
 from graphrec.model_table import BASELINES, EMBEDDING_MODELS, ORACLE
+from graphrec.utils.config import check, check_choices, check_each, check_min, check_positive, check_range
 
 KNOWN_MODELS = BASELINES + EMBEDDING_MODELS + (ORACLE,)
 
@@ -49,14 +50,12 @@ class ALSConfig:
     alpha_grid: tuple[float, ...] = (5.0, 10.0)
 
     def __post_init__(self) -> None:
-        if self.factors < 1 or self.iterations < 1 or self.regularization < 0 or self.alpha <= 0:
-            raise ValueError("als: factors >= 1, iterations >= 1, regularization >= 0, alpha > 0 expected")
-        if (
-            any(f < 1 for f in self.factors_grid)
-            or any(r < 0 for r in self.regularization_grid)
-            or any(a <= 0 for a in self.alpha_grid)
-        ):
-            raise ValueError("als grids: factors >= 1, regularization >= 0, alpha > 0 expected")
+        check_min("eval.als", self, 1, "factors", "iterations", "num_threads")
+        check_min("eval.als", self, 0, "regularization")
+        check_positive("eval.als", self, "alpha")
+        check_each("eval.als.factors_grid", self.factors_grid, 1, empty=True)
+        check_each("eval.als.regularization_grid", self.regularization_grid, 0, empty=True)
+        check_each("eval.als.alpha_grid", self.alpha_grid, 0, strict=True, empty=True)
 
     def grid(self) -> dict[str, tuple]:
         """The searched values per setting (a setting without a grid keeps its one value)."""
@@ -85,6 +84,11 @@ class BPRConfig:
     iterations: int = 200
     num_threads: int = 1
 
+    def __post_init__(self) -> None:
+        check_min("eval.bpr", self, 1, "factors", "iterations", "num_threads")
+        check_positive("eval.bpr", self, "learning_rate")
+        check_min("eval.bpr", self, 0, "regularization")
+
 
 @dataclass(frozen=True)
 class LightGCNConfig:
@@ -106,6 +110,11 @@ class LightGCNConfig:
     lr: float = 0.01
     lambda_reg: float = 1e-4
 
+    def __post_init__(self) -> None:
+        check_min("eval.lightgcn", self, 1, "dim", "layers", "epochs", "batch_size")
+        check_positive("eval.lightgcn", self, "lr")
+        check_min("eval.lightgcn", self, 0, "lambda_reg")
+
 
 @dataclass(frozen=True)
 class EASEConfig:
@@ -122,8 +131,8 @@ class EASEConfig:
     dtype: Literal["float32", "float64"] = "float32"
 
     def __post_init__(self) -> None:
-        if not self.lambdas or any(v <= 0 for v in self.lambdas) or self.max_pins < 1:
-            raise ValueError(f"ease: lambdas must be positive (got {list(self.lambdas)}), max_pins >= 1")
+        check_each("eval.ease.lambdas", self.lambdas, 0, strict=True)
+        check_min("eval.ease", self, 1, "max_pins")
 
 
 @dataclass(frozen=True)
@@ -141,14 +150,9 @@ class RP3betaConfig:
     top_k: int = 0
 
     def __post_init__(self) -> None:
-        if (
-            not self.alphas
-            or not self.betas
-            or any(a <= 0 for a in self.alphas)
-            or any(b < 0 for b in self.betas)
-            or self.top_k < 0
-        ):
-            raise ValueError("rp3beta: non-empty alphas > 0, betas >= 0 and top_k >= 0 expected")
+        check_each("eval.rp3beta.alphas", self.alphas, 0, strict=True)
+        check_each("eval.rp3beta.betas", self.betas, 0)
+        check_min("eval.rp3beta", self, 0, "top_k")
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,8 @@ class ContentMiniLMConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.max_length < 8 or self.batch_size < 1:
-            raise ValueError("content_minilm: max_length >= 8 and batch_size >= 1 expected")
+        check_min("eval.content_minilm", self, 8, "max_length")
+        check_min("eval.content_minilm", self, 1, "batch_size")
 
 
 CF_MODELS = ("als", "ease", "rp3beta", "lightgcn", "bpr")
@@ -190,11 +194,14 @@ class BlendConfig:
     criterion: Literal["all", "warm_cold_mean"] = "all"
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.cf_models if m not in CF_MODELS]
-        if not self.cf_models or bad:
-            raise ValueError(f"blend.cf_models must be a non-empty subset of {list(CF_MODELS)}, got {bad or '[]'}")
-        if self.offset_step <= 0 or self.offset_max < self.offset_min:
-            raise ValueError("blend: offset_step > 0 and offset_max >= offset_min expected")
+        check(len(self.cf_models) > 0, "eval.blend.cf_models", f"needs at least one of {list(CF_MODELS)}")
+        check_choices("eval.blend.cf_models", self.cf_models, CF_MODELS)
+        check_positive("eval.blend", self, "offset_step")
+        check(
+            self.offset_max >= self.offset_min,
+            "eval.blend.offset_max",
+            f"{self.offset_max} must be >= offset_min ({self.offset_min})",
+        )
 
     def offsets(self) -> tuple[float, ...]:
         """``offset_min, offset_min + step, ..., <= offset_max`` (rounded to 1e-9)."""
@@ -257,16 +264,15 @@ class ABConfig:
     replay: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("click_min", "click_max", "repin_min", "repin_max"):
+        probabilities = ("click_min", "click_max", "repin_min", "repin_max")
+        for name in probabilities:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise ValueError(f"ab.{name} must be a probability in [0, 1], got {v!r}")
-        if self.click_min > self.click_max:
-            raise ValueError(f"ab.click_min ({self.click_min}) must be <= ab.click_max ({self.click_max})")
-        if self.repin_min > self.repin_max:
-            raise ValueError(f"ab.repin_min ({self.repin_min}) must be <= ab.repin_max ({self.repin_max})")
-        if self.examination not in ("log2", "reciprocal", "uniform"):
-            raise ValueError(f"ab.examination must be log2, reciprocal or uniform, got {self.examination!r}")
+            check(isinstance(v, (int, float)) and not isinstance(v, bool), f"eval.ab.{name}", f"a number, got {v!r}")
+        check_range("eval.ab", self, *probabilities, hi_closed=True)
+        for lo, hi in (("click_min", "click_max"), ("repin_min", "repin_max")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            check(a <= b, f"eval.ab.{lo}", f"{a} must be <= ab.{hi} ({b})")
+        check_choices("eval.ab.examination", self.examination, ("log2", "reciprocal", "uniform"))
         checks = (
             ("feed_size", 1),
             ("n_bootstrap", 100),
@@ -277,10 +283,10 @@ class ABConfig:
         )
         for name, low in checks:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"ab.{name} must be an integer >= {low}, got {v!r}")
-        if not 0.0 < self.ope_epsilon <= 1.0:
-            raise ValueError(f"ab.ope_epsilon must be in (0, 1], got {self.ope_epsilon!r}")
+            check(isinstance(v, int) and not isinstance(v, bool), f"eval.ab.{name}", f"an integer expected, got {v!r}")
+            check_min("eval.ab", self, low, name)
+        eps = self.ope_epsilon
+        check(0.0 < eps <= 1.0, "eval.ab.ope_epsilon", f"must be in (0, 1], got {eps!r}")
 
 
 @dataclass(frozen=True)
@@ -325,9 +331,8 @@ class EvalConfig:
     ab: ABConfig = field(default_factory=ABConfig)
 
     def __post_init__(self) -> None:
-        if not self.ks or any(k < 1 for k in self.ks) or list(self.ks) != sorted(set(self.ks)):
-            raise ValueError(f"ks must be increasing positive cut-offs, got {list(self.ks)}")
-        if "board_to_pin" not in self.tasks:
-            raise ValueError("tasks must include board_to_pin (it is the metrics.json protocol)")
-        if self.batch_size < 1 or self.max_queries < 0 or self.num_threads < 1:
-            raise ValueError("batch_size >= 1, max_queries >= 0 and num_threads >= 1 expected")
+        ks = list(self.ks)
+        check(bool(ks) and min(ks) >= 1 and ks == sorted(set(ks)), "eval.ks", f"increasing positive cut-offs, got {ks}")
+        check("board_to_pin" in self.tasks, "eval.tasks", "must include board_to_pin (the metrics.json protocol)")
+        check_min("eval", self, 1, "batch_size", "num_threads")
+        check_min("eval", self, 0, "max_queries")

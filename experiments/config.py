@@ -21,7 +21,15 @@ from graphrec.features.raw import RawFeatureConfig
 from graphrec.hybrid.config import FullConfig
 from graphrec.pinclip.config import PinClipConfig
 from graphrec.sage.config import SageConfig
-from graphrec.utils.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
+from graphrec.utils.config import (
+    ConfigError,
+    apply_overrides,
+    check,
+    config_source,
+    from_dict,
+    read_yaml_mapping,
+    to_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,8 @@ class RegisterConfig:
     promote: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or not self.alias.strip():
-            raise ValueError("config keys 'register.name' and 'register.alias' must not be empty")
+        check(bool(self.name.strip()), "register.name", "must not be empty")
+        check(bool(self.alias.strip()), "register.alias", "must not be empty")
 
 
 @dataclass(frozen=True)
@@ -131,10 +139,11 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | tuple
         sections["data.synth"] = data["data"]["synth"]
     stray = [k for k, v in sections.items() if "seed" in v and v["seed"] != top]
     if stray:
-        raise ValueError(
-            f"set the one top-level 'seed' ({top}); these sections set another: {', '.join(sorted(stray))}"
+        raise ConfigError(
+            f"seed: set the one top-level 'seed' ({top}); these sections set another: {', '.join(sorted(stray))}"
         )
-    return with_seed(from_dict(RunConfig, data))
+    with config_source(path):
+        return with_seed(from_dict(RunConfig, data))
 
 
 def dump_yaml(cfg: RunConfig) -> str:

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from graphrec.utils.config import check_min, check_range
+
 log = logging.getLogger(__name__)
 
 TRAIN, VAL, TEST, DROPPED = 0, 1, 2, -1
@@ -55,14 +57,10 @@ class SplitConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("cold_fraction", "holdout_fraction", "val_share"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"split.{name} must be in [0, 1], got {v}")
-        if self.cold_fraction >= 1.0:
-            raise ValueError("split.cold_fraction must be < 1: some pins must stay warm")
-        if self.min_board_saves < 1 or self.min_pin_saves < 0:
-            raise ValueError("split.min_board_saves must be >= 1 and split.min_pin_saves >= 0")
+        check_range("split", self, "holdout_fraction", "val_share", hi_closed=True)
+        check_range("split", self, "cold_fraction")  # < 1: some pins must stay warm
+        check_min("split", self, 1, "min_board_saves")
+        check_min("split", self, 0, "min_pin_saves")
 
 
 @dataclass

@@ -36,11 +36,16 @@ from graph_build.synthetic.vocab import (
     colour_rgb,
     style_names,
 )
+from graphrec.utils.config import check_min, check_positive, check_range
 from graphrec.utils.io import atomic_output_dir, check_output_free, write_json, write_parquet
 from graphrec.utils.logs import progress
 
 log = logging.getLogger(__name__)
 _DAY = 86400
+
+
+SYNTH = "data.synth"
+"""Where SynthConfig sits in a run config (``graphrec synth`` reads the same section)."""
 
 
 @dataclass(frozen=True)
@@ -81,17 +86,11 @@ class SynthConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.n_styles < 1 or self.niches_per_style < 1:
-            raise ValueError("synth: n_styles and niches_per_style must be >= 1")
-        if self.n_pins < self.n_styles * self.niches_per_style:
-            raise ValueError(
-                f"synth: n_pins must be >= n_styles * niches_per_style ({self.n_styles * self.niches_per_style})"
-            )
-        if self.image_size < 8:
-            raise ValueError("synth: image_size must be >= 8")
-        for name in ("niche_focus", "save_noise", "text_noise", "colour_noise"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"synth: {name} must be in [0, 1]")
+        check_min(SYNTH, self, 1, "n_styles", "niches_per_style", "n_brands")
+        check_min(SYNTH, self, self.n_styles * self.niches_per_style, "n_pins")  # n_styles * niches_per_style
+        check_min(SYNTH, self, 8, "image_size")
+        check_positive(SYNTH, self, "saves_per_pin", "mean_board_size", "boards_per_owner")
+        check_range(SYNTH, self, "niche_focus", "save_noise", "text_noise", "colour_noise", hi_closed=True)
 
 
 @dataclass

@@ -6,12 +6,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from graphrec.utils.config import check_choices, check_min
+
 IndexKind = Literal["flat", "hnsw", "ivf"]
 SPLITS = ("train", "val", "test")
 
 
 class CandidatesError(ValueError):
-    """Bad input to the candidates stage (bad shard, stale output, missing bundle, ...)."""
+    """Bad input to the candidates stage (bad shard, stale output, missing bundle, ...).
+
+    Config problems raise :class:`graphrec.utils.config.ConfigError` instead."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,9 @@ class IndexConfig:
     ivf_train_points_per_list: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe", "ivf_train_points_per_list"):
-            if getattr(self, name) < 1:
-                raise CandidatesError(f"config key 'index.{name}' must be >= 1, got {getattr(self, name)}")
-        if self.ivf_nlist < 0:
-            raise CandidatesError(f"config key 'index.ivf_nlist' must be >= 0 (0 = auto), got {self.ivf_nlist}")
+        sizes = ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe", "ivf_train_points_per_list")
+        check_min("candidates.index", self, 1, *sizes)
+        check_min("candidates.index", self, 0, "ivf_nlist")  # 0 = auto
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,9 @@ class CandidatesConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise CandidatesError(f"config key 'k' must be >= 1, got {self.k}")
-        if self.batch_size < 1:
-            raise CandidatesError(f"config key 'batch_size' must be >= 1, got {self.batch_size}")
-        if self.recall_sample < 0 or self.threads < 0:
-            raise CandidatesError("config keys 'recall_sample' and 'threads' must be >= 0")
-        bad = [s for s in self.exclude_saved_splits if s not in SPLITS]
-        if bad:
-            raise CandidatesError(f"config key 'exclude_saved_splits': unknown split(s) {bad}; expected {list(SPLITS)}")
+        check_min("candidates", self, 1, "k", "batch_size")
+        check_min("candidates", self, 0, "recall_sample", "threads")
+        check_choices("candidates.exclude_saved_splits", self.exclude_saved_splits, SPLITS)
 
 
 @dataclass(frozen=True)

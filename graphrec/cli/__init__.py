@@ -38,10 +38,10 @@ def handle_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except DatasetError as exc:
+        except (DatasetError, ConfigError) as exc:  # bad input data or config: exit 2, like a usage error
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        except (ConfigError, OutputExistsError, GraphDirError, ValueError, FileNotFoundError) as exc:
+        except (OutputExistsError, GraphDirError, ValueError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         except (RayUnavailableError, ShardFailedError) as exc:
@@ -49,6 +49,15 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+CONFIG_HELP = "YAML config file: the stage's keys, or a run config holding its section."
+SET_HELP = "Config override key=value (repeatable), e.g. --set seed=1."
+
+
+def option_overrides(**options: Any) -> list[str]:
+    """``--set`` strings for the CLI options that were given (None = not given, the config decides)."""
+    return [f"{key.replace('__', '.')}={getattr(v, 'value', v)}" for key, v in options.items() if v is not None]
 
 
 def _version(value: bool) -> None:

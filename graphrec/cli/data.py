@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import app, handle_errors, import_app
+from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, import_app, option_overrides
 
 
 class ColdBy(StrEnum):
@@ -25,18 +25,25 @@ class WarmHoldout(StrEnum):
 @handle_errors
 def synth(
     out: Path = typer.Argument(..., help="Output dataset directory (written atomically)."),
-    pins: int = typer.Option(5000, "--pins", help="Number of pins in the catalogue."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)."),
-    styles: int = typer.Option(12, "--styles", help="Planted latent styles."),
-    saves_per_pin: float = typer.Option(10.0, "--saves-per-pin", help="Mean saves per pin before de-duplication."),
-    board_size: float = typer.Option(20.0, "--board-size", help="Mean saves per board."),
-    image_size: int = typer.Option(32, "--image-size", help="Square image side in pixels."),
+    pins: int | None = typer.Option(None, "--pins", help="Number of pins in the catalogue (n_pins, default 5000)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same bytes; default 0)."),
+    styles: int | None = typer.Option(None, "--styles", help="Planted latent styles (n_styles, default 12)."),
+    saves_per_pin: float | None = typer.Option(
+        None, "--saves-per-pin", help="Mean saves per pin before de-duplication (default 10)."
+    ),
+    board_size: float | None = typer.Option(
+        None, "--board-size", help="Mean saves per board (mean_board_size, default 20)."
+    ),
+    image_size: int | None = typer.Option(None, "--image-size", help="Square image side in pixels (default 32)."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " (section data.synth)"),
+    set_: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable), e.g. --set n_pins=800."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
     """Write the synthetic fashion catalogue (planted styles in truth/) as a contract dataset."""
-    from graph_build.synthetic.generate import SynthConfig, write_synthetic
+    from graph_build.synthetic.generate import SYNTH, SynthConfig, write_synthetic
+    from graphrec.utils.config import load_section
 
-    cfg = SynthConfig(
+    options = option_overrides(
         n_pins=pins,
         seed=seed,
         n_styles=styles,
@@ -44,6 +51,7 @@ def synth(
         mean_board_size=board_size,
         image_size=image_size,
     )
+    cfg = load_section(SynthConfig, config, SYNTH, [*set_, *options])
     write_synthetic(cfg, out, overwrite=force)
     typer.echo(f"wrote synthetic dataset to {out}")
 
@@ -106,26 +114,28 @@ def validate(
 def build_graph_cmd(
     data: Path = typer.Option(..., "--data", help="Dataset directory following the contract (pins, boards, saves)."),
     out: Path = typer.Option(..., "--out", help="Graph directory to write (atomically; nothing is left on error)."),
-    cold_fraction: float = typer.Option(
-        0.2, "--cold-fraction", help="Share of pins with saves that become cold (no train edges)."
+    cold_fraction: float | None = typer.Option(
+        None, "--cold-fraction", help="Share of pins with saves that become cold (no train edges; default 0.2)."
     ),
-    cold_by: ColdBy = typer.Option(ColdBy.auto, "--cold-by", help="auto | time (newest first save) | random."),
-    holdout_fraction: float = typer.Option(
-        0.2, "--holdout-fraction", help="Share of each board's warm saves held out for val/test."
+    cold_by: ColdBy | None = typer.Option(None, "--cold-by", help="auto | time (newest first save) | random."),
+    holdout_fraction: float | None = typer.Option(
+        None, "--holdout-fraction", help="Share of each board's warm saves held out for val/test (default 0.2)."
     ),
-    warm_holdout: WarmHoldout = typer.Option(
-        WarmHoldout.random, "--warm-holdout", help="random | latest (each board's most recent saves)."
+    warm_holdout: WarmHoldout | None = typer.Option(
+        None, "--warm-holdout", help="random | latest (each board's most recent saves)."
     ),
-    val_share: float = typer.Option(
-        0.5, "--val-share", help="Share of held-out saves and cold pins that go to val (rest: test)."
+    val_share: float | None = typer.Option(
+        None, "--val-share", help="Share of held-out saves and cold pins that go to val (rest: test; default 0.5)."
     ),
-    min_board_saves: int = typer.Option(
-        2, "--min-board-saves", help="Drop boards with fewer saves (repeated to a fixed point)."
+    min_board_saves: int | None = typer.Option(
+        None, "--min-board-saves", help="Drop boards with fewer saves (repeated to a fixed point; default 2)."
     ),
-    min_pin_saves: int = typer.Option(
-        0, "--min-pin-saves", help="Drop pins with fewer saves (0 keeps the whole catalogue)."
+    min_pin_saves: int | None = typer.Option(
+        None, "--min-pin-saves", help="Drop pins with fewer saves (default 0 keeps the whole catalogue)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Random seed for the split."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed for the split (default 0)."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " (section split)"),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     skip_image_decode: bool = typer.Option(
         False, "--skip-image-decode", help="Check image paths exist but do not decode them."
     ),
@@ -135,22 +145,19 @@ def build_graph_cmd(
     from graph_build.build import build_graph
     from graph_build.split import SplitConfig
     from graph_build.stats import format_summary
-    from graphrec.utils.config import from_dict
+    from graphrec.utils.config import load_section
 
-    split = from_dict(
-        SplitConfig,
-        {
-            "cold_fraction": cold_fraction,
-            "cold_by": cold_by.value,
-            "holdout_fraction": holdout_fraction,
-            "warm_holdout": warm_holdout.value,
-            "val_share": val_share,
-            "min_board_saves": min_board_saves,
-            "min_pin_saves": min_pin_saves,
-            "seed": seed,
-        },
-        prefix="split",
+    options = option_overrides(
+        cold_fraction=cold_fraction,
+        cold_by=cold_by,
+        holdout_fraction=holdout_fraction,
+        warm_holdout=warm_holdout,
+        val_share=val_share,
+        min_board_saves=min_board_saves,
+        min_pin_saves=min_pin_saves,
+        seed=seed,
     )
+    split = load_section(SplitConfig, config, "split", [*set_, *options])
     manifest = build_graph(data, out, split, overwrite=force, check_images=not skip_image_decode)
     typer.echo(format_summary(manifest))
     typer.echo(f"wrote graph directory {out}")

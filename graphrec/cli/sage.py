@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import app, handle_errors
+from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, option_overrides
 
 
 def _threads(n: int) -> None:
@@ -21,18 +21,22 @@ def _threads(n: int) -> None:
 def raw_features_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory (from build-graph)."),
     out: Path = typer.Option(..., "--out", help="Content embedding directory to write (model_name 'raw')."),
-    dim: int = typer.Option(64, "--dim", help="Output dimension."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the randomized PCA (same seed, same bytes)."),
+    dim: int | None = typer.Option(None, "--dim", help="Output dimension (config key dim, default 64)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the randomized PCA (same seed, same bytes)."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " (section raw)"),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
     """Non-learned content features (pixels + TF-IDF + metadata, PCA'd): the PinCLIP stand-in."""
     from graph_build.graph import load_graph
     from graphrec.features import RawFeatureConfig, write_raw_features
+    from graphrec.utils.config import load_section
     from graphrec.utils.io import check_output_free
 
+    cfg = load_section(RawFeatureConfig, config, "raw", [*set_, *option_overrides(dim=dim, seed=seed)])
     check_output_free(out, overwrite=force)
     g = load_graph(graph)
-    m = write_raw_features(g, out, RawFeatureConfig(dim=dim, seed=seed), overwrite=force)
+    m = write_raw_features(g, out, cfg, overwrite=force)
     typer.echo(f"wrote raw features ({m['n_pins']:,} pins x {m['dim']}, blocks {m['raw_features']['blocks']}) to {out}")
 
 

@@ -30,6 +30,7 @@ from graphrec.features.image import image_block
 from graphrec.features.linalg import randomized_pca
 from graphrec.features.meta import metadata_block
 from graphrec.features.text import tfidf
+from graphrec.utils.config import check_min
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "raw"
@@ -59,8 +60,8 @@ class RawFeatureConfig:
     meta_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.dim < 1 or self.block_dim < 1 or self.image_side < 1:
-            raise ValueError("raw features: dim, block_dim and image_side must be >= 1")
+        check_min("raw", self, 1, "dim", "block_dim", "image_side", "text_min_df", "text_max_features")
+        check_min("raw", self, 0, "image_weight", "text_weight", "meta_weight")
 
 
 def _finish_block(x: np.ndarray, weight: float) -> np.ndarray:

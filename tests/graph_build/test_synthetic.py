@@ -90,5 +90,5 @@ def test_silhouettes_are_distinct_and_nonempty(category: str) -> None:
 
 
 def test_invalid_config_is_rejected() -> None:
-    with pytest.raises(ValueError, match="n_pins must be >="):
+    with pytest.raises(ValueError, match="n_pins: must be >="):
         SynthConfig(n_pins=10, n_styles=12)
