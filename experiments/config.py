@@ -78,12 +78,15 @@ class RegisterConfig:
     name: registered model name; ``{dataset}`` is replaced by the graph's dataset name.
     alias: alias of the served version: set on a name's first version, moved only by ``promote``.
     promote: point the alias at this run's version (``graphrec run --promote``).
+    promote_if_better: point the alias at this run's version when its validation metric beats
+        the aliased version's (``graphrec run --promote-if-better``; rule in experiments/registry.py).
     """
 
     enabled: bool = True
     name: str = "graphrec-{dataset}"
     alias: str = "candidate"
     promote: bool = False
+    promote_if_better: bool = False
 
     def __post_init__(self) -> None:
         check(bool(self.name.strip()), "register.name", "must not be empty")

@@ -60,6 +60,17 @@ def option_overrides(**options: Any) -> list[str]:
     return [f"{key.replace('__', '.')}={getattr(v, 'value', v)}" for key, v in options.items() if v is not None]
 
 
+def renamed_option(new: Any, old: Any, new_name: str, old_name: str) -> Any:
+    """The value of option ``new_name``, or of its deprecated alias ``old_name`` (with a warning)."""
+    if old is None or old == []:
+        return new
+    log.warning("%s is deprecated, use %s (same meaning)", old_name, new_name)
+    typer.echo(f"warning: {old_name} is deprecated, use {new_name} (same meaning)", err=True)
+    if new is not None and new != []:
+        raise ValueError(f"give {new_name} or its deprecated alias {old_name}, not both")
+    return old
+
+
 def _version(value: bool) -> None:
     if value:
         from graphrec import __version__

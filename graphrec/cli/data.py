@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, import_app, option_overrides
+from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, import_app, option_overrides, renamed_option
 
 
 class ColdBy(StrEnum):
@@ -93,7 +93,8 @@ def import_fashion(
 @app.command()
 @handle_errors
 def validate(
-    data: Path = typer.Argument(..., help="Dataset directory to check against the contract."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset directory to check against the contract."),
+    data_arg: Path | None = typer.Argument(None, hidden=True, metavar="[DATA]", help="Deprecated: use --data."),
     skip_image_decode: bool = typer.Option(
         False, "--skip-image-decode", help="Check image paths exist but do not decode."
     ),
@@ -101,6 +102,9 @@ def validate(
     """Check a dataset directory against the contract without writing anything."""
     from graph_build.contract import load_dataset
 
+    data = renamed_option(data, data_arg, "--data", "the positional DATA")
+    if data is None:
+        raise ValueError("missing option --data DATA_DIR (the dataset directory to check)")
     ds = load_dataset(data, check_images=not skip_image_decode)
     typer.echo(
         f"ok: {ds.name}: {ds.n_pins:,} pins, {ds.n_boards:,} boards, {len(ds.save_pin):,} saves "

@@ -46,6 +46,9 @@ def run_cmd(
         False, "--no-mlflow", help="Do not track in MLflow (and do not register the model)."
     ),
     promote: bool = typer.Option(False, "--promote", help="Point the registry alias (@candidate) at this run's model."),
+    promote_if_better: bool = typer.Option(
+        False, "--promote-if-better", help="Move @candidate only if this run beats it on the validation metric."
+    ),
 ) -> None:
     """Run the whole pipeline, tracked in MLflow, and print a summary table."""
     from experiments.config import load_run_config
@@ -54,6 +57,7 @@ def run_cmd(
 
     overrides = [*set_, *data_overrides(synthetic, data)]
     overrides += ["register.promote=true"] if promote else []
+    overrides += ["register.promote_if_better=true"] if promote_if_better else []
     require_data_source(config, overrides)
     cfg = load_run_config(config, overrides)
     result = run_pipeline(cfg, out, data_dir=data, force=force, track=not no_mlflow)

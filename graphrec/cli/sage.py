@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, option_overrides
+from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, option_overrides, renamed_option
+
+_OLD_EMB = "Deprecated name of --emb."
 
 
 def _threads(n: int) -> None:
@@ -40,11 +42,19 @@ def raw_features_cmd(
     typer.echo(f"wrote raw features ({m['n_pins']:,} pins x {m['dim']}, blocks {m['raw_features']['blocks']}) to {out}")
 
 
+def _emb(emb: Path | None, features: Path | None) -> Path:
+    emb = renamed_option(emb, features, "--emb", "--features")
+    if emb is None:
+        raise ValueError("missing option --emb EMB_DIR (the content embedding directory)")
+    return emb
+
+
 @app.command("train-sage")
 @handle_errors
 def train_sage_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory (from build-graph)."),
-    features: Path = typer.Option(..., "--features", help="Content embedding directory (pin_content.npy)."),
+    emb: Path | None = typer.Option(None, "--emb", help="Content embedding directory (pin_content.npy)."),
+    features: Path | None = typer.Option(None, "--features", hidden=True, help=_OLD_EMB),
     out: Path = typer.Option(..., "--out", help="Model directory to write (atomically)."),
     config: Path | None = typer.Option(None, "--config", help="YAML config (SageConfig sections)."),
     overrides: list[str] = typer.Option(
@@ -65,6 +75,7 @@ def train_sage_cmd(
     from graphrec.tracking import open_run
     from graphrec.utils.config import load_section, to_dict
 
+    features = _emb(emb, features)
     cfg = load_section(SageConfig, config, "sage", overrides)
     _threads(threads)
     with open_run("train-sage", params=to_dict(cfg)) as tracker:
@@ -80,7 +91,8 @@ def train_sage_cmd(
 @handle_errors
 def embed_graph_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory."),
-    features: Path = typer.Option(..., "--features", help="Content embedding directory the model was trained with."),
+    emb: Path | None = typer.Option(None, "--emb", help="Content embedding directory the model was trained with."),
+    features: Path | None = typer.Option(None, "--features", hidden=True, help=_OLD_EMB),
     model: Path = typer.Option(..., "--model", help="Model directory (from train-sage)."),
     out: Path = typer.Option(..., "--out", help="Embedding directory to write (pin_emb.npy, board_emb.npy)."),
     name: str | None = typer.Option(
@@ -97,6 +109,7 @@ def embed_graph_cmd(
     from graph_build.graph import load_graph
     from graphrec.sage.api import embed_graph_dir
 
+    features = _emb(emb, features)
     _threads(threads)
     m = embed_graph_dir(load_graph(graph), features, model, out, name=name, overwrite=force)
     typer.echo(
