@@ -14,7 +14,7 @@ from typing import Literal
 
 # Which models exist comes from the one model table (graphrec/model_table.py):
 # BASELINES are fitted on the train graph by the evaluation stage itself; EMBEDDING_MODELS are
-# read from embedding directories (``--runs``, names are output contracts); ORACLE is the
+# read from embedding directories (``--emb``, names are output contracts); ORACLE is the
 # reference ceiling from the planted truth of synthetic data (only when ``truth/`` exists).
 from graphrec.model_table import BASELINES, EMBEDDING_MODELS, ORACLE
 from graphrec.utils.config import check, check_choices, check_each, check_min, check_positive, check_range
@@ -297,7 +297,7 @@ class EvalConfig:
         ks: cut-offs K of Recall/NDCG/Hit/coverage/popularity (10, 20, 50).
         split: held-out split scored: ``test`` (train and val saves masked) or ``val``.
         tasks: ``board_to_pin`` (metrics.json) and optionally ``pin_to_pin`` (pin_to_pin.json).
-        runs: embedding directories to evaluate, in addition to the CLI's ``--runs``.
+        runs: embedding directories to evaluate, in addition to the CLI's ``--emb``.
         models: names to evaluate; empty = every available model (baselines, the runs, the
             oracle when the graph has planted truth). Unavailable known names are left out.
         batch_size: queries scored per batched matrix product.
@@ -332,7 +332,8 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         ks = list(self.ks)
-        check(bool(ks) and min(ks) >= 1 and ks == sorted(set(ks)), "eval.ks", f"increasing positive cut-offs, got {ks}")
+        increasing = bool(ks) and min(ks) >= 1 and ks == sorted(set(ks))
+        check(increasing, "eval.ks", f"must be increasing positive cut-offs, got {ks}")
         check("board_to_pin" in self.tasks, "eval.tasks", "must include board_to_pin (the metrics.json protocol)")
         check_min("eval", self, 1, "batch_size", "num_threads")
         check_min("eval", self, 0, "max_queries")

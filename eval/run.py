@@ -152,7 +152,9 @@ def evaluate(
     graph = load_graph(graph_dir)
     runs = load_runs([*run_dirs, *cfg.runs], graph)
     selected, missing = select_models(cfg.models, available_models(graph, runs))
-    missing += [m for m in EMBEDDING_MODELS if m not in runs and not cfg.models]
+    unused = [m for m in EMBEDDING_MODELS if m not in runs and not cfg.models]
+    if unused:  # not asked for and not given (e.g. ablations the run config turned off): no warning
+        log.debug("embedding models without a directory (not evaluated): %s", ", ".join(unused))
     if not selected:
         raise ValueError(
             f"no model to evaluate: requested {list(cfg.models)}, available {available_models(graph, runs)}"
@@ -199,7 +201,7 @@ def evaluate(
             "config": to_dict(cfg),
             "runs": {n: str(e.root.resolve()) for n, e in runs.items()},
             "models": info,
-            "missing_models": missing,
+            "missing_models": missing + unused,
             "skipped_models": skipped,
             "n_queries": {t: next(iter(results[t].values())).n_queries for t in tasks},
             "ab": None,
@@ -243,7 +245,7 @@ def resolve_arms(control: str, treatment: str, available: Sequence[str]) -> tupl
         if not treatment:
             raise ValueError(
                 f"ab-sim: no embedding model for the treatment arm (expected one of {list(TREATMENT_ORDER)}"
-                f" via --runs); available: {list(available)}; or pass --treatment NAME"
+                f" via --emb); available: {list(available)}; or pass --treatment NAME"
             )
     if control == "auto":
         control = next((m for m in CONTROL_ORDER if m in available and m != treatment), "")

@@ -78,8 +78,8 @@ class RegisterConfig:
     name: registered model name; ``{dataset}`` is replaced by the graph's dataset name.
     alias: alias of the served version: set on a name's first version, moved only by ``promote``.
     promote: point the alias at this run's version (``graphrec run --promote``).
-    promote_if_better: point the alias at this run's version when its validation metric beats
-        the aliased version's (``graphrec run --promote-if-better``; rule in experiments/registry.py).
+    promote_if_better: point it there when this run's validation Recall@20 beats the aliased
+        version's (``graphrec run --promote-if-better``; experiments/registry.py).
     """
 
     enabled: bool = True

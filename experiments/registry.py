@@ -9,10 +9,10 @@ Rules (``register`` section of the run config, see :class:`experiments.config.Re
   already registered under that name (a re-run that changed nothing) registers nothing;
 * the alias (``register.alias``, default ``candidate``) is set on the first version of a name and
   afterwards moves only with ``--promote`` (``register.promote=true``), or with
-  ``--promote-if-better`` (``register.promote_if_better=true``) when this run's validation metric
-  beats the aliased version's (both tagged ``graphrec.val_metric`` on the version: validation
-  Recall@k over all held-out pins of the ``full`` model, ``RUN_DIR/full/manifest.json``; an aliased
-  version without the tag is beaten by any measured one);
+  ``--promote-if-better`` (``register.promote_if_better=true``) when the new version's
+  validation Recall@20 over all held-out pins (of the served ``full`` model, tagged on every
+  version as ``graphrec.val_recall``) is higher than the aliased version's; a version without
+  that tag never wins or loses by it (no promotion);
 * ``graphrec add-pins`` registers the grown index as a new version of the run's model and moves
   the alias to it when the alias pointed at this run's version (what was served now also
   answers for the new pins).
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 REGISTRY_JSON = "registry.json"
 TAG_BUNDLE = "graphrec.bundle_sha256"
 TAG_RUN_DIR = "graphrec.run_dir"
-TAG_METRIC = "graphrec.val_metric"
+TAG_METRIC = "graphrec.val_recall"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -131,8 +131,8 @@ def register_bundle(
         promote: point the alias at this version even when it is set already.
         move_alias_from: also move the alias when it currently points at this version.
         run_name: the MLflow run opened to log the model when none is active.
-        metric: this bundle's validation metric (higher is better), tagged on a new version.
-        promote_if_better: move the alias when ``metric`` beats the aliased version's.
+        metric: the validation metric tagged on a new version (``TAG_METRIC``).
+        promote_if_better: move the alias when ``metric`` beats the aliased version's tag.
     """
     import mlflow
 
@@ -146,19 +146,20 @@ def register_bundle(
         version, new = str(max(int(v.version) for v in same)), False
         log.info("%s: bundle already registered as version %s; nothing registered", name, version)
     else:
-        tags = {TAG_BUNDLE: digest, TAG_RUN_DIR: run_dir}
-        if metric is not None:
-            tags[TAG_METRIC] = repr(float(metric))
         info = log_candidate_model(
             bundle_dir,
             registered_model_name=name,
             alias=None,
-            tags=tags,
+            tags={
+                TAG_BUNDLE: digest,
+                TAG_RUN_DIR: run_dir,
+                **({TAG_METRIC: repr(metric)} if metric is not None else {}),
+            },
             run_name=run_name,
             tracking_uri=mlflow.get_tracking_uri(),
         )
         version, new = str(info.registered_model_version), True
-    better = promote_if_better and _beats(client, name, before, metric)
+    better = promote_if_better and before is not None and _beats(client, name, before, metric)
     if before is None or promote or better or (move_alias_from is not None and before == move_alias_from):
         if before != version:
             client.set_registered_model_alias(name, alias, version)
@@ -176,21 +177,22 @@ def register_bundle(
     )
 
 
-def _beats(client: Any, name: str, aliased: str | None, metric: float | None) -> bool:
-    """Whether ``metric`` beats the validation metric tagged on version ``aliased`` of ``name``."""
-    if metric is None or aliased is None:
-        return False
+def _beats(client: Any, name: str, aliased: str, metric: float | None) -> bool:
+    """Whether ``metric`` is higher than the ``TAG_METRIC`` of version ``aliased`` (both known)."""
     old = client.get_model_version(name, aliased).tags.get(TAG_METRIC)
-    log.info("%s: validation metric %.4f vs @v%s %s", name, metric, aliased, old)
-    return old is None or float(metric) > float(old)
+    if metric is None or old is None:
+        log.info("%s: no validation metric on %s; --promote-if-better keeps the alias", name, aliased)
+        return False
+    log.info("%s: validation Recall@20 %.4f vs v%s's %.4f", name, metric, aliased, float(old))
+    return metric > float(old)
 
 
 def validation_metric(run_dir: str | Path) -> float | None:
-    """Validation Recall@k over all held-out pins of the run's ``full`` model (None without one)."""
+    """The served ``full`` model's validation Recall@20 over all held-out pins (None without one)."""
     path = Path(run_dir) / "full" / "manifest.json"
     if not path.is_file():
         return None
-    value = (read_json(path).get("chosen") or {}).get("val", {}).get("all")
+    value = read_json(path).get("chosen", {}).get("val", {}).get("all")
     return None if value is None else float(value)
 
 

@@ -38,10 +38,10 @@ def handle_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (DatasetError, ConfigError) as exc:  # bad input data or config: exit 2, like a usage error
+        except DatasetError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        except (OutputExistsError, GraphDirError, ValueError, FileNotFoundError) as exc:
+        except (ConfigError, OutputExistsError, GraphDirError, ValueError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         except (RayUnavailableError, ShardFailedError) as exc:
@@ -51,24 +51,22 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-CONFIG_HELP = "YAML config file: the stage's keys, or a run config holding its section."
-SET_HELP = "Config override key=value (repeatable), e.g. --set seed=1."
+def renamed(value: Any, old_value: Any, name: str, old: str) -> Any:
+    """The value of option ``name``, or of its deprecated spelling ``old`` (with a warning).
 
-
-def option_overrides(**options: Any) -> list[str]:
-    """``--set`` strings for the CLI options that were given (None = not given, the config decides)."""
-    return [f"{key.replace('__', '.')}={getattr(v, 'value', v)}" for key, v in options.items() if v is not None]
-
-
-def renamed_option(new: Any, old: Any, new_name: str, old_name: str) -> Any:
-    """The value of option ``new_name``, or of its deprecated alias ``old_name`` (with a warning)."""
-    if old is None or old == []:
-        return new
-    log.warning("%s is deprecated, use %s (same meaning)", old_name, new_name)
-    typer.echo(f"warning: {old_name} is deprecated, use {new_name} (same meaning)", err=True)
-    if new is not None and new != []:
-        raise ValueError(f"give {new_name} or its deprecated alias {old_name}, not both")
-    return old
+    The CLI's one naming scheme (README, "CLI conventions"): ``--emb`` is an embedding
+    directory (content or graph embeddings), ``--model`` a model directory, ``--run`` the output
+    directory of ``graphrec run``, ``--data`` a dataset directory. Old spellings stay for one
+    release as hidden options. ``name`` is required when neither was given.
+    """
+    if old_value not in (None, [], ()):
+        typer.echo(f"warning: {old} is deprecated, use {name} (same meaning)", err=True)
+        if value not in (None, [], ()):
+            raise ValueError(f"give {name} or its deprecated spelling {old}, not both")
+        return old_value
+    if value is None:
+        raise ValueError(f"missing option {name}")
+    return value
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import app, handle_errors, option_overrides
+from graphrec.cli import app, handle_errors
 
 
 class IndexChoice(StrEnum):
@@ -71,7 +71,7 @@ def candidates_cmd(
     if ray_opts is not None and shard is not None:
         raise ValueError("--ray runs every shard itself; drop --shard (use --ray-shards N)")
     shard_ = parse_shard(shard)
-    overrides = [*set_, *option_overrides(k=k, index__kind=index)]
+    overrides = list(set_) + ([f"k={k}"] if k is not None else []) + ([f"index.kind={index.value}"] if index else [])
     cfg = load_config(CandidatesConfig, config, overrides)
     from graphrec.candidates.job import log_result, run_candidates  # imports faiss: after the cheap checks
     from graphrec.tracking import open_run

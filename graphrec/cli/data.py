@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, import_app, option_overrides, renamed_option
+from graphrec.cli import app, handle_errors, import_app, renamed
 
 
 class ColdBy(StrEnum):
@@ -31,19 +31,19 @@ def synth(
     saves_per_pin: float | None = typer.Option(
         None, "--saves-per-pin", help="Mean saves per pin before de-duplication (default 10)."
     ),
-    board_size: float | None = typer.Option(
-        None, "--board-size", help="Mean saves per board (mean_board_size, default 20)."
-    ),
+    board_size: float | None = typer.Option(None, "--board-size", help="Mean saves per board (default 20)."),
     image_size: int | None = typer.Option(None, "--image-size", help="Square image side in pixels (default 32)."),
-    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " (section data.synth)"),
-    set_: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable), e.g. --set n_pins=800."),
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML: SynthConfig keys, or a run config (its data.synth section)."
+    ),
+    overrides: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. n_brands=30 (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
     """Write the synthetic fashion catalogue (planted styles in truth/) as a contract dataset."""
     from graph_build.synthetic.generate import SYNTH, SynthConfig, write_synthetic
-    from graphrec.utils.config import load_section
+    from graphrec.utils.config import flag_overrides, load_section
 
-    options = option_overrides(
+    flags = flag_overrides(
         n_pins=pins,
         seed=seed,
         n_styles=styles,
@@ -51,7 +51,7 @@ def synth(
         mean_board_size=board_size,
         image_size=image_size,
     )
-    cfg = load_section(SynthConfig, config, SYNTH, [*set_, *options])
+    cfg = load_section(SynthConfig, config, SYNTH, [*overrides, *flags])
     write_synthetic(cfg, out, overwrite=force)
     typer.echo(f"wrote synthetic dataset to {out}")
 
@@ -93,8 +93,8 @@ def import_fashion(
 @app.command()
 @handle_errors
 def validate(
-    data: Path | None = typer.Option(None, "--data", help="Dataset directory to check against the contract."),
-    data_arg: Path | None = typer.Argument(None, hidden=True, metavar="[DATA]", help="Deprecated: use --data."),
+    data: Path = typer.Option(None, "--data", help="Dataset directory to check against the contract."),
+    data_old: Path = typer.Argument(None, hidden=True, help="Deprecated: the dataset as a positional argument."),
     skip_image_decode: bool = typer.Option(
         False, "--skip-image-decode", help="Check image paths exist but do not decode."
     ),
@@ -102,9 +102,8 @@ def validate(
     """Check a dataset directory against the contract without writing anything."""
     from graph_build.contract import load_dataset
 
-    data = renamed_option(data, data_arg, "--data", "the positional DATA")
-    if data is None:
-        raise ValueError("missing option --data DATA_DIR (the dataset directory to check)")
+    data = renamed(data, data_old, "--data", "the positional DATA")
+
     ds = load_dataset(data, check_images=not skip_image_decode)
     typer.echo(
         f"ok: {ds.name}: {ds.n_pins:,} pins, {ds.n_boards:,} boards, {len(ds.save_pin):,} saves "
@@ -121,12 +120,14 @@ def build_graph_cmd(
     cold_fraction: float | None = typer.Option(
         None, "--cold-fraction", help="Share of pins with saves that become cold (no train edges; default 0.2)."
     ),
-    cold_by: ColdBy | None = typer.Option(None, "--cold-by", help="auto | time (newest first save) | random."),
+    cold_by: ColdBy | None = typer.Option(
+        None, "--cold-by", help="auto (default) | time (newest first save) | random."
+    ),
     holdout_fraction: float | None = typer.Option(
         None, "--holdout-fraction", help="Share of each board's warm saves held out for val/test (default 0.2)."
     ),
     warm_holdout: WarmHoldout | None = typer.Option(
-        None, "--warm-holdout", help="random | latest (each board's most recent saves)."
+        None, "--warm-holdout", help="random (default) | latest (each board's most recent saves)."
     ),
     val_share: float | None = typer.Option(
         None, "--val-share", help="Share of held-out saves and cold pins that go to val (rest: test; default 0.5)."
@@ -138,8 +139,10 @@ def build_graph_cmd(
         None, "--min-pin-saves", help="Drop pins with fewer saves (default 0 keeps the whole catalogue)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for the split (default 0)."),
-    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " (section split)"),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML: SplitConfig keys, or a run config (its split section)."
+    ),
+    overrides: list[str] = typer.Option([], "--set", help="Config override key=value, e.g. cold_by=time (repeatable)."),
     skip_image_decode: bool = typer.Option(
         False, "--skip-image-decode", help="Check image paths exist but do not decode them."
     ),
@@ -149,19 +152,19 @@ def build_graph_cmd(
     from graph_build.build import build_graph
     from graph_build.split import SplitConfig
     from graph_build.stats import format_summary
-    from graphrec.utils.config import load_section
+    from graphrec.utils.config import flag_overrides, load_section
 
-    options = option_overrides(
+    flags = flag_overrides(
         cold_fraction=cold_fraction,
-        cold_by=cold_by,
+        cold_by=cold_by.value if cold_by else None,
         holdout_fraction=holdout_fraction,
-        warm_holdout=warm_holdout,
+        warm_holdout=warm_holdout.value if warm_holdout else None,
         val_share=val_share,
         min_board_saves=min_board_saves,
         min_pin_saves=min_pin_saves,
         seed=seed,
     )
-    split = load_section(SplitConfig, config, "split", [*set_, *options])
+    split = load_section(SplitConfig, config, "split", [*overrides, *flags])
     manifest = build_graph(data, out, split, overwrite=force, check_images=not skip_image_decode)
     typer.echo(format_summary(manifest))
     typer.echo(f"wrote graph directory {out}")

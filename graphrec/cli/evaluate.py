@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import app, handle_errors, renamed_option
+from graphrec.cli import app, handle_errors, renamed
 
 _RUNS_HELP = "Embedding directory (repeat the option; its manifest model_name is the evaluation name)."
 _SET_HELP = "Config override key=value, e.g. --set ks=[10,20] --set lightgcn.epochs=5 (repeatable)."
@@ -26,8 +26,8 @@ def _config(config: Path | None, overrides: list[str] | None, models: list[str] 
 @handle_errors
 def evaluate(
     graph: Path = typer.Option(..., "--graph", help="Graph directory written by `graphrec build-graph`."),
-    emb: list[Path] = typer.Option([], "--emb", help=_RUNS_HELP),
-    runs: list[Path] = typer.Option([], "--runs", hidden=True, help="Deprecated name of --emb."),
+    runs: list[Path] = typer.Option([], "--emb", help=_RUNS_HELP),
+    runs_old: list[Path] = typer.Option([], "--runs", hidden=True, help="Deprecated name of --emb."),
     out: Path = typer.Option(..., "--out", help="EVAL_DIR to write (atomically): metrics.json, report.md, plots/."),
     config: Path | None = typer.Option(None, "--config", help="YAML EvalConfig (e.g. experiments/configs/eval.yaml)."),
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
@@ -47,7 +47,7 @@ def evaluate(
     from graphrec.tracking import open_run
     from graphrec.utils.config import to_dict
 
-    runs = renamed_option(emb, runs, "--emb", "--runs")
+    runs = renamed(runs, runs_old, "--emb", "--runs")
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
     cfg = _config(config, overrides, models)
     with ray_session(ray_opts) if ray_opts else nullcontext(), open_run("evaluate", params=to_dict(cfg)) as tracker:
@@ -63,8 +63,8 @@ def evaluate(
 @handle_errors
 def ab_sim(
     graph: Path = typer.Option(..., "--graph", help="Graph directory written by `graphrec build-graph`."),
-    emb: list[Path] = typer.Option([], "--emb", help=_RUNS_HELP),
-    runs: list[Path] = typer.Option([], "--runs", hidden=True, help="Deprecated name of --emb."),
+    runs: list[Path] = typer.Option([], "--emb", help=_RUNS_HELP),
+    runs_old: list[Path] = typer.Option([], "--runs", hidden=True, help="Deprecated name of --emb."),
     out: Path = typer.Option(
         ..., "--out", help="EVAL_DIR: an evaluate output for this graph (ab.json is added) or a new dir."
     ),
@@ -83,7 +83,7 @@ def ab_sim(
     """Offline A/B test of two models: simulated feeds, clicks and repins, lifts with bootstrap CIs."""
     from eval.ab_run import ab_sim as run_ab
 
-    runs = renamed_option(emb, runs, "--emb", "--runs")
+    runs = renamed(runs, runs_old, "--emb", "--runs")
     sets = list(overrides)
     if control:
         sets.append(f"ab.control={control}")

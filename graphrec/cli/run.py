@@ -47,7 +47,9 @@ def run_cmd(
     ),
     promote: bool = typer.Option(False, "--promote", help="Point the registry alias (@candidate) at this run's model."),
     promote_if_better: bool = typer.Option(
-        False, "--promote-if-better", help="Move @candidate only if this run beats it on the validation metric."
+        False,
+        "--promote-if-better",
+        help="Move @candidate here only if validation Recall@20 beats the aliased version.",
     ),
 ) -> None:
     """Run the whole pipeline, tracked in MLflow, and print a summary table."""

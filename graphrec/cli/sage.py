@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import CONFIG_HELP, SET_HELP, app, handle_errors, option_overrides, renamed_option
-
-_OLD_EMB = "Deprecated name of --emb."
+from graphrec.cli import app, handle_errors, renamed
 
 
 def _threads(n: int) -> None:
@@ -24,37 +22,36 @@ def raw_features_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory (from build-graph)."),
     out: Path = typer.Option(..., "--out", help="Content embedding directory to write (model_name 'raw')."),
     dim: int | None = typer.Option(None, "--dim", help="Output dimension (config key dim, default 64)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the randomized PCA (same seed, same bytes)."),
-    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " (section raw)"),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the randomized PCA (same seed, same bytes; default 0)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML: RawFeatureConfig keys, or a run config (its raw section)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Config override key=value, e.g. text_weight=2 (repeatable)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
     """Non-learned content features (pixels + TF-IDF + metadata, PCA'd): the PinCLIP stand-in."""
     from graph_build.graph import load_graph
     from graphrec.features import RawFeatureConfig, write_raw_features
-    from graphrec.utils.config import load_section
+    from graphrec.utils.config import flag_overrides, load_section
     from graphrec.utils.io import check_output_free
 
-    cfg = load_section(RawFeatureConfig, config, "raw", [*set_, *option_overrides(dim=dim, seed=seed)])
+    cfg = load_section(RawFeatureConfig, config, "raw", [*overrides, *flag_overrides(dim=dim, seed=seed)])
     check_output_free(out, overwrite=force)
     g = load_graph(graph)
     m = write_raw_features(g, out, cfg, overwrite=force)
     typer.echo(f"wrote raw features ({m['n_pins']:,} pins x {m['dim']}, blocks {m['raw_features']['blocks']}) to {out}")
 
 
-def _emb(emb: Path | None, features: Path | None) -> Path:
-    emb = renamed_option(emb, features, "--emb", "--features")
-    if emb is None:
-        raise ValueError("missing option --emb EMB_DIR (the content embedding directory)")
-    return emb
-
-
 @app.command("train-sage")
 @handle_errors
 def train_sage_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory (from build-graph)."),
-    emb: Path | None = typer.Option(None, "--emb", help="Content embedding directory (pin_content.npy)."),
-    features: Path | None = typer.Option(None, "--features", hidden=True, help=_OLD_EMB),
+    features: Path = typer.Option(None, "--emb", help="Content embedding directory (pin_content.npy)."),
+    features_old: Path = typer.Option(None, "--features", hidden=True, help="Deprecated name of --emb."),
     out: Path = typer.Option(..., "--out", help="Model directory to write (atomically)."),
     config: Path | None = typer.Option(None, "--config", help="YAML config (SageConfig sections)."),
     overrides: list[str] = typer.Option(
@@ -68,6 +65,7 @@ def train_sage_cmd(
     """Train the PinSage-style GraphSAGE model on the train split."""
     from graphrec.distributed.device import resolve_device
 
+    features = renamed(features, features_old, "--emb", "--features")
     resolve_device(device, "train-sage")
     from graph_build.graph import load_graph
     from graphrec.sage.api import train_sage_dir
@@ -75,7 +73,6 @@ def train_sage_cmd(
     from graphrec.tracking import open_run
     from graphrec.utils.config import load_section, to_dict
 
-    features = _emb(emb, features)
     cfg = load_section(SageConfig, config, "sage", overrides)
     _threads(threads)
     with open_run("train-sage", params=to_dict(cfg)) as tracker:
@@ -91,8 +88,8 @@ def train_sage_cmd(
 @handle_errors
 def embed_graph_cmd(
     graph: Path = typer.Option(..., "--graph", help="Graph directory."),
-    emb: Path | None = typer.Option(None, "--emb", help="Content embedding directory the model was trained with."),
-    features: Path | None = typer.Option(None, "--features", hidden=True, help=_OLD_EMB),
+    features: Path = typer.Option(None, "--emb", help="Content embedding directory the model was trained with."),
+    features_old: Path = typer.Option(None, "--features", hidden=True, help="Deprecated name of --emb."),
     model: Path = typer.Option(..., "--model", help="Model directory (from train-sage)."),
     out: Path = typer.Option(..., "--out", help="Embedding directory to write (pin_emb.npy, board_emb.npy)."),
     name: str | None = typer.Option(
@@ -105,11 +102,11 @@ def embed_graph_cmd(
     """Embed every pin and board (layer by layer; cold pins from content alone)."""
     from graphrec.distributed.device import resolve_device
 
+    features = renamed(features, features_old, "--emb", "--features")
     resolve_device(device, "embed-graph")
     from graph_build.graph import load_graph
     from graphrec.sage.api import embed_graph_dir
 
-    features = _emb(emb, features)
     _threads(threads)
     m = embed_graph_dir(load_graph(graph), features, model, out, name=name, overwrite=force)
     typer.echo(

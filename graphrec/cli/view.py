@@ -141,10 +141,9 @@ def render_page(
         saved = run.pins(run.saved_pins(bid)[:max_saved])
         recs = run.recommend([bid], k=k, titles=True)
         title = boards.loc[bid, "title"] if "title" in boards.columns else ""
-        parts.append(
-            f'<section class="board"><h2>Board {html.escape(bid)}: '
-            f"{html.escape('' if pd.isna(title) else str(title))}</h2>"
-        )
+        name = "" if pd.isna(title) else str(title).strip()
+        heading = f"Board {html.escape(bid)}" + (f": {html.escape(name)}" if name else "")
+        parts.append(f'<section class="board"><h2>{heading}</h2>')
         parts.append(f"<h3>saved pins ({len(run.saved_pins(bid))}, first {len(saved)})</h3>")
         parts.append(_row(card(r.pin_id, r.title, r.is_cold, thumbs) for r in saved.itertuples()))
         parts.append("<h3>recommended</h3>")
@@ -179,6 +178,7 @@ def write_page(page: str, out: Path, force: bool) -> None:
             from graphrec.utils.io import OutputExistsError
 
             raise OutputExistsError(f"{out} exists and was not written by graphrec view (pass --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the page is fine; nothing else is touched
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)

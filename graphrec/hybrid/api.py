@@ -89,7 +89,11 @@ def embed_full_dir(
             "model_dir": str(Path(model_dir).resolve()),
             "features": str(Path(features).resolve()),
             "features_model_name": feats.model_name,
-            "calibration": {"offset": model.offset, "recency_weight": model.recency_weight},
+            "calibration": {
+                "offset": model.offset,
+                "recency_weight": model.recency_weight,
+                "popularity_weight": model.prior_weight,
+            },
         },
     )
 
@@ -122,6 +126,10 @@ def embed_full_ablation_dir(
         extra={
             "model_dir": str(Path(model_dir).resolve()),
             "ablation": variant,
-            "calibration": {"offset": part.offset, "recency_weight": part.recency_weight},
+            "calibration": {
+                "offset": part.offset,
+                "recency_weight": part.recency_weight,
+                "popularity_weight": part.prior_weight,
+            },
         },
     )

@@ -3,11 +3,12 @@
 Per board ``b`` with teacher vector ``u``: a warm pin scores ``(u . V_p - mw_b) / sw_b`` (its
 z-score among the warm pins) and a cold pin ``s (u . S_p) / sw_b - s mc_b / sw_b + c + g r_b``
 where ``S_p`` is the student vector, ``mc_b`` the mean student score over the cold pins, ``s``
-the median ratio of warm to cold score spread (cold z-scores on the warm scale), ``c`` a constant
-and ``g r_b`` the board's recency term. Both are inner products of
+the median ratio of warm to cold score spread (cold z-scores on the warm scale), ``c`` a constant,
+``g r_b`` the board's recency term and ``a z_p`` the pin's content-predicted popularity
+(graphrec/hybrid/prior.py). Both are inner products of
 
-    pin   = [V_p | s S_p ; eps * is_warm ; eps * is_cold ; pad]
-    board = [u / sw_b ; -(mw_b / sw_b) / eps ; (c + g r_b - s mc_b / sw_b) / eps ; 0]
+    pin   = [V_p | s S_p ; eps * is_warm ; eps * is_cold ; eps * z_p (cold pins) ; pad]
+    board = [u / sw_b ; -(mw_b / sw_b) / eps ; (c + g r_b - s mc_b / sw_b) / eps ; a / eps ; 0]
 
 and ``pad = sqrt(M^2 - |pin|^2)`` gives every pin vector the same norm ``M`` (the standard
 inner-product-to-cosine reduction), so the L2-normalised vectors the candidate index stores rank
@@ -58,25 +59,40 @@ def board_stats(board: np.ndarray, teacher_pin: np.ndarray, student_pin: np.ndar
     return BoardStats(mw.astype(np.float32), sw.astype(np.float32), mc.astype(np.float32), ratio)
 
 
-def pin_vectors(teacher_pin: np.ndarray, student_pin: np.ndarray, cold: np.ndarray, ratio: float) -> np.ndarray:
-    """Unpadded pin vectors: teacher rows for warm pins, scaled student rows for cold ones."""
+def pin_vectors(
+    teacher_pin: np.ndarray, student_pin: np.ndarray, cold: np.ndarray, ratio: float, prior: np.ndarray | None = None
+) -> np.ndarray:
+    """Unpadded pin vectors: teacher rows for warm pins, scaled student rows (and the popularity
+    prior ``prior``, one z-score per pin, 0 if None) for cold ones."""
     k = teacher_pin.shape[1]
-    out = np.zeros((len(cold), k + 2), np.float32)
+    out = np.zeros((len(cold), k + 3), np.float32)
     out[~cold, :k] = teacher_pin[~cold]
     out[cold, :k] = ratio * student_pin[cold]
     out[~cold, k] = EPS
     out[cold, k + 1] = EPS
+    if prior is not None:
+        out[cold, k + 2] = EPS * prior[cold]
     return out
 
 
 def board_vectors(
-    board: np.ndarray, stats: BoardStats, offset: float, recency_weight: float, recency: np.ndarray
+    board: np.ndarray,
+    stats: BoardStats,
+    offset: float,
+    recency_weight: float,
+    recency: np.ndarray,
+    prior_weight: float = 0.0,
 ) -> np.ndarray:
-    """Board vectors for a calibration ``(offset, recency_weight)``."""
+    """Board vectors for a calibration ``(offset, recency_weight, prior_weight)``."""
     sw = stats.warm_std[:, None]
     cold_term = offset + recency_weight * recency - stats.ratio * stats.cold_mean / stats.warm_std
     return np.hstack(
-        [board / sw, (-stats.warm_mean / stats.warm_std / EPS)[:, None], (cold_term / EPS)[:, None]]
+        [
+            board / sw,
+            (-stats.warm_mean / stats.warm_std / EPS)[:, None],
+            (cold_term / EPS)[:, None],
+            np.full((len(board), 1), prior_weight / EPS),
+        ]
     ).astype(np.float32)
 
 

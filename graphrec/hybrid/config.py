@@ -139,6 +139,11 @@ class CalibrationConfig:
             every held-out pin, which on every dataset measured so far picks "no cold pins").
         tolerance: how far below that model's validation warm Recall@20 ``guarded`` may go,
             as a share (0.01).
+        popularity: grid of the weight of the cold pins' content-predicted popularity
+            (graphrec/hybrid/prior.py; 0 = none). Off by default, ``(0.0,)``: with the grid
+            (0, 0.5, 1, 2) validation chose 0 on MovieLens (seed 0) and 2 on the synthetic
+            default, where popularity does not follow content and cold test recall fell to 0.
+        popularity_ridge: the ridge of that prediction, relative to the mean eigenvalue (0.1).
         k: the cut-off of the criterion.
     """
 
@@ -146,6 +151,8 @@ class CalibrationConfig:
     recency: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)
     criterion: str = "guarded"
     tolerance: float = 0.01
+    popularity: tuple[float, ...] = (0.0,)
+    popularity_ridge: float = 0.1
     k: int = 20
 
     def __post_init__(self) -> None:
@@ -154,6 +161,8 @@ class CalibrationConfig:
         check_min("full.calibration", self, 1, "k")
         check_choices("full.calibration.criterion", self.criterion, CRITERIA)
         check_range("full.calibration", self, "tolerance")
+        check_each("full.calibration.popularity", self.popularity, 0)
+        check_positive("full.calibration", self, "popularity_ridge")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from graphrec.embeddings import Embeddings, graph_fingerprint
 from graphrec.hybrid.calibrate import BoardStats
 from graphrec.hybrid.config import FullConfig
 from graphrec.hybrid.neighbours import ContentNeighbours
+from graphrec.hybrid.prior import PopularityPrior
 from graphrec.hybrid.student import Student
 from graphrec.hybrid.teacher import Teacher
 from graphrec.hybrid.train import FullModel
@@ -50,6 +51,7 @@ def save_full(
             warm_std=st.warm_std,
             cold_mean=st.cold_mean,
             recency=model.recency,
+            prior_coef=model.prior.coef,
             **_fold_arrays(model.fold),
             **_neighbour_arrays(model),
         )
@@ -62,6 +64,7 @@ def save_full(
                 "ratio": st.ratio,
                 "offset": model.offset,
                 "recency_weight": model.recency_weight,
+                "prior": {"weight": model.prior_weight, "mean": model.prior.mean, "std": model.prior.std},
                 "pin_norm": model.pin_norm,
                 "regularization": model.regularization,
                 "alpha": model.alpha,
@@ -147,6 +150,10 @@ def load_full(root: str | Path) -> tuple[FullModel, FullConfig, dict[str, Any]]:
         None,
         float(raw.get("mix_scale", 1.0)),
     )
+    if raw.get("prior"):
+        p = raw["prior"]
+        model.prior = PopularityPrior(arr["prior_coef"], float(p["mean"]), float(p["std"]))
+        model.prior_weight = float(p["weight"])
     if raw.get("neighbours"):
         model.neighbours = ContentNeighbours(
             arr["neighbour_keys"],

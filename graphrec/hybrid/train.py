@@ -28,6 +28,7 @@ from graphrec.hybrid.calibrate import (
 )
 from graphrec.hybrid.config import ABLATIONS, CalibrationConfig, FullConfig
 from graphrec.hybrid.neighbours import ContentNeighbours, unit_rows
+from graphrec.hybrid.prior import PopularityPrior, fit_prior
 from graphrec.hybrid.student import Student, train_student
 from graphrec.hybrid.teacher import Teacher, binary, fit_teacher, warm_recall
 
@@ -53,6 +54,8 @@ class FullModel:
     student_kind: str = "mlp"  # mlp | neighbours | mix (chosen on validation)
     neighbours: ContentNeighbours | None = None
     mix_scale: float = 1.0  # neighbour vectors x this have the MLP's mean norm (the mix averages them)
+    prior: PopularityPrior = field(default_factory=PopularityPrior.none)  # cold pins' predicted popularity
+    prior_weight: float = 0.0  # its weight in cold scores (chosen on validation; 0 = no prior)
 
     def student_emb(self, content: np.ndarray) -> np.ndarray:
         """The inductive path's teacher-space vectors of ``content`` rows."""
@@ -60,14 +63,16 @@ class FullModel:
 
     def board_emb(self) -> np.ndarray:
         return unit_boards(
-            board_vectors(self.board_factors, self.stats, self.offset, self.recency_weight, self.recency)
+            board_vectors(
+                self.board_factors, self.stats, self.offset, self.recency_weight, self.recency, self.prior_weight
+            )
         )
 
     def pin_emb(self, content: np.ndarray, cold: np.ndarray) -> np.ndarray:
         """Unit pin vectors: teacher rows for warm pins, student rows (from ``content``) for cold ones."""
         student = np.zeros(self.pin_factors.shape, np.float32)
         student[cold] = self.student_emb(content[cold])
-        raw = pin_vectors(self.pin_factors, student, cold, self.stats.ratio)
+        raw = pin_vectors(self.pin_factors, student, cold, self.stats.ratio, self.prior(content))
         out, _ = pad(raw, self.pin_norm or None)
         return out
 
@@ -118,7 +123,7 @@ class FullModel:
                 column = (als @ f.fold_board.T - f.fold_mean) / f.fold_std  # m x boards
                 folded = project(self.board_factors, column, student, PROJECT_PRIOR)
             cold = ~has
-        out, _ = pad(pin_vectors(folded, student, cold, self.stats.ratio), self.pin_norm)
+        out, _ = pad(pin_vectors(folded, student, cold, self.stats.ratio, self.prior(content)), self.pin_norm)
         return out
 
 
@@ -176,19 +181,22 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
     recency = recency_feature(graph.saves.get("train"), graph.n_boards)
     s_pin = student_vectors(kind, student, neighbours, scale, content[cold])
     floor = teacher.guard_floor(cfg.calibration.tolerance)
-    stats, norm, grid = calibrate(graph, board, pin, s_pin, recency, cfg.calibration, floor)
+    prior = popularity_prior(graph, content, cfg.calibration.popularity_ridge)
+    stats, norm, grid = calibrate(graph, board, pin, s_pin, recency, cfg.calibration, floor, prior(content))
     best = grid[0]
     t3 = time.perf_counter()
     log.info(
-        "full: offset %.2f, recency weight %.2f (validation %s)",
+        "full: offset %.2f, recency weight %.2f, popularity weight %.2f (validation %s)",
         best["offset"],
         best["recency_weight"],
+        best["popularity_weight"],
         {k: round(v, 4) for k, v in best["val"].items()},
     )
     info = {
         "chosen": {
             "offset": best["offset"],
             "recency_weight": best["recency_weight"],
+            "popularity_weight": best["popularity_weight"],
             "val": best["val"],
             "teacher": teacher.chosen,
             "student": student_grid[0],
@@ -217,7 +225,15 @@ def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> Full
         kind,
         neighbours,
         scale,
+        prior,
+        best["popularity_weight"],
     )
+
+
+def popularity_prior(graph: PinBoardGraph, content: np.ndarray, ridge: float) -> PopularityPrior:
+    """The content -> popularity prior fitted on the warm pins' train saves (graphrec/hybrid/prior.py)."""
+    degree = np.asarray(binary(graph, "train").sum(0)).ravel()
+    return fit_prior(content, degree, np.flatnonzero(~graph.is_cold), np.flatnonzero(graph.is_cold), ridge)
 
 
 def student_vectors(
@@ -283,15 +299,18 @@ def calibrate(
     recency: np.ndarray,
     cal: CalibrationConfig,
     floor: float,
+    prior: np.ndarray | None = None,
 ) -> tuple[BoardStats, float, list[dict[str, Any]]]:
     """Score statistics, the padding norm and the validation grid (best first) for teacher
-    vectors ``pin`` (warm rows) and inductive vectors ``cold_student`` (one row per cold pin)."""
+    vectors ``pin`` (warm rows), inductive vectors ``cold_student`` (one row per cold pin) and the
+    popularity prior ``prior`` (one z-score per graph pin; None: no prior, weight 0 only)."""
     cold = graph.is_cold
     s_pin = np.zeros(pin.shape, np.float32)
     s_pin[cold] = cold_student
     stats = board_stats(board, pin, s_pin, cold)
-    pins, norm = pad(pin_vectors(pin, s_pin, cold, stats.ratio))
-    return stats, norm, _choose(graph, board, stats, recency, pins, norm, cal, floor)
+    pins, norm = pad(pin_vectors(pin, s_pin, cold, stats.ratio, prior))
+    priors = cal.popularity if prior is not None and prior[cold].any() else (0.0,)
+    return stats, norm, _choose(graph, board, stats, recency, pins, norm, cal, floor, priors)
 
 
 def ablate(
@@ -304,7 +323,7 @@ def ablate(
         raise ValueError(f"full ablation: expected one of {list(ABLATIONS)}, got {variant!r}")
     out = dataclasses.replace(model, info={})
     if variant == "teacher_only":
-        out.offset, out.recency_weight = NO_COLD, 0.0
+        out.offset, out.recency_weight, out.prior_weight = NO_COLD, 0.0, 0.0
         return out
     if variant == "mlp_no_recency":
         out.student_kind, out.neighbours = "mlp", None
@@ -313,7 +332,8 @@ def ablate(
     out.stats, out.pin_norm, grid = calibrate(
         graph, model.board_factors, model.pin_factors, out.student_emb(content[cold]), model.recency, cal, floor
     )
-    out.offset, out.recency_weight = grid[0]["offset"], 0.0
+    out.offset, out.recency_weight, out.prior_weight = grid[0]["offset"], 0.0, 0.0
+    out.prior = PopularityPrior.none()
     out.info = {"chosen": grid[0]}
     return out
 
@@ -330,29 +350,37 @@ def _choose(
     norm: float,
     cal: CalibrationConfig,
     floor: float,
+    priors: tuple[float, ...] = (0.0,),
 ) -> list[dict[str, Any]]:
     """Every grid point scored on validation, best first by ``cal.criterion`` (ties: more warm
-    recall, then the smaller offset and weight). ``floor``: the least validation warm recall
-    the ``guarded`` criterion keeps (``Teacher.guard_floor``)."""
+    recall, then the smaller offset and weights). ``floor``: the least validation warm recall
+    the ``guarded`` criterion keeps (``Teacher.guard_floor``); ``priors``: the popularity weights."""
     known, held = binary(graph, "train"), binary(graph, "val")
     weights = cal.recency if recency.any() else (0.0,)
     points = list(itertools.product(cal.offsets, weights))
-    # one scoring pass: the grid points differ only by a per-board constant on cold pins, which
-    # (pins padded to norm M, calibrate.py) is (offset + weight * r_b) / M in raw score units
-    base = board_vectors(board, stats, 0.0, 0.0, recency)
-    base = np.hstack([base, np.zeros((len(base), 1), np.float32)])
+    # one scoring pass per popularity weight: the (offset, recency) points differ only by a
+    # per-board constant on cold pins, which (pins padded to norm M, calibrate.py) is
+    # (offset + weight * r_b) / M in raw score units
     shifts = np.array([(o + w * recency) / norm for o, w in points], dtype=np.float64)
-    vals = grid_recall(base, pins, known, held, graph.is_cold, shifts, cal.k)
-    rows = [
-        {
-            "offset": float(o),
-            "recency_weight": float(w),
-            "val": val,
-            "score": float(criterion_score(val, cal.criterion, floor)),
-        }
-        for (o, w), val in zip(points, vals)
-    ]
-    return sorted(rows, key=lambda r: (-r["score"], -r["val"]["warm"], r["offset"], r["recency_weight"]))
+    rows = []
+    for a in priors:
+        base = board_vectors(board, stats, 0.0, 0.0, recency, a)
+        base = np.hstack([base, np.zeros((len(base), 1), np.float32)])
+        vals = grid_recall(base, pins, known, held, graph.is_cold, shifts, cal.k)
+        rows += [
+            {
+                "offset": float(o),
+                "recency_weight": float(w),
+                "popularity_weight": float(a),
+                "val": val,
+                "score": float(criterion_score(val, cal.criterion, floor)),
+            }
+            for (o, w), val in zip(points, vals)
+        ]
+    return sorted(
+        rows,
+        key=lambda r: (-r["score"], -r["val"]["warm"], r["offset"], r["recency_weight"], r["popularity_weight"]),
+    )
 
 
 def criterion_score(val: dict[str, float], criterion: str, floor: float) -> float:

@@ -97,7 +97,7 @@ def check_features(
     feats = load_embeddings(features_dir, graph)
     if feats.manifest.get("kind") != KIND_CONTENT:
         raise EmbeddingDirError(
-            f"{features_dir}: --features must be a content embedding directory "
+            f"{features_dir}: --emb must be a content embedding directory "
             f"(kind {KIND_CONTENT}), got {feats.manifest.get('kind')}"
         )
     if in_dim is not None and feats.dim != in_dim:

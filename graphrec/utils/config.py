@@ -239,11 +239,22 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
         return from_dict(cls, apply_overrides(data, overrides))
 
 
+def flag_overrides(**flags: Any) -> list[str]:
+    """``key=value`` overrides for the CLI flags that were given (not None): explicit flags win
+    over ``--config`` and ``--set`` because they are applied last."""
+    return [f"{k.replace('__', '.')}={_yaml_value(v)}" for k, v in flags.items() if v is not None]
+
+
+def _yaml_value(v: Any) -> str:
+    if not isinstance(v, (bool, int, float, str)):
+        v = str(v)
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+
+
 def load_section(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = ()) -> T:
     """Load a stage config from a stage-only YAML, or from the ``section`` of a run config YAML.
 
-    A file whose top level has the key ``section`` (e.g. ``pinclip:``, or ``data:`` ``synth:`` for
-    ``data.synth``, in
+    A file whose top level has the key ``section`` (e.g. ``pinclip:`` in
     experiments/configs/default.yaml) contributes that section; otherwise the whole file is the
     stage config. Overrides (``key=value``) are relative to the stage config. A run config's
     top-level ``seed`` becomes the stage's seed unless the section sets its own.
@@ -252,10 +263,11 @@ def load_section(cls: type[T], path: str | Path | None, section: str, overrides:
     if path is not None:
         loaded = read_yaml_mapping(path)
         node: Any = loaded
-        for part in section.split("."):  # a dotted section: ``data.synth``
+        parts = section.split(".")
+        for part in parts:  # a dotted section (``data.synth``) is nested in a run config
             node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            data = dict(node)
+        if isinstance(node, dict) or (len(parts) > 1 and parts[0] in loaded):
+            data = dict(node or {})
             field_names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
             if "seed" in loaded and "seed" in field_names:
                 data.setdefault("seed", loaded["seed"])

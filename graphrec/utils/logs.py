@@ -14,29 +14,19 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 # Third-party chatter that says nothing to a graphrec user (shown again with -v).
-NOISY_LOGGERS = (
-    "alembic",
-    "mlflow",
-    "urllib3",
-    "httpx",
-    "filelock",
-    "transformers",
-    "sentence_transformers",
-    "huggingface_hub",
-)
+NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "httpx", "filelock")
 NOISY_WARNINGS = (r"Add type hints to the `predict` method",)
 QUIET_ENV = {
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    # transformers' "Loading weights" bars and info lines (read when transformers is first imported)
+    # huggingface_hub's switch, which transformers' "Loading weights" bar also reads at import
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 
 def quiet_third_party() -> None:
-    """Silence MLflow's info lines, its artifact download bars and type-hint warnings, and
-    transformers' weight-loading bars.
+    """Silence MLflow's info lines, its artifact download bars and type-hint warnings, and the
+    Hugging Face weight-loading bars (the pretrained MiniLM is loaded from a local folder).
 
     Environment defaults are set (not forced), so a user's own ``MLFLOW_LOGGING_LEVEL`` wins and
     subprocesses (``graphrec serve``) inherit them.
@@ -47,8 +37,6 @@ def quiet_third_party() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in NOISY_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
-    if "transformers" in sys.modules:  # imported already: its bar switch was read at import
-        sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:

@@ -330,9 +330,9 @@ def test_ab_config_rejects_bad_values(field: str, value: object, match: str) -> 
 
 
 def test_ab_config_orders_min_and_max() -> None:
-    with pytest.raises(ValueError, match="click_min: .* <= ab.click_max"):
+    with pytest.raises(ValueError, match="eval.ab.click_min: .* <= ab.click_max"):
         ABConfig(click_min=0.4, click_max=0.3)
-    with pytest.raises(ValueError, match="repin_min: .* <= ab.repin_max"):
+    with pytest.raises(ValueError, match="eval.ab.repin_min: .* <= ab.repin_max"):
         ABConfig(repin_min=0.6, repin_max=0.5)
     ABConfig(click_min=0.3, click_max=0.3, n_bootstrap=100)  # equal bounds are a valid (flat) model
 

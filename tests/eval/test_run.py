@@ -225,3 +225,17 @@ def test_manifest_and_report_show_the_values_chosen_on_val(eval_dir: Path) -> No
     assert manifest["models"]["blend"]["chosen"]["values"]["cf_model"] in ("als", "rp3beta")
     assert manifest["skipped_models"] == {}
     assert "Chosen on the val split" in (eval_dir / "report.md").read_text()
+
+
+def test_models_not_given_are_not_warned_about_but_requested_ones_are(
+    synth_graph: Path, runs: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="eval.run"):
+        evaluate(synth_graph, [runs["content"]], tmp_path / "E1", tiny_config())  # no sage_raw, no full: fine
+    assert "left out" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="eval.run"):
+        evaluate(synth_graph, [runs["content"]], tmp_path / "E2", tiny_config(models=("popularity", "sage_raw")))
+    assert "left out (not available): sage_raw" in caplog.text

@@ -173,12 +173,12 @@ def test_mlproject_entry_points_pass_overrides_to_the_cli(tmp_path: Path) -> Non
     args = _project_args(tmp_path, "sweep", {"out": "o", "grid": "sage.train.epochs=1,2 sage.model.pooling=mean"})
     assert args[args.index("--grid") :] == ["--grid", "sage.train.epochs=1,2", "--grid", "sage.model.pooling=mean"]
     args = _project_args(tmp_path, "evaluate", {"graph": "g", "out": "e", "run_dirs": "a b"})
-    assert args[-4:] == ["--runs", "a", "--runs", "b"] and "--config" in args
+    assert args[-4:] == ["--emb", "a", "--emb", "b"] and "--config" in args
     assert _project_args(tmp_path, "train-sage", {"graph": "g", "features": "f", "out": "m"}) == [
         "train-sage",
         "--graph",
         "g",
-        "--features",
+        "--emb",
         "f",
         "--out",
         "m",

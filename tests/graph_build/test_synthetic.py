@@ -13,6 +13,7 @@ from graph_build.contract import load_dataset
 from graph_build.synthetic.draw import silhouette
 from graph_build.synthetic.generate import SynthConfig, write_synthetic
 from graph_build.synthetic.vocab import CATEGORIES
+from graphrec.utils.config import ConfigError
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
@@ -90,5 +91,5 @@ def test_silhouettes_are_distinct_and_nonempty(category: str) -> None:
 
 
 def test_invalid_config_is_rejected() -> None:
-    with pytest.raises(ValueError, match="n_pins: must be >="):
+    with pytest.raises(ConfigError, match="data.synth.n_pins: must be >="):
         SynthConfig(n_pins=10, n_styles=12)

@@ -68,6 +68,33 @@ def test_unchanged_rerun_registers_nothing_and_alias_moves_only_with_promote(run
     assert len(store.search_model_versions(f"name = '{NAME}'")) == 2
 
 
+def _with_val_recall(run: Path, value: float) -> None:
+    from graphrec.utils.io import write_json
+
+    path = run / "full" / "manifest.json"
+    m = read_json(path)
+    m.setdefault("chosen", {}).setdefault("val", {})["all"] = value
+    write_json(path, m)
+
+
+def test_promote_if_better_moves_the_alias_only_for_a_better_validation_recall(run_copy: Path, store) -> None:  # noqa: ANN001
+    from experiments.registry import TAG_METRIC, validation_metric
+
+    _with_val_recall(run_copy, 0.20)
+    first = register_run(run_copy, RegisterConfig())
+    assert first.alias_version == "1" and validation_metric(run_copy) == 0.20
+    assert store.get_model_version(NAME, "1").tags[TAG_METRIC] == "0.2"
+    worse, better = run_copy.parent / "worse", run_copy.parent / "better"
+    for source, (run, value) in enumerate(((worse, 0.19), (better, 0.21)), start=1):
+        shutil.copytree(run_copy, run)
+        _perturb_bundle(run, source)
+        _with_val_recall(run, value)
+    auto = RegisterConfig(promote_if_better=True)
+    assert register_run(worse, auto).alias_version == "1" and _alias(store) == "1"
+    assert register_run(better, auto).alias_version == "3" and _alias(store) == "3"
+    assert register_run(better, RegisterConfig()).alias_version == "3"  # plain re-run: stays
+
+
 def _perturb_bundle(run: Path, source: int = 1) -> None:
     """Rewrite the bundle with one pin vector changed (a different model, same ids)."""
     from graphrec.candidates.bundle import build_bundle, load_bundle
@@ -78,49 +105,6 @@ def _perturb_bundle(run: Path, source: int = 1) -> None:
     build_bundle(vec, b.board_vectors, b.pin_ids, b.board_ids, b.saved, b.index.cfg, meta=b.meta).save(
         run / "candidates" / "index", overwrite=True
     )
-
-
-def _with_val_metric(run: Path, value: float) -> None:
-    """Set the validation Recall@k (all pins) recorded in the run's full model manifest."""
-    from graphrec.utils.io import write_json
-
-    path = run / "full" / "manifest.json"
-    m = read_json(path) if path.is_file() else {}
-    m.setdefault("chosen", {}).setdefault("val", {})["all"] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, m)
-
-
-def test_promote_if_better_moves_the_alias_only_for_a_better_validation_metric(run_copy: Path, store) -> None:  # noqa: ANN001
-    from experiments.registry import TAG_METRIC, validation_metric
-
-    cfg = RegisterConfig(promote_if_better=True)
-    _with_val_metric(run_copy, 0.3)
-    assert validation_metric(run_copy) == 0.3
-    first = register_run(run_copy, cfg)
-    assert (first.version, first.alias_version) == ("1", "1")
-    assert store.get_model_version(NAME, "1").tags[TAG_METRIC] == "0.3"
-
-    worse, better = run_copy.parent / "worse", run_copy.parent / "better"
-    for run, source, value in ((worse, 1, 0.2), (better, 2, 0.4)):
-        shutil.copytree(run_copy, run)
-        _perturb_bundle(run, source)
-        _with_val_metric(run, value)
-    reg = register_run(worse, cfg)
-    assert (reg.version, reg.new, reg.alias_version) == ("2", True, "1")
-    assert _alias(store) == "1"
-    reg = register_run(better, RegisterConfig())  # without the rule: registered, alias stays
-    assert (reg.version, reg.alias_version) == ("3", "1")
-    reg = register_run(better, cfg)  # with it: same bundle, no new version, the alias moves
-    assert (reg.version, reg.new, reg.alias_version) == ("3", False, "3")
-    assert _alias(store) == "3"
-
-
-def test_run_cli_offers_promote_if_better() -> None:
-    from graphrec.cli import app
-
-    out = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
-    assert "--promote-if-better" in out
 
 
 def test_add_pins_registers_a_version_that_answers_for_the_new_pin(run_copy: Path, store) -> None:  # noqa: ANN001

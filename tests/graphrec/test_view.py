@@ -92,6 +92,9 @@ def test_page_escapes_every_data_string(evil_run: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["view", "--run", str(evil_run), "--out", str(other)])
     assert res.exit_code == 1 and "not written by graphrec view" in res.output
     assert other.read_text() == "<p>my notes</p>"
+    nested = tmp_path / "new" / "folder" / "page.html"  # the page's folder is created
+    assert runner.invoke(app, ["view", "--run", str(evil_run), "--out", str(nested)]).exit_code == 0
+    assert nested.is_file()
 
 
 def test_headless_chromium_loads_every_thumbnail(evil_run: Path, tmp_path: Path) -> None:

@@ -40,8 +40,8 @@ def trained(synth_graph: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     root = tmp_path_factory.mktemp("sage_cli")
     d = {"graph": synth_graph, "feat": root / "raw", "model": root / "model", "emb": root / "emb"}
     _ok(["raw-features", "--graph", synth_graph, "--out", d["feat"], "--dim", 16, "--seed", 0])
-    _ok(["train-sage", "--graph", synth_graph, "--features", d["feat"], "--out", d["model"], *SETS])
-    _ok(["embed-graph", "--graph", synth_graph, "--features", d["feat"], "--model", d["model"], "--out", d["emb"]])
+    _ok(["train-sage", "--graph", synth_graph, "--emb", d["feat"], "--out", d["model"], *SETS])
+    _ok(["embed-graph", "--graph", synth_graph, "--emb", d["feat"], "--model", d["model"], "--out", d["emb"]])
     return d
 
 
@@ -72,13 +72,13 @@ def test_same_seed_gives_identical_bytes(trained: dict[str, Path], tmp_path: Pat
     g = trained["graph"]
     _ok(["raw-features", "--graph", g, "--out", tmp_path / "raw", "--dim", 16, "--seed", 0])
     assert (tmp_path / "raw" / "pin_content.npy").read_bytes() == (trained["feat"] / "pin_content.npy").read_bytes()
-    _ok(["train-sage", "--graph", g, "--features", tmp_path / "raw", "--out", tmp_path / "m", *SETS])
+    _ok(["train-sage", "--graph", g, "--emb", tmp_path / "raw", "--out", tmp_path / "m", *SETS])
     _ok(
         [
             "embed-graph",
             "--graph",
             g,
-            "--features",
+            "--emb",
             tmp_path / "raw",
             "--model",
             tmp_path / "m",
@@ -91,15 +91,13 @@ def test_same_seed_gives_identical_bytes(trained: dict[str, Path], tmp_path: Pat
     for f in ("pin_emb.npy", "board_emb.npy"):
         assert (tmp_path / "e" / f).read_bytes() == (trained["emb"] / f).read_bytes()
     assert load_embeddings(tmp_path / "e").model_name == "full"
-    _ok(
-        ["train-sage", "--graph", g, "--features", tmp_path / "raw", "--out", tmp_path / "m1", *SETS, "--set", "seed=1"]
-    )
+    _ok(["train-sage", "--graph", g, "--emb", tmp_path / "raw", "--out", tmp_path / "m1", *SETS, "--set", "seed=1"])
     _ok(
         [
             "embed-graph",
             "--graph",
             g,
-            "--features",
+            "--emb",
             tmp_path / "raw",
             "--model",
             tmp_path / "m1",
@@ -117,38 +115,34 @@ def test_bad_inputs_fail_with_one_line_and_leave_nothing(
     out = tmp_path / "x" / "out"
     other = tmp_path / "other_graph"
     _ok(["build-graph", "--data", tiny_dataset, "--out", other])
-    msg = _fails(["train-sage", "--graph", other, "--features", feat, "--out", out])
+    msg = _fails(["train-sage", "--graph", other, "--emb", feat, "--out", out])
     assert "computed for graph" in msg
-    msg = _fails(["embed-graph", "--graph", other, "--features", feat, "--model", model, "--out", out])
+    msg = _fails(["embed-graph", "--graph", other, "--emb", feat, "--model", model, "--out", out])
     assert "computed for graph" in msg
     assert "not an embedding directory" in _fails(
-        ["train-sage", "--graph", g, "--features", tmp_path / "nope", "--out", out]
+        ["train-sage", "--graph", g, "--emb", tmp_path / "nope", "--out", out]
     )
-    assert "not a graph directory" in _fails(
-        ["train-sage", "--graph", tmp_path / "nope", "--features", feat, "--out", out]
-    )
+    assert "not a graph directory" in _fails(["train-sage", "--graph", tmp_path / "nope", "--emb", feat, "--out", out])
     assert "unknown config key" in _fails(
-        ["train-sage", "--graph", g, "--features", feat, "--out", out, "--set", "train.epoch=3"]
+        ["train-sage", "--graph", g, "--emb", feat, "--out", out, "--set", "train.epoch=3"]
     )
     assert "train.isolate_prob" in _fails(
-        ["train-sage", "--graph", g, "--features", feat, "--out", out, "--set", "train.isolate_prob=1.5"]
+        ["train-sage", "--graph", g, "--emb", feat, "--out", out, "--set", "train.isolate_prob=1.5"]
     )
     assert "not a SAGE model directory" in _fails(
-        ["embed-graph", "--graph", g, "--features", feat, "--model", feat, "--out", out]
+        ["embed-graph", "--graph", g, "--emb", feat, "--model", feat, "--out", out]
     )
     assert "content embedding directory" in _fails(
-        ["embed-graph", "--graph", g, "--features", trained["emb"], "--model", model, "--out", out]
+        ["embed-graph", "--graph", g, "--emb", trained["emb"], "--model", model, "--out", out]
     )
     assert "already exists" in _fails(
-        ["embed-graph", "--graph", g, "--features", feat, "--model", model, "--out", trained["emb"]]
+        ["embed-graph", "--graph", g, "--emb", feat, "--model", model, "--out", trained["emb"]]
     )
-    assert "--resume" in _fails(["train-sage", "--graph", g, "--features", feat, "--out", out, "--resume"])
+    assert "--resume" in _fails(["train-sage", "--graph", g, "--emb", feat, "--out", out, "--resume"])
     assert not (tmp_path / "x").exists()
     # features of the right graph but another dimension
     _ok(["raw-features", "--graph", g, "--out", tmp_path / "raw8", "--dim", 8])
-    assert "dim 8" in _fails(
-        ["embed-graph", "--graph", g, "--features", tmp_path / "raw8", "--model", model, "--out", out]
-    )
+    assert "dim 8" in _fails(["embed-graph", "--graph", g, "--emb", tmp_path / "raw8", "--model", model, "--out", out])
     assert not (tmp_path / "x").exists()
 
 
@@ -168,12 +162,12 @@ def test_resume_continues_an_interrupted_run_to_the_same_model(
         return path
 
     monkeypatch.setattr(train_mod, "save_checkpoint", killed_after_first)
-    res = runner.invoke(app, [str(a) for a in ["train-sage", "--graph", g, "--features", feat, "--out", out, *SETS]])
+    res = runner.invoke(app, [str(a) for a in ["train-sage", "--graph", g, "--emb", feat, "--out", out, *SETS]])
     assert res.exit_code != 0 and not out.exists()
     partial = tmp_path / ".m.checkpoints"
     assert (partial / "ckpt-3.json").exists()
     monkeypatch.setattr(train_mod, "save_checkpoint", real)
-    _ok(["train-sage", "--graph", g, "--features", feat, "--out", out, *SETS, "--resume"])
+    _ok(["train-sage", "--graph", g, "--emb", feat, "--out", out, *SETS, "--resume"])
     assert not partial.exists()
     from safetensors.numpy import load_file
 
@@ -224,14 +218,14 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(trained: dict[st
     env = {**os.environ, "GRAPHREC_MLFLOW": "0", "OMP_NUM_THREADS": "1"}
     ref = tmp_path / "ref"
     subprocess.run(
-        [*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(ref), *sets],
+        [*exe, "-q", "train-sage", "--graph", str(g), "--emb", str(feat), "--out", str(ref), *sets],
         check=True,
         env=env,
     )
     out = tmp_path / "m"
     ck = tmp_path / ".m.checkpoints"
     proc = subprocess.Popen(
-        [*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out), *sets], env=env
+        [*exe, "-q", "train-sage", "--graph", str(g), "--emb", str(feat), "--out", str(out), *sets], env=env
     )
     deadline = time.time() + 120
     while time.time() < deadline and not (ck.is_dir() and any(ck.glob("ckpt-*.json"))):
@@ -240,7 +234,7 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(trained: dict[st
     proc.wait()
     assert not out.exists() and any(ck.glob("ckpt-*.json"))
     subprocess.run(
-        [*exe, "-q", "train-sage", "--graph", str(g), "--features", str(feat), "--out", str(out), *sets, "--resume"],
+        [*exe, "-q", "train-sage", "--graph", str(g), "--emb", str(feat), "--out", str(out), *sets, "--resume"],
         check=True,
         env=env,
     )
@@ -278,7 +272,7 @@ def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(
     g, feat = trained["graph"], trained["feat"]
     sets = [*SETS, "--set", "train.epochs=3", "--set", "train.checkpoint_every=2", "--set", "train.batch_size=16"]
     ref, out = tmp_path / "ref", tmp_path / "m"
-    base = ["train-sage", "--graph", str(g), "--features", str(feat)]
+    base = ["train-sage", "--graph", str(g), "--emb", str(feat)]
     _ok([*base, "--out", ref, *sets])
     ck = tmp_path / ".m.checkpoints"
     proc = multiprocessing.get_context("fork").Process(

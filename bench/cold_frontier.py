@@ -1,0 +1,74 @@
+"""How much cold Recall@K a list can buy with slots, for a fitted ``full`` model of a run.
+
+Per board the warm pins are ranked by the teacher and the cold pins by the inductive path
+(exactly ``full``'s two rankings, before any calibration); the cold pins then get ``m`` of the
+``K`` slots, for every board or (an oracle bound) only for the boards that have a held-out cold
+save. It shows whether a better calibration could reach a cold target, or whether the cold
+ranking itself has to improve at its first few ranks. Also prints cold-only Recall@{3,5,K}.
+
+    .venv/bin/python bench/cold_frontier.py RUN_DIR [--split val] [--k 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from graph_build.graph import load_graph  # noqa: E402
+from graphrec.hybrid.api import _fitted  # noqa: E402
+from graphrec.hybrid.teacher import binary  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--split", default="val", choices=("val", "test"))
+    ap.add_argument("--k", type=int, default=20)
+    args = ap.parse_args()
+    graph = load_graph(args.run / "graph")
+    text = args.run / "text"
+    model, _, manifest, _, x = _fitted(graph, manifest_features(args.run), args.run / "full", text)
+    cold = graph.is_cold
+    scores = model.board_factors @ model.pin_factors.T
+    scores[:, cold] = model.board_factors @ model.student_emb(x[cold]).T
+    known = binary(graph, "train") + (binary(graph, "val") if args.split == "test" else 0)
+    held = binary(graph, args.split).toarray() > 0
+    scores[known.nonzero()] = -np.inf
+    k = args.k
+    ranked = {}
+    for name, mask in (("warm", ~cold), ("cold", cold)):
+        s = np.where(mask[None, :], scores, -np.inf)
+        top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        ranked[name] = np.cumsum(np.take_along_axis(held, top, 1), axis=1)
+    n_w, n_c = (held & ~cold).sum(1), (held & cold).sum(1)
+    rows = np.arange(len(held))
+
+    def recall(m: np.ndarray) -> tuple[float, float]:
+        hw = np.where(m < k, ranked["warm"][rows, np.maximum(k - m - 1, 0)], 0)
+        hc = np.where(m > 0, ranked["cold"][rows, np.maximum(m - 1, 0)], 0)
+        return float((hw[n_w > 0] / n_w[n_w > 0]).mean()), float((hc[n_c > 0] / n_c[n_c > 0]).mean())
+
+    print(f"{args.run} ({args.split}): {(n_c > 0).sum()} of {(n_w + n_c > 0).sum()} boards have a held-out cold save")
+    for j in sorted({3, 5, k}):
+        hits = ranked["cold"][:, min(j, k) - 1]
+        print(f"cold-only Recall@{j}: {(hits[n_c > 0] / n_c[n_c > 0]).mean():.4f}")
+    print("| cold slots | warm | cold | oracle boards: warm / cold |\n|---|---|---|---|")
+    for m in (0, 1, 2, 3, 5, 8, 12):
+        w, c = recall(np.full(len(held), m))
+        ow, oc = recall(np.where(n_c > 0, m, 0))
+        print(f"| {m} | {w:.4f} | {c:.4f} | {ow:.4f} / {oc:.4f} |")
+
+
+def manifest_features(run: Path) -> Path:
+    """The content embeddings ``full`` was trained on (its manifest's features path)."""
+    import json
+
+    return Path(json.loads((run / "full" / "manifest.json").read_text())["features"]["path"])
+
+
+if __name__ == "__main__":
+    main()
