@@ -8,6 +8,7 @@ the child before the clock starts, so pairs/s is the scoring + ranking + metrics
     graphrec synth --pins 100000 --seed 0 D && graphrec build-graph --data D --out G
     .venv/bin/python bench/bench_eval.py G                       # popularity + als, board -> pin
     .venv/bin/python bench/bench_eval.py G --models als --task pin_to_pin --dense-queries 1000
+    .venv/bin/python bench/bench_eval.py G --old-tree ../base --no-dense   # old vs new sparse loop, one run
 
 The dense loop is ~15x slower, so it runs on a seeded sample (``--dense-queries``); the sparse
 loop runs on the same sample (the metrics must be identical: the table says so) and on every
@@ -92,6 +93,12 @@ def main() -> None:
     ap.add_argument("--dense-queries", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-full", action="store_true", help="skip the sparse run on every query")
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense loop (its rows compare to the first run)")
+    ap.add_argument(
+        "--old-tree",
+        type=Path,
+        help="another checkout (e.g. the base commit): its sparse loop runs on the sample too, in the same run",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--path", choices=["dense", "sparse"], help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -100,10 +107,9 @@ def main() -> None:
     if args.child:
         return child(args)
     rows = []
+    load = [os.getloadavg()[0]]
     for model in args.models.split(","):
-        base = [
-            sys.executable,
-            __file__,
+        child_args = [
             str(args.graph),
             "--child",
             "--model",
@@ -113,18 +119,23 @@ def main() -> None:
             "--threads",
             str(args.threads),
         ]
-        runs = [("dense", args.dense_queries), ("sparse", args.dense_queries)]
-        runs += [] if args.no_full else [("sparse", 0)]
+        new = [sys.executable, __file__]
+        old = [sys.executable, str(args.old_tree / "bench" / "bench_eval.py")] if args.old_tree else None
+        runs = [] if args.no_dense else [("dense", new, args.dense_queries)]
+        runs += [("sparse (old)", old, args.dense_queries)] if old else []
+        runs += [("sparse", new, args.dense_queries)]
+        runs += [] if args.no_full else [("sparse", new, 0)]
         docs = []
-        for path, mq in runs:
-            d = measure(base + ["--path", path, "--max-queries", str(mq)])
+        for label, script, mq in runs:
+            path = "dense" if label == "dense" else "sparse"
+            d = measure(script + child_args + ["--path", path, "--max-queries", str(mq)])
             docs.append(d)
             same = "yes" if d["slices"] == docs[0]["slices"] else "no"
-            same = "" if path == "dense" else same if mq == args.dense_queries else "-"
+            same = "" if len(docs) == 1 else same if mq == args.dense_queries else "-"
             rows.append(
                 [
                     model,
-                    path,
+                    label,
                     f"{d['queries']:,}",
                     f"{d['n_pins']:,}",
                     f"{d['seconds']:.1f}",
@@ -136,6 +147,7 @@ def main() -> None:
                 ]
             )
             print(rows[-1], file=sys.stderr, flush=True)
+            load.append(os.getloadavg()[0])
     print(
         markdown_table(
             [
@@ -148,11 +160,12 @@ def main() -> None:
                 "M pairs/CPU-s",
                 "RSS before GB",
                 "peak RSS GB",
-                "= dense metrics",
+                "= first row's metrics",
             ],
             rows,
         )
     )
+    print(f"\nload average (1 min) before / after each row: {' / '.join(f'{v:.1f}' for v in load)}")
 
 
 if __name__ == "__main__":

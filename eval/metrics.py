@@ -78,12 +78,15 @@ def reciprocal_rank(scores: torch.Tensor, relevant: torch.Tensor, excluded: torc
     return torch.where(relevant.any(1), 1.0 / rank, torch.nan)
 
 
-def _count_from(scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _count_from(
+    scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor, needed: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, ``#(scores > best)`` and ``#(scores == best)`` over the whole row.
 
     ``vals`` are the row's top-L scores (descending). When ``best`` is above the L-th score,
     every score ``>= best`` is among them, so the counts come from ``vals``; only the other
-    rows are compared in full.
+    rows are compared in full. Rows outside ``needed`` (bool ``B``, default all) are never
+    compared in full: their counts are whatever ``vals`` gives and must not be used.
     """
     if vals.shape[1] == 0:
         return torch.zeros(len(best), dtype=torch.long), torch.zeros(len(best), dtype=torch.long)
@@ -94,6 +97,8 @@ def _count_from(scores: torch.Tensor, vals: torch.Tensor, best: torch.Tensor) ->
         full = ~(best > vals[:, -1])
     else:  # every score is in vals
         full = torch.zeros_like(best, dtype=torch.bool)
+    if needed is not None:
+        full &= needed
     idx = torch.nonzero(full).squeeze(1)
     if len(idx):
         sub = scores.numpy() if len(idx) == len(best) else scores[idx].numpy()
@@ -149,14 +154,19 @@ def reciprocal_rank_sparse(
     n_q = scores.shape[0]
     rel_scores = scores[rel_rows, rel_cols]
     neg_inf = torch.tensor(-torch.inf, dtype=scores.dtype)
-    best, counts = {}, {}
+    best, has = {}, {}
     for s, mask in (("warm", rel_warm), ("cold", ~rel_warm)):
         best[s] = torch.full((n_q,), -torch.inf, dtype=scores.dtype).scatter_reduce(
             0, rel_rows[mask], rel_scores[mask], reduce="amax", include_self=True
         )
-        counts[s] = _count_from(scores, vals, best[s])
+        has[s] = torch.bincount(rel_rows[mask], minlength=n_q) > 0
     # all = warm + cold: its best is the larger of the two, and so are its counts
     use_warm = best["warm"] >= best["cold"]
+    has_any = has["warm"] | has["cold"]
+    # a row's counts are used only where its slice has a relevant pin (else the result is NaN), or
+    # where the all slice takes them: the full-row passes skip every other row (same numbers)
+    need = {"warm": has["warm"] | (use_warm & has_any), "cold": has["cold"] | (~use_warm & has_any)}
+    counts = {s: _count_from(scores, vals, best[s], need[s]) for s in ("warm", "cold")}
     best["all"] = torch.where(use_warm, best["warm"], best["cold"])
     counts["all"] = tuple(torch.where(use_warm, w, c) for w, c in zip(counts["warm"], counts["cold"]))
     out = {}

@@ -43,10 +43,12 @@ class Recommender(ABC):
 
     def __init__(self) -> None:
         self._cold: torch.Tensor | None = None
+        self._cold_idx: torch.Tensor | None = None
 
     def fit(self, graph: PinBoardGraph) -> Recommender:
         """Fit on the train split of ``graph`` (never val/test saves). Returns self."""
         self._cold = torch.from_numpy(graph.is_cold.copy())
+        self._cold_idx = None
         self._fit(graph)
         return self
 
@@ -68,12 +70,22 @@ class Recommender(ABC):
             raise NotFittedError(f"{self.name}: call fit(graph) before scoring")
         return self._cold
 
+    def _mask_cold_columns(self, scores: torch.Tensor, cold: torch.Tensor) -> None:
+        """``scores[:, cold] = UNSCOREABLE`` in place, through the cold pins' column ids.
+
+        ``index_fill_`` with precomputed ids writes the same values as the boolean column mask
+        at a fraction of its cost (the mask cost as much as the model's matmul, docs/scale.md).
+        """
+        if getattr(self, "_cold_idx", None) is None:
+            self._cold_idx = torch.nonzero(cold).squeeze(1)
+        scores.index_fill_(1, self._cold_idx, UNSCOREABLE)
+
     def score_boards(self, boards: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``len(boards) x n_pins`` float32 scores of every pin for each board (higher = better)."""
         cold = self._check()
         scores = self._board_scores(torch.as_tensor(boards, dtype=torch.long)).to(torch.float32)
         if not self.can_score_cold:
-            scores[:, cold] = UNSCOREABLE
+            self._mask_cold_columns(scores, cold)
         return scores
 
     def score_pins(self, pins: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -83,7 +95,7 @@ class Recommender(ABC):
         scores = self._pin_scores(pins).to(torch.float32)
         if not self.can_score_cold:
             scores[cold[pins]] = 0.0  # no vector for a cold query: every pin ties
-            scores[:, cold] = UNSCOREABLE
+            self._mask_cold_columns(scores, cold)
         return scores
 
     def recommend(
