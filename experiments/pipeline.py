@@ -25,7 +25,7 @@ from graphrec.hybrid.config import ABLATIONS as FULL_ABLATIONS
 from graphrec.model_table import BUILT
 from graphrec.sage.config import SageConfig
 from graphrec.tracking import Tracker
-from graphrec.utils.config import to_dict
+from graphrec.utils.config import ConfigError, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +354,9 @@ def run_pipeline(
     if cfg.data.source == "dir":
         path = data_dir or cfg.data.path
         if path is None:
-            raise ValueError("data.source is 'dir' but no dataset directory was given (--data or data.path)")
+            raise ConfigError(
+                "data.path: data.source is 'dir' but no dataset directory was given (--data or data.path)"
+            )
         data = Path(path)
     else:
         data = out / "data"
@@ -398,8 +400,8 @@ def check_ab_arms(cfg: RunConfig, stages: list[Stage]) -> None:
     for arm in ("control", "treatment"):
         name = getattr(cfg.eval.ab, arm)
         if name != "auto" and name not in available:
-            raise ValueError(
-                f"eval.ab.{arm} is {name!r}, which this config does not build; "
+            raise ConfigError(
+                f"eval.ab.{arm}: {name!r} is not built by this config; "
                 f"available: {', '.join(sorted(available))} (enable its ablation or pick another)"
             )
 

@@ -91,3 +91,14 @@ def test_synth_takes_config_and_set_and_a_bad_value_is_one_line(tmp_path: Path) 
     bad = CliRunner().invoke(app, ["synth", str(tmp_path / "e"), "--set", "image_size=4"])
     assert bad.exit_code != 0 and "data.synth.image_size: must be >= 8" in bad.output
     assert not (tmp_path / "e").exists()
+
+
+def test_run_config_problems_found_by_the_pipeline_are_config_errors(tmp_path: Path) -> None:
+    from experiments.config import load_run_config
+    from experiments.pipeline import build_stages, check_ab_arms, run_pipeline
+
+    cfg = load_run_config(None, ["eval.ab.treatment=sage_raw", "ablations.sage_raw=false"])
+    with pytest.raises(ConfigError, match=r"^eval.ab.treatment: 'sage_raw' is not built"):
+        check_ab_arms(cfg, build_stages(cfg))
+    with pytest.raises(ConfigError, match=r"^data.path: "):
+        run_pipeline(load_run_config(None, ["data.source=dir"]), tmp_path / "run", track=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import app, handle_errors
+from graphrec.cli import app, handle_errors, renamed
 from graphrec.cli.run import data_overrides
 
 
@@ -24,13 +24,18 @@ def sweep_cmd(
     set_: list[str] = typer.Option([], "--set", help="Override a key in every trial (before the grid values)."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Use the embedded synthetic catalogue."),
     data: Path = typer.Option(None, "--data", help="A dataset directory following the contract."),
-    model: str = typer.Option("full", "--model", help="Model whose Recall@20 the sweep table reports."),
+    name: str | None = typer.Option(
+        None, "--name", help="Evaluation model name whose Recall@20 the sweep table reports (default full)."
+    ),
+    model: str | None = typer.Option(None, "--model", hidden=True, help="Deprecated name of --name."),
     force: bool = typer.Option(False, "--force", help="Redo every stage of every trial (reuse nothing)."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
 ) -> None:
     """Run a grid of pipeline runs, one nested MLflow run per trial; identical stages are shared."""
     from experiments.sweep import SWEEP_MD, run_sweep
 
+    # --model names a model directory elsewhere; here it was an evaluation name, like embed-graph --name
+    model = renamed(name or (None if model else "full"), model, "--name", "--model")
     res = run_sweep(
         config,
         grid,

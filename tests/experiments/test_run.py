@@ -259,7 +259,7 @@ def test_ab_arm_the_config_does_not_build_fails_before_any_work(tmp_path: Path) 
         "eval.ab.control=clip_no_neighbors",
     )
     assert res.returncode != 0
-    assert "eval.ab.control is 'clip_no_neighbors'" in res.stderr
+    assert "error: eval.ab.control: 'clip_no_neighbors' is not built" in res.stderr
     assert not (tmp_path / "o").exists()
 
 

@@ -135,6 +135,16 @@ def test_add_pins_takes_run_and_still_accepts_the_deprecated_model(tmp_path: Pat
     assert res.exit_code == 1 and "missing option --run" in res.stderr
 
 
+def test_sweep_names_its_reported_model_with_name_and_keeps_model_as_an_alias(tmp_path: Path) -> None:
+    import graphrec.cli.sweep  # noqa: F401  (registers sweep)
+
+    text = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"}).output
+    assert "--name" in text and "--model" not in text  # --model means a model directory elsewhere
+    res = runner.invoke(app, ["sweep", "--out", str(tmp_path / "s"), "--name", "full", "--model", "full"])
+    assert res.exit_code == 1 and "--model is deprecated, use --name" in res.stderr and "not both" in res.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_pretrained_text_model_loads_without_a_progress_bar() -> None:
     """transformers draws a 'Loading weights' bar per model load unless huggingface_hub's switch is set."""
     code = (
