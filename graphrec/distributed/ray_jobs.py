@@ -193,7 +193,9 @@ def candidates_on_ray(
         raise ShardFailedError(
             f"{out}: all {count} parts written but not merged; run `graphrec candidates-merge {out}`"
         )
-    first = merged[0]
+    # the shard that merged names the job's status; a shard reused from an earlier run may finish
+    # after that merge and report "complete", in either order (the flaky status of the rerun test)
+    first = next((r for r in merged if r.status == "merged"), merged[0])
     return JobResult(
         first.out,
         first.status,
