@@ -51,13 +51,14 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def renamed(value: Any, old_value: Any, name: str, old: str) -> Any:
+def renamed(value: Any, old_value: Any, name: str, old: str, what: str = "") -> Any:
     """The value of option ``name``, or of its deprecated spelling ``old`` (with a warning).
 
     The CLI's one naming scheme (README, "CLI conventions"): ``--emb`` is an embedding
     directory (content or graph embeddings), ``--model`` a model directory, ``--run`` the output
     directory of ``graphrec run``, ``--data`` a dataset directory. Old spellings stay for one
-    release as hidden options. ``name`` is required when neither was given.
+    release as hidden options. ``name`` is required when neither was given (``what``: a hint
+    appended to that error).
     """
     if old_value not in (None, [], ()):
         typer.echo(f"warning: {old} is deprecated, use {name} (same meaning)", err=True)
@@ -65,7 +66,7 @@ def renamed(value: Any, old_value: Any, name: str, old: str) -> Any:
             raise ValueError(f"give {name} or its deprecated spelling {old}, not both")
         return old_value
     if value is None:
-        raise ValueError(f"missing option {name}")
+        raise ValueError(f"missing option {name}{' ' + what if what else ''}")
     return value
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graphrec.cli import app, handle_errors
+from graphrec.cli import app, handle_errors, renamed
 
 
 @app.command("add-pins")
@@ -33,11 +33,8 @@ def add_pins_cmd(
     """Embed new pins (PinCLIP content + SAGE inductively), insert them into the index, list their candidates."""
     from graphrec.addpins import add_pins
 
-    if model is not None:  # --run is what recommend, serve and view call a run directory
-        typer.echo("warning: --model is deprecated, use --run (same meaning)", err=True)
-    model = run or model
-    if model is None:
-        raise ValueError("missing option --run RUN_DIR (the output directory of `graphrec run`)")
+    # --run is what recommend, serve and view call a run directory
+    model = renamed(run, model, "--run", "--model", "RUN_DIR (the output directory of `graphrec run`)")
 
     m = add_pins(model, pins, saves, out=out, k=k, n_boards=boards, save_index=not dry_run, overwrite=force)
     typer.echo(

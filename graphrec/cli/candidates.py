@@ -65,13 +65,13 @@ def candidates_cmd(
     """Build a faiss index over pin embeddings and write top-k candidates for every pin and board."""
     from graphrec.candidates.config import CandidatesConfig, parse_shard
     from graphrec.distributed.ray_jobs import options_from_cli
-    from graphrec.utils.config import load_config
+    from graphrec.utils.config import flag_overrides, load_config
 
     ray_opts = options_from_cli(ray, ray_address, ray_shards)
     if ray_opts is not None and shard is not None:
         raise ValueError("--ray runs every shard itself; drop --shard (use --ray-shards N)")
     shard_ = parse_shard(shard)
-    overrides = list(set_) + ([f"k={k}"] if k is not None else []) + ([f"index.kind={index.value}"] if index else [])
+    overrides = [*set_, *flag_overrides(k=k, index__kind=index.value if index else None)]
     cfg = load_config(CandidatesConfig, config, overrides)
     from graphrec.candidates.job import log_result, run_candidates  # imports faiss: after the cheap checks
     from graphrec.tracking import open_run

@@ -35,7 +35,7 @@ def sweep_cmd(
     from experiments.sweep import SWEEP_MD, run_sweep
 
     # --model names a model directory elsewhere; here it was an evaluation name, like embed-graph --name
-    model = renamed(name or (None if model else "full"), model, "--name", "--model")
+    model = renamed(name, model, "--name", "--model") if name or model else "full"
     res = run_sweep(
         config,
         grid,
