@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -28,8 +29,12 @@ def train_pinclip_cmd(
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
+    nproc: int = typer.Option(
+        0, "--nproc", help="Data-parallel (DDP) processes to launch; sets train.nproc (0 = the config's, default 1)."
+    ),
 ) -> None:
-    """Train the multimodal pin encoder (image-text contrastive + neighbour alignment)."""
+    """Train the multimodal pin encoder (image-text contrastive + neighbour alignment; on N processes:
+    --nproc N or torchrun)."""
     from graphrec.distributed.device import resolve_device
 
     resolve_device(device, "train-pinclip")
@@ -38,9 +43,13 @@ def train_pinclip_cmd(
     from graphrec.tracking import open_run
     from graphrec.utils.config import to_dict
 
-    cfg = stage_config(config, set_, clip_path=clip_path, seed=seed)
-    with open_run("train-pinclip", params=to_dict(cfg), enabled=not no_mlflow) as tracker:
+    extra = [f"train.nproc={nproc}"] if nproc else []
+    cfg = stage_config(config, [*set_, *extra], clip_path=clip_path, seed=seed)
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 alone tracks and prints
+    with open_run("train-pinclip", params=to_dict(cfg), enabled=main_rank and not no_mlflow) as tracker:
         manifest = train_pinclip_dir(load_graph(graph), cfg, out, resume=resume, overwrite=force, tracker=tracker)
+    if not main_rank:
+        return
     final = manifest["final_losses"]
     typer.echo(
         f"trained PinCLIP for {manifest['steps']} steps on {manifest['train_pins']:,} warm pins; final loss "

@@ -199,6 +199,8 @@ class TrainConfig:
     checkpoint_every: steps between checkpoints (for --resume).
     log_every: steps between logged losses.
     embed_batch_size: pins per forward pass when embedding.
+    nproc: data-parallel training processes (docs/scale.md): ``batch_size`` stays the global
+        batch of a step, each rank encodes ``1/nproc`` of it and the in-batch objectives see all of it.
     """
 
     steps: int = 300
@@ -210,12 +212,18 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 20
     embed_batch_size: int = 512
+    nproc: int = field(default=1, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
-        check_min("pinclip.train", self, 1, "checkpoint_every", "log_every", "embed_batch_size")
+        check_min("pinclip.train", self, 1, "checkpoint_every", "log_every", "embed_batch_size", "nproc")
         check_min("pinclip.train", self, 2, "batch_size")  # in-batch negatives
         check_min("pinclip.train", self, 0, "steps", "weight_decay", "warmup_steps", "grad_clip")  # steps 0: untrained
         check_positive("pinclip.train", self, "lr")
+        check(
+            self.batch_size >= self.nproc,
+            "pinclip.train.batch_size",
+            f"the global batch of {self.batch_size} cannot be split over nproc={self.nproc} ranks",
+        )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from graph_build.graph import PinBoardGraph
+from graphrec.distributed.ddp import SINGLE, World
 from graphrec.pinclip.config import PinClipConfig
+from graphrec.pinclip.ddp_step import average_gradients, encode, seed_step
 from graphrec.pinclip.features import MetadataVocab
 from graphrec.pinclip.losses import info_nce, masked_info_nce
 from graphrec.pinclip.model import PinClip, build_model
@@ -66,13 +68,18 @@ def step_losses(
     rng: np.random.Generator,
     cfg: PinClipConfig,
     board_inputs=None,
+    world: World = SINGLE,
 ) -> dict[str, torch.Tensor]:
-    """One batch: anchors, their co-board positives, and every enabled objective."""
+    """One batch: anchors, their co-board positives, and every enabled objective.
+
+    Under N ranks (``world``) every rank draws the same global batch from ``rng``, encodes its
+    shard and gathers the rest (:mod:`graphrec.pinclip.ddp_step`): the terms are the global ones.
+    """
     B = min(cfg.train.batch_size, len(sampler.anchors))
     anchors = rng.choice(sampler.anchors, size=B, replace=False)
     pos, via_board = sampler.positives(anchors, rng)
     idx = np.concatenate([anchors, pos])
-    out = model(table.batch(idx), train=True)
+    out = encode(model, table, idx, world)
     u = _first_occurrences(idx)  # each distinct pin once for the per-pin objectives
     w, terms = cfg.loss, {}
     if w.image_text > 0:
@@ -89,21 +96,20 @@ def step_losses(
         exclude = sampler.co_board(anchors, pos)
         terms["neighbor"] = info_nce(out.fused[:B], out.fused[B:], model.scale("neighbor"), exclude)
     if w.pin_board > 0 and board_inputs is not None:
-        t = _pin_board_loss(model, out.fused[:B], anchors, via_board, sampler, board_inputs)
+        t = _pin_board_loss(model, out.fused[:B], anchors, via_board, sampler, board_inputs, world)
         if t is not None:
             terms["pin_board"] = t
     return terms
 
 
-def _pin_board_loss(model, fused_anchor, anchors, boards, sampler, board_inputs):
+def _pin_board_loss(model, fused_anchor, anchors, boards, sampler, board_inputs, world=SINGLE):
     """Anchor pin vs the title of the train board it was reached through (titled boards only)."""
     titled = board_inputs["titled"][boards]
     if titled.sum() < 2:
         return None
     keep = np.flatnonzero(titled)
     b = boards[keep]
-    inp = board_inputs["table"].batch(b)
-    text = model(inp, train=True).text
+    text = encode(model, board_inputs["table"], b, world).text
     on_board = torch.from_numpy((sampler.pin_board[anchors[keep]][:, b]).toarray() > 0)
     return info_nce(fused_anchor[torch.from_numpy(keep)], text, model.scale("pin_board"), on_board)
 
@@ -141,6 +147,7 @@ def train_pinclip(
     identity: dict[str, Any] | None = None,
     tracker: Tracker = NULL,
     text_features: str | Path | None = None,
+    world: World = SINGLE,
 ) -> TrainedPinClip:
     """Train on ``graph``'s warm pins and train saves.
 
@@ -154,6 +161,9 @@ def train_pinclip(
         tracker: where the per-step losses go (``train/loss`` ...).
         text_features: an ``embed-text`` directory of this graph whose frozen backbone features
             are reused (a frozen text backbone; otherwise they are computed here).
+        world: this rank (data-parallel, docs/scale.md): ``train.batch_size`` is the global
+            batch, each rank encodes 1/N of it, gradients are averaged; rank 0 alone writes
+            checkpoints and reports.
     """
     identity = {"config": to_dict(cfg)} if identity is None else identity
     rng = seed_everything(cfg.seed)
@@ -172,6 +182,11 @@ def train_pinclip(
     sampler = CoBoardSampler(graph.csr("train"))
     if len(sampler.anchors) < 2:
         raise ValueError(f"{graph.root}: fewer than two pins with train saves; nothing to train on")
+    if min(cfg.train.batch_size, len(sampler.anchors)) < world.world_size:
+        raise ValueError(
+            f"train-pinclip: a batch of {min(cfg.train.batch_size, len(sampler.anchors))} anchors cannot be split "
+            f"over {world.world_size} ranks (pinclip.train.batch_size is the global batch)"
+        )
     board_inputs = _board_inputs(graph, tokenizer, vocab, cfg, image_size) if cfg.loss.pin_board > 0 else None
     opt = _optimizer(model, cfg)
     start, history = 0, []
@@ -179,15 +194,19 @@ def train_pinclip(
         start, history = int(meta["step"]), list(meta["extra"].get("history", []))
         log.info("resuming from step %d (%s)", start, ckpt_dir)
     model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    tracker = tracker if world.is_main else NULL
     for step in progress(
         range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start, total=cfg.train.steps
     ):
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
-        terms = step_losses(model, table, sampler, rng, cfg, board_inputs)
+        seed_step(cfg.seed, step, world)
+        terms = step_losses(model, table, sampler, rng, cfg, board_inputs, world)
         loss = _weighted(cfg, terms)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(params, world)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         opt.step()
         if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
@@ -201,7 +220,9 @@ def train_pinclip(
                 " ".join(f"{k}={v:.3f}" for k, v in row.items() if k not in ("step", "loss")),
             )
         if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:
-            save_checkpoint(ckpt_dir, step + 1, model, opt, rng, extra={"history": history, "identity": identity})
+            if world.is_main:
+                save_checkpoint(ckpt_dir, step + 1, model, opt, rng, extra={"history": history, "identity": identity})
+            world.barrier()
             if on_checkpoint is not None:
                 on_checkpoint(step + 1)
     model.eval()
