@@ -64,6 +64,16 @@ def test_resume_under_two_ranks_reproduces_the_uninterrupted_run(runs) -> None:
     assert a.read_bytes() == b.read_bytes()
 
 
+@pytest.mark.slow
+def test_same_ranks_and_seed_give_the_same_bytes(runs) -> None:
+    from graphrec.pinclip.api import train_pinclip_dir
+
+    g, root, _, _ = runs
+    train_pinclip_dir(g, tiny_config(**CFG, train__nproc=2), root / "out4" / "m")
+    for f in ("model.safetensors", "config.json"):
+        assert (root / "out2" / "m" / f).read_bytes() == (root / "out4" / "m" / f).read_bytes()
+
+
 def test_bad_nproc_is_a_one_line_config_error() -> None:
     from graphrec.utils.config import ConfigError
 
