@@ -180,33 +180,59 @@ def tie_break_permutation(n_pins: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).permutation(n_pins))
 
 
+CANDIDATE_CAP = 4096
+"""Rows with more pins at or above their K-th score than this are ranked by a full stable sort."""
+
+
+def _inverse(perm: torch.Tensor) -> torch.Tensor:
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(len(perm), dtype=perm.dtype)
+    return inv
+
+
 def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``k`` (values, pin ids) per row with ties broken by ``perm``."""
-    vals, idx = torch.topk(torch.index_select(scores, 1, perm), min(k, scores.shape[1]), dim=1)
-    return vals, perm[idx]
+    """Top-``k`` (values, pin ids) per row: by score, descending (NaN first), equal scores in the
+    order of the seeded ``perm`` (pin ``perm[0]`` wins every tie it is in).
 
-
-def rank_top_fast(
-    scores: torch.Tensor, k: int, perm: torch.Tensor, try_strict: bool = True
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """:func:`rank_top` (the same values and ids), skipping the permutation where it cannot matter.
-
-    A row whose top ``k + 1`` scores are strictly decreasing has one top-``k`` list whatever the
-    column order, so only the other rows (ties in or at the edge of the top-K, NaN) are ranked
-    through ``perm``. Returns ``(values, ids, share of rows that needed perm)``; with
-    ``try_strict=False`` (a model full of ties) every row goes through ``perm`` directly.
+    ``torch.topk`` alone cannot give this order: among equal scores it neither keeps nor picks
+    by column. A row whose top ``k + 1`` scores are strictly decreasing has one top-``k`` list,
+    so its ``topk`` is the answer. For a row with ties, only the pins scoring at least its K-th
+    score can enter; those candidates are sorted by (score, position in ``perm``). Rows holding
+    NaN, fewer than ``k`` finite scores or more than ``CANDIDATE_CAP`` candidates are permuted
+    and stably sorted in full (the definition itself).
     """
     n = scores.shape[1]
     k = min(k, n)
-    if not try_strict or k == 0:
-        return (*rank_top(scores, k, perm), 1.0)
     vals, idx = torch.topk(scores, min(k + 1, n), dim=1)
-    strict = (vals[:, :-1] > vals[:, 1:]).all(1)
+    if k == 0:
+        return vals[:, :0], idx[:, :0]
+    strict = (vals[:, :-1] > vals[:, 1:]).all(1) if vals.shape[1] > k else torch.zeros(len(vals), dtype=torch.bool)
+    kth = vals[:, k - 1]
+    easy = ~strict & torch.isfinite(kth) & ~torch.isnan(vals[:, 0])  # topk puts NaN first
+    hard = ~strict & ~easy
     vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
-    tied = torch.nonzero(~strict).squeeze(1)
-    if len(tied):
-        vals[tied], idx[tied] = rank_top(scores[tied], k, perm)
-    return vals, idx, len(tied) / max(len(scores), 1)
+    if bool(easy.any()):
+        thr = torch.where(easy, kth, torch.tensor(torch.inf, dtype=kth.dtype))
+        mask = scores >= thr[:, None]
+        counts = torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1))  # ~5x torch's bool sum
+        over = easy & (counts > CANDIDATE_CAP)
+        if bool(over.any()):
+            mask[over] = False
+            easy, hard = easy & ~over, hard | over
+        r, c = torch.nonzero(mask, as_tuple=True)
+        v = scores[r, c]
+        order = torch.sort(_inverse(perm)[c], stable=True).indices
+        order = order[torch.sort(v[order], descending=True, stable=True).indices]
+        order = order[torch.sort(r[order], stable=True).indices]
+        rows = torch.nonzero(easy).squeeze(1)
+        starts = torch.cumsum(counts[rows], 0) - counts[rows]
+        sel = order[starts[:, None] + torch.arange(k)]
+        vals[rows], idx[rows] = v[sel], c[sel]
+    rows = torch.nonzero(hard).squeeze(1)
+    if len(rows):
+        hv, pos = torch.sort(torch.index_select(scores[rows], 1, perm), dim=1, descending=True, stable=True)
+        vals[rows], idx[rows] = hv[:, :k], perm[pos[:, :k]]
+    return vals, idx
 
 
 def _rows(m: sp.csr_matrix) -> np.ndarray:
@@ -324,7 +350,6 @@ def score_batches(
         if batches is None
         else range(batches.start * rows, min(len(queries), batches.stop * rows), rows)
     )
-    try_strict = True  # rank without the permutation where no tie can matter (same result)
     for start in progress(starts, desc=f"{model.name} {task.name}", unit="batch"):
         q = queries[start : start + rows]
         relevant, excluded = task.sparse_batch(q)
@@ -332,8 +357,7 @@ def score_batches(
         n_exc = torch.from_numpy(np.diff(excluded.indptr))
         exc_cols = torch.from_numpy(excluded.indices.astype(np.int64))
         scores[torch.from_numpy(_rows(excluded)), exc_cols] = -torch.inf
-        vals, top, tied_share = rank_top_fast(scores, kmax, perm, try_strict)
-        try_strict = tied_share < 0.5
+        vals, top = rank_top(scores, kmax, perm)
         valid = torch.isfinite(vals)
         for k in ks:
             acc.seen[k][top[:, :k][valid[:, :k]]] = True

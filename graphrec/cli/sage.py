@@ -107,17 +107,22 @@ def embed_graph_cmd(
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = torch default)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (auto: CUDA when present)."),
+    ray: bool = typer.Option(False, "--ray", help="Run each layer in shards on a local Ray (every CPU); same bytes."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Run the shards on this Ray cluster (ADDR)."),
+    ray_shards: int = typer.Option(None, "--ray-shards", help="Shards for --ray (default: the cluster's CPUs)."),
 ) -> None:
     """Embed every pin and board (layer by layer; cold pins from content alone)."""
     from graphrec.distributed.device import resolve_device
+    from graphrec.distributed.ray_jobs import options_from_cli
 
     features = renamed(features, features_old, "--emb", "--features")
     resolve_device(device, "embed-graph")
+    ray_opts = options_from_cli(ray, ray_address, ray_shards)
     from graph_build.graph import load_graph
     from graphrec.sage.api import embed_graph_dir
 
     _threads(threads)
-    m = embed_graph_dir(load_graph(graph), features, model, out, name=name, overwrite=force)
+    m = embed_graph_dir(load_graph(graph), features, model, out, name=name, overwrite=force, ray=ray_opts)
     typer.echo(
         f"wrote {m['model_name']} embeddings of {m['n_pins']:,} pins and {m['n_boards']:,} boards to {out} "
         f"({m['timings']})"

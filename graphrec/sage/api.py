@@ -107,10 +107,13 @@ def embed_graph_dir(
     *,
     name: str | None = None,
     overwrite: bool = False,
+    ray: Any = None,
 ) -> dict[str, Any]:
     """Embed every pin and board with a trained model and write an embedding directory.
 
     ``name`` is the evaluation model name (default ``full``, or ``sage_raw`` on raw features).
+    ``ray``: a ``graphrec.distributed.ray_jobs.RayOptions`` to run the layers in Ray shards
+    (the same files; nothing is written when a shard fails).
     """
     from graphrec.embeddings import write_embeddings
     from graphrec.sage.inference import check_features, check_model_graph, embed_graph
@@ -120,7 +123,7 @@ def embed_graph_dir(
     net, cfg, manifest = load_model(model_dir)
     check_model_graph(cfg, manifest, graph)
     feats = check_features(features, graph, int(manifest["in_dim"]), manifest["features"]["model_name"])
-    pin, board, timings = embed_graph(graph, feats.pin, net, cfg)
+    pin, board, timings = embed_graph(graph, feats.pin, net, cfg, ray=ray)
     model_name = name or ("sage_raw" if feats.model_name == "raw" else "full")
     return write_embeddings(
         out,

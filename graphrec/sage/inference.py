@@ -3,8 +3,9 @@
 ``embed_graph`` samples importance neighbourhoods on the whole train graph (one seeded pass,
 all nodes at once), then runs ``SageModel.embed_all``: each layer computes every node's message
 once and every node's new state once (PinSage's MapReduce inference), so shared neighbours are
-never recomputed. Cold pins have no train saves, hence empty neighbourhoods: they are embedded
-inductively from their content alone, by the same network that saw isolated pins in training.
+never recomputed; with ``ray`` the same chunks run as Ray shards (``graphrec.distributed.ray_graph``).
+Cold pins have no train saves, hence empty neighbourhoods: they are embedded inductively from
+their content alone, by the same network that saw isolated pins in training.
 
 ``InductiveEmbedder.embed_new_pins`` embeds pins that are not in the graph at all (for
 ``graphrec add-pins``): their content vectors plus optional saves to existing boards, with the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +35,7 @@ from graphrec.utils.logs import format_metrics, progress
 
 log = logging.getLogger(__name__)
 INFER_STREAM, NEW_PIN_STREAM = 8_888_888, 9_999_999
+CHUNK = 65536  # rows per step of each inference layer
 
 
 def inference_neighborhoods(bip: Bipartite, cfg: SageConfig) -> HeteroNeighborhoods:
@@ -41,7 +44,12 @@ def inference_neighborhoods(bip: Bipartite, cfg: SageConfig) -> HeteroNeighborho
 
 
 def embed_graph(
-    graph: PinBoardGraph, pin_x: np.ndarray, model: SageModel, cfg: SageConfig, chunk: int = 65536
+    graph: PinBoardGraph,
+    pin_x: np.ndarray,
+    model: SageModel,
+    cfg: SageConfig,
+    chunk: int = CHUNK,
+    ray: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Embed every pin and board of ``graph``.
 
@@ -50,7 +58,9 @@ def embed_graph(
         pin_x: ``[n_pins, in_dim]`` content features.
         model: a trained model.
         cfg: its config (sampler settings and seed).
-        chunk: destination rows per step of each layer.
+        chunk: rows per step of each layer (the bytes depend on it).
+        ray: a ``graphrec.distributed.ray_jobs.RayOptions`` to map every layer's chunks in Ray
+            shards (the same bytes); None computes them here.
 
     Returns:
         ``(pin_emb, board_emb, timings)``: L2-normalised float32 arrays and seconds per phase.
@@ -60,7 +70,13 @@ def embed_graph(
     nbrs = inference_neighborhoods(bip, cfg)
     t1 = time.perf_counter()
     x = node_inputs(pin_x, bip, cfg.model.degree_feature)
-    out = model.embed_all(nbrs, x, chunk=chunk, progress=progress, known=known_nodes(bip))
+    if ray is None:
+        out = model.embed_all(nbrs, x, chunk=chunk, progress=progress, known=known_nodes(bip))
+    else:
+        from graphrec.distributed.ray_graph import embed_all_on_ray
+        from graphrec.sage.layerwise import graph_inputs
+
+        out = embed_all_on_ray(model, graph_inputs(model, nbrs, x, known_nodes(bip)), chunk, ray)
     t2 = time.perf_counter()
     timings = {"sample_s": round(t1 - t0, 3), "layers_s": round(t2 - t1, 3)}
     log.info("embedded %d pins and %d boards: %s", graph.n_pins, graph.n_boards, format_metrics(timings))

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from graphrec.sage.adjacency import BOARD, PIN
-from graphrec.sage.blocks import Blocks, pooled_weights
+from graphrec.sage.blocks import Blocks
 from graphrec.sage.config import ModelConfig, SageConfig
 from graphrec.sage.sampler import HeteroNeighborhoods
 
@@ -203,37 +202,19 @@ class SageModel(nn.Module):
         """Layer-by-layer inference over the whole graph (PinSage's MapReduce scheme).
 
         Each layer computes every node's message once, then every node's new state from its
-        neighbours' messages, so no shared neighbour is ever recomputed.
+        neighbours' messages, so no shared neighbour is ever recomputed
+        (:mod:`graphrec.sage.layerwise`, whose Ray form gives the same bytes).
 
         Args:
             nbrs: neighbourhoods of every node (rows = global ids).
             x: input features of every pin and board.
-            chunk: destination rows processed at once (bounds memory).
+            chunk: rows processed at once (bounds memory; the bytes depend on it).
             progress: optional wrapper for the per-layer loop (e.g. graphrec.utils.logs.progress).
             known: per type, which nodes may use their ID vector (warm nodes).
         """
-        x = self.with_ids(x, {t: torch.arange(len(v)) for t, v in x.items()}, known)
-        rel = {
-            k: (
-                torch.from_numpy(np.where(nb.weight > 0, nb.idx, 0)),
-                torch.from_numpy(pooled_weights(nb.weight, self.cfg.pooling)),
-            )
-            for k, nb in nbrs.rel.items()
-        }
-        h = x
-        layers = list(self.convs)
-        for conv in progress(layers, desc="layers") if progress else layers:
-            msg = conv.messages(h)
-            new = {}
-            for d, srcs in conv.relations.items():
-                parts = []
-                for lo in range(0, h[d].shape[0], chunk):
-                    hi = lo + chunk
-                    aggs = [aggregate(msg[s], rel[(d, s)][0][lo:hi], rel[(d, s)][1][lo:hi]) for s in srcs]
-                    parts.append(conv.combine(d, h[d][lo:hi], aggs))
-                new[d] = torch.cat(parts) if parts else h[d].new_zeros((0, self.cfg.hidden_dim))
-            h = new
-        return {t: self.finish(t, h[t], x[t]) for t in NTYPES}
+        from graphrec.sage.layerwise import embed_layerwise, graph_inputs  # it imports this module
+
+        return embed_layerwise(self, graph_inputs(self, nbrs, x, known), chunk, progress=progress)
 
 
 def relations_for(pin_pins: int, pin_boards: int, board_pins: int, board_boards: int) -> dict[str, list[str]]:

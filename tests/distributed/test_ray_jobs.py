@@ -24,6 +24,7 @@ from graphrec.distributed.ray_jobs import (  # noqa: E402
     run_shards,
     shard_batches,
 )
+from graphrec.sage.model import SageModel  # noqa: E402
 from graphrec.utils.io import read_json  # noqa: E402
 from tests.candidates.conftest import planted_vectors  # noqa: E402
 
@@ -166,3 +167,99 @@ def test_cli_evaluate_with_ray_writes_the_same_metrics(synth_graph: Path, tmp_pa
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert read_json(tmp_path / "one" / "metrics.json") == read_json(tmp_path / "ray" / "metrics.json")
     assert ray.is_initialized()  # the module's Ray was reused, not shut down
+
+
+# ---------------------------------------------------------------------------------------------
+# graphrec embed-graph --ray: every layer's chunks in Ray shards, the same bytes.
+
+
+@pytest.fixture(scope="module")
+def sage_dirs(graph: PinBoardGraph, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Raw features and a tiny trained SAGE model of the module's graph."""
+    from graphrec.features.raw import RawFeatureConfig, write_raw_features
+    from graphrec.sage.api import train_sage_dir
+    from tests.sage.helpers import tiny_config
+
+    root = tmp_path_factory.mktemp("sage")
+    write_raw_features(graph, root / "raw", RawFeatureConfig(dim=16, block_dim=16))
+    train_sage_dir(graph, root / "raw", tiny_config("train.epochs=1"), root / "model")
+    return {"raw": root / "raw", "model": root / "model"}
+
+
+class _BrokenSage(SageModel):
+    """A model whose boards' final step fails (on every attempt)."""
+
+    def finish(self, ntype: str, h, x_self):
+        if ntype == "board":
+            raise RuntimeError("board head is broken")
+        return super().finish(ntype, h, x_self)
+
+
+def test_cli_embed_graph_with_ray_writes_the_same_bytes(
+    graph: PinBoardGraph, sage_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    import graphrec.cli.sage  # noqa: F401  (registers the command)
+    from graphrec.cli import app
+
+    base = ["embed-graph", "--graph", str(graph.root), "--emb", str(sage_dirs["raw"]), "--model"]
+    base += [str(sage_dirs["model"])]
+    one = CliRunner().invoke(app, base + ["--out", str(tmp_path / "one")])
+    two = CliRunner().invoke(app, base + ["--out", str(tmp_path / "ray"), "--ray", "--ray-shards", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    for f in ("pin_emb.npy", "board_emb.npy"):
+        assert _sha(tmp_path / "ray" / f) == _sha(tmp_path / "one" / f)
+    a, b = read_json(tmp_path / "one" / "manifest.json"), read_json(tmp_path / "ray" / "manifest.json")
+    assert {k: v for k, v in a.items() if k != "timings"} == {k: v for k, v in b.items() if k != "timings"}
+    assert ray.is_initialized()  # the module's Ray was reused
+
+
+def test_embed_graph_on_ray_many_chunks_per_shard_same_bytes(graph: PinBoardGraph, sage_dirs: dict[str, Path]) -> None:
+    """5-row chunks, many per shard, and 2 driver threads: a product of 5 rows has other bytes on
+    1 thread than on 2, so this fails unless the shards use the driver's thread count (checked)."""
+    import torch
+
+    from graphrec.sage.inference import check_features, embed_graph
+    from graphrec.sage.store import load_model
+
+    net, cfg, _ = load_model(sage_dirs["model"])
+    x = check_features(sage_dirs["raw"], graph).pin
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        want = embed_graph(graph, x, net, cfg, chunk=5)
+        got = embed_graph(graph, x, net, cfg, chunk=5, ray=RayOptions(shards=3))
+    finally:
+        torch.set_num_threads(before)
+    assert want[0].tobytes() == got[0].tobytes() and want[1].tobytes() == got[1].tobytes()
+
+
+def test_embed_graph_shard_failing_twice_names_layer_and_shard_and_writes_nothing(
+    graph: PinBoardGraph, sage_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graphrec.sage.store as store
+    from graphrec.sage.api import embed_graph_dir
+
+    real = store.load_model
+
+    def broken(model_dir):
+        net, cfg, manifest = real(model_dir)
+        net.__class__ = _BrokenSage
+        return net, cfg, manifest
+
+    monkeypatch.setattr(store, "load_model", broken)
+    with pytest.raises(ShardFailedError, match=r"embed-graph layer 2/2: shard 2/2 failed after 1 retry.*board head"):
+        embed_graph_dir(graph, sage_dirs["raw"], sage_dirs["model"], tmp_path / "out", ray=RayOptions(shards=2))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_split_runs_are_contiguous_balanced_and_cover_the_grid() -> None:
+    from graphrec.distributed.ray_graph import split_runs
+    from graphrec.sage.layerwise import chunk_grid
+
+    grid = chunk_grid({"pin": 1000, "board": 250}, 100)
+    runs = split_runs(grid, 3)
+    assert [c for r in runs for c in r] == grid and len(runs) == 3
+    assert [sum(c.hi - c.lo for c in r) for r in runs] == [400, 400, 450]
+    assert len(split_runs(grid[:2], 5)) == 2  # never an empty shard

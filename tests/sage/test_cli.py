@@ -290,3 +290,11 @@ def test_sigkill_of_a_forked_training_then_resume_matches_uninterrupted(
     a, b = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
     assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
     assert not (tmp_path / ".m.checkpoints").exists()
+
+
+def test_embed_graph_ray_options_are_checked_before_any_work(trained: dict[str, Path], tmp_path: Path) -> None:
+    args = ["embed-graph", "--graph", trained["graph"], "--emb", trained["feat"], "--model", trained["model"]]
+    args += ["--out", tmp_path / "e"]
+    assert "--ray-shards needs --ray or --ray-address" in _fails([*args, "--ray-shards", "2"])
+    assert "ray shards must be >= 1" in _fails([*args, "--ray", "--ray-shards", "0"])
+    assert not (tmp_path / "e").exists()
