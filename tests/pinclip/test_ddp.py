@@ -81,3 +81,19 @@ def test_bad_nproc_is_a_one_line_config_error() -> None:
         tiny_config(train__nproc=0)
     with pytest.raises(ConfigError, match="pinclip.train.batch_size"):
         tiny_config(train__batch_size=2, train__nproc=3)
+
+
+def test_nproc_reaches_the_config_from_the_cli_and_the_run_config(tmp_path: Path) -> None:
+    """``--nproc N`` becomes ``train.nproc=N`` (a bad N is the config's one-line error, nothing
+    written); ``graphrec run --set pinclip.train.nproc=N`` sets the same key."""
+    from typer.testing import CliRunner
+
+    import graphrec.cli.pinclip  # noqa: F401  (registers train-pinclip)
+    from experiments.config import load_run_config
+    from graphrec.cli import app
+
+    out = tmp_path / "m"
+    res = CliRunner().invoke(app, ["train-pinclip", "--graph", str(tmp_path), "--out", str(out), "--nproc=-1"])
+    assert res.exit_code != 0 and "pinclip.train.nproc" in res.output and not out.exists()
+    cfg = load_run_config("experiments/configs/default.yaml", ["pinclip.train.nproc=2", "sage.train.nproc=2"])
+    assert cfg.pinclip.train.nproc == 2 and cfg.sage.train.nproc == 2
