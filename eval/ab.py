@@ -38,7 +38,7 @@ import torch
 from eval.config import ABConfig
 from eval.interleave import credit, team_draft
 from eval.ope import ope_compare
-from eval.protocol import Task, batch_rows, rank_top, tie_break_permutation
+from eval.protocol import Task, batch_rows, rank_top, tie_break_permutation, tie_places
 from eval.recommenders.base import Recommender
 from eval.stats import paired_lifts
 from graph_build.graph import PinBoardGraph
@@ -132,6 +132,7 @@ def serve_feeds(
         seed: tie-breaking seed (the protocol's).
     """
     perm = tie_break_permutation(graph.n_pins, seed)
+    place = tie_places(perm)
     rows = batch_rows(batch_size, graph.n_pins)
     out = []
     for start in range(0, len(users), rows):
@@ -139,7 +140,7 @@ def serve_feeds(
         _, excluded = task.batch(q)
         scores = model.score_boards(q)
         scores[excluded] = -torch.inf
-        vals, top = rank_top(scores, depth, perm)
+        vals, top = rank_top(scores, depth, perm, place)
         ids = torch.where(torch.isfinite(vals), top, -1).numpy()
         if ids.shape[1] < depth:
             ids = np.pad(ids, ((0, 0), (0, depth - ids.shape[1])), constant_values=-1)

@@ -184,15 +184,20 @@ CANDIDATE_CAP = 4096
 """Rows with more pins at or above their K-th score than this are ranked by a full stable sort."""
 
 
-def _inverse(perm: torch.Tensor) -> torch.Tensor:
+def tie_places(perm: torch.Tensor) -> torch.Tensor:
+    """Each pin's position in the tie-break permutation ``perm`` (its inverse)."""
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(len(perm), dtype=perm.dtype)
     return inv
 
 
-def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def rank_top(
+    scores: torch.Tensor, k: int, perm: torch.Tensor, place: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` (values, pin ids) per row: by score, descending (NaN first), equal scores in the
-    order of the seeded ``perm`` (pin ``perm[0]`` wins every tie it is in).
+    order of the seeded ``perm`` (pin ``perm[0]`` wins every tie it is in). ``place``: each pin's
+    position in ``perm`` (``tie_places(perm)``), computed here when not given; a loop over
+    batches passes it once.
 
     ``torch.topk`` alone cannot give this order: among equal scores it neither keeps nor picks
     by column. A row whose top ``k + 1`` scores are strictly decreasing has one top-``k`` list,
@@ -221,7 +226,7 @@ def rank_top(scores: torch.Tensor, k: int, perm: torch.Tensor) -> tuple[torch.Te
             easy, hard = easy & ~over, hard | over
         r, c = torch.nonzero(mask, as_tuple=True)
         v = scores[r, c]
-        order = torch.sort(_inverse(perm)[c], stable=True).indices
+        order = torch.sort((tie_places(perm) if place is None else place)[c], stable=True).indices
         order = order[torch.sort(v[order], descending=True, stable=True).indices]
         order = order[torch.sort(r[order], stable=True).indices]
         rows = torch.nonzero(easy).squeeze(1)
@@ -341,6 +346,7 @@ def score_batches(
     in_slice = {"warm": warm, "cold": ~warm, "all": torch.ones_like(warm)}
     pop = torch.from_numpy(train_degree(graph))
     perm = tie_break_permutation(graph.n_pins, seed)
+    place = tie_places(perm)
     kmax = max(ks)
     acc = _Accumulator(ks, graph.n_pins)
     score = model.score_boards if task.query_kind == "board" else model.score_pins
@@ -357,7 +363,7 @@ def score_batches(
         n_exc = torch.from_numpy(np.diff(excluded.indptr))
         exc_cols = torch.from_numpy(excluded.indices.astype(np.int64))
         scores[torch.from_numpy(_rows(excluded)), exc_cols] = -torch.inf
-        vals, top = rank_top(scores, kmax, perm)
+        vals, top = rank_top(scores, kmax, perm, place)
         valid = torch.isfinite(vals)
         for k in ks:
             acc.seen[k][top[:, :k][valid[:, :k]]] = True
