@@ -210,11 +210,21 @@ PINCLIP_NO_NEIGHBORS, RAW_FEATURES, SAGE_RAW = (
 _ROWS = {m.name: m for m in BUILT}
 
 
-def _model_stage(name: str, inputs: tuple[str, ...], make: Callable[[str], Callable[[Context, Path], None]]) -> Stage:
+def _model_stage(
+    name: str, inputs: tuple[str, ...], make: Callable[[str], Callable[[Context, Path], None]], config: Any = None
+) -> Stage:
     """The stage writing model ``name``'s embedding directory: stage name and directory from the
-    model table, ``make(name)`` its run function; the model name is its config."""
+    model table, ``make(name)`` its run function; its config is ``config``, else the model name."""
     row = _ROWS[name]
-    return Stage(row.stage, row.out, inputs, name, make(name))
+    return Stage(row.stage, row.out, inputs, name if config is None else config, make(name))
+
+
+def _minilm_stage_config() -> dict[str, str]:
+    """embed-text's identity: the model and the precision this machine runs MiniLM in (bf16 or
+    fp32 give other vectors, so a run directory moved to another machine re-embeds)."""
+    from graphrec.pinclip.towers import minilm_precision
+
+    return {"model": "content_minilm", "precision": minilm_precision()}
 
 
 def build_stages(cfg: RunConfig) -> list[Stage]:
@@ -224,7 +234,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         s.append(Stage("synth", "data", (), cfg.data.synth, _synth, manifest="dataset.json"))
     s.append(Stage("build-graph", "graph", ("data",), cfg.split, _build_graph))
     # The frozen text features come first: a frozen PinCLIP text backbone reuses them.
-    s.append(_model_stage("content_minilm", ("build-graph",), lambda _: _embed_text))
+    s.append(_model_stage("content_minilm", ("build-graph",), lambda _: _embed_text, _minilm_stage_config()))
     s.append(Stage("train-pinclip", "pinclip", ("build-graph", "embed-text"), cfg.pinclip, _train_pinclip(True)))
     s.append(_model_stage("content", ("build-graph", "embed-text", "train-pinclip"), partial(_embed_pins, "pinclip")))
     if cfg.ablations.clip_no_neighbors or cfg.ablations.sage_ladder:

@@ -49,6 +49,7 @@ def write_minilm_features(
     ``max_length`` defaults to the frozen PinCLIP text tower's, so PinCLIP reuses these features.
     """
     from graphrec.pinclip.text_backbone import ENCODER_NAME, FEATURE_MAX_LENGTH
+    from graphrec.pinclip.towers import minilm_precision
 
     max_length = FEATURE_MAX_LENGTH if max_length is None else max_length
     t0 = time.perf_counter()
@@ -61,5 +62,10 @@ def write_minilm_features(
         model_name=NAME,
         pin=emb,
         overwrite=overwrite,
-        extra={"encoder": ENCODER_NAME, "max_length": max_length, "embed_seconds": round(seconds, 3)},
+        extra={
+            "encoder": ENCODER_NAME,
+            "max_length": max_length,
+            "precision": minilm_precision(),
+            "embed_seconds": round(seconds, 3),
+        },
     )

@@ -163,7 +163,8 @@ def reusable_features(text_dir: str | Path | None, graph) -> np.ndarray | None:
     """The frozen features an ``embed-text`` directory holds for ``graph``, or None.
 
     They are reused only when the directory was made for this graph, by the same encoder, with
-    the same max_length; anything else means the caller computes them itself.
+    the same max_length and precision (a manifest without one is fp32); anything else means the
+    caller computes them itself.
     """
     if text_dir is None or not (Path(text_dir) / "manifest.json").is_file():
         return None
@@ -174,8 +175,11 @@ def reusable_features(text_dir: str | Path | None, graph) -> np.ndarray | None:
     except EmbeddingDirError as e:
         log.info("%s: not reusable (%s); recomputing the frozen text features", text_dir, e)
         return None
+    from graphrec.pinclip.towers import minilm_precision
+
     m = emb.manifest
-    if m.get("encoder") != ENCODER_NAME or m.get("max_length") != FEATURE_MAX_LENGTH:
+    made = (m.get("encoder"), m.get("max_length"), m.get("precision", "fp32"))
+    if made != (ENCODER_NAME, FEATURE_MAX_LENGTH, minilm_precision()):
         log.info("%s: frozen text features made with other settings; recomputing", text_dir)
         return None
     log.info("reusing frozen text features of %d pins from %s", len(emb.pin), text_dir)

@@ -107,14 +107,36 @@ def minilm_path() -> Path:
     return path
 
 
+MINILM_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def minilm_precision(precision: str = "auto") -> str:
+    """The precision the frozen MiniLM runs in: ``auto`` is ``bf16`` on a CPU with native bf16
+    (AVX512-BF16/AMX, per oneDNN), else ``fp32``.
+
+    bf16 autocast keeps the matmuls' inputs in bfloat16 and accumulates in fp32: on this project's
+    2-core AVX512-BF16 machine it encodes ~2x the texts per second of fp32, and the vectors stay
+    within cosine 0.99996 of fp32's (top-10 neighbour overlap 0.994 on 3,000 synthetic pins;
+    docs/scale.md). Without native bf16 it would be emulated and slower, so ``auto`` keeps fp32.
+    """
+    if precision not in MINILM_PRECISIONS:
+        raise ValueError(f"MiniLM precision {precision!r}: expected one of {', '.join(MINILM_PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    native = torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return "bf16" if native else "fp32"
+
+
 @torch.inference_mode()
-def minilm_features(texts: list[str], max_length: int, batch_size: int = 256) -> np.ndarray:
+def minilm_features(texts: list[str], max_length: int, batch_size: int = 64, precision: str = "auto") -> np.ndarray:
     """Frozen, mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (n x 384).
 
     Texts are batched by length (a stable sort by character count) so a batch pads to similar
-    lengths; rows come back in input order.
+    lengths; rows come back in input order. ``precision``: see ``minilm_precision`` (the
+    manifests of the features record the resolved one).
     """
     path = minilm_path()
+    bf16 = minilm_precision(precision) == "bf16"
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
@@ -122,7 +144,9 @@ def minilm_features(texts: list[str], max_length: int, batch_size: int = 256) ->
     for a in progress(range(0, len(texts), batch_size), desc="minilm", unit="batch"):
         rows = order[a : a + batch_size]
         enc = tok([texts[i] for i in rows], max_length=max_length, truncation=True, padding=True, return_tensors="pt")
-        h = model(**enc).last_hidden_state
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            h = model(**enc).last_hidden_state
+        h = h.float()
         m = enc["attention_mask"].unsqueeze(-1).float()
         v = (h * m).sum(1) / m.sum(1).clamp(min=1)
         out[rows] = torch.nn.functional.normalize(v, dim=-1).numpy()

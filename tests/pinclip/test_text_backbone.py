@@ -106,6 +106,56 @@ def test_features_of_another_length_are_not_reused(synth_graph: Path, text_dir: 
     assert reusable_features(tmp_path / "missing", g) is None
 
 
+def test_features_of_another_precision_are_not_reused(synth_graph: Path, text_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from graphrec.pinclip.towers import minilm_precision
+
+    g = load_graph(synth_graph)
+    shutil.copytree(text_dir, tmp_path / "t")
+    path = tmp_path / "t" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["precision"] == minilm_precision() and reusable_features(tmp_path / "t", g) is not None
+    manifest["precision"] = "fp32" if manifest["precision"] == "bf16" else "bf16"
+    path.write_text(json.dumps(manifest))
+    assert reusable_features(tmp_path / "t", g) is None
+
+
+def test_minilm_precision_auto_follows_the_cpu_and_rejects_unknown() -> None:
+    from graphrec.pinclip.towers import minilm_precision
+
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert minilm_precision() == ("bf16" if native else "fp32")
+    assert minilm_precision("fp32") == "fp32" and minilm_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match="fp16"):
+        minilm_precision("fp16")
+
+
+def test_bf16_features_stay_close_to_fp32() -> None:
+    """bf16 autocast (the default on CPUs with native bf16) keeps fp32's geometry: every vector
+    within cosine 0.999 and the same nearest neighbour for clearly separated texts."""
+    from graphrec.pinclip.towers import minilm_features
+
+    texts = [
+        "red floral summer dress",
+        "crimson flowered sundress",
+        "black leather biker jacket",
+        "dark leather motorcycle coat",
+        "white canvas sneakers",
+        "plain white trainers",
+    ]
+    f32 = minilm_features(texts, 32, precision="fp32")
+    b16 = minilm_features(texts, 32, precision="bf16")
+    assert b16.dtype == np.float32 and b16.shape == f32.shape
+    np.testing.assert_allclose(np.linalg.norm(b16, axis=1), 1.0, atol=1e-5)
+    assert np.sum(f32 * b16, axis=1).min() > 0.999
+    for f in (f32, b16):
+        s = f @ f.T
+        np.fill_diagonal(s, -2)
+        assert s.argmax(1).tolist() == [1, 0, 3, 2, 5, 4]
+
+
 def test_finetuned_backbone_trains_its_top_layers(tiny_dataset: Path, tmp_path: Path) -> None:
     from graph_build.build import build_graph
     from graph_build.split import SplitConfig
