@@ -114,6 +114,28 @@ def test_seed_changes_learned_models(
     assert not torch.equal(other.score_boards(np.arange(5)), fitted[name].score_boards(np.arange(5)))
 
 
+def test_lightgcn_propagation_is_pygs_with_its_gradient(graph: PinBoardGraph) -> None:
+    """The symmetric sparse product (forward and backward) equals PyG's LightGCN convolutions."""
+    from torch_geometric.nn import LightGCN
+
+    from eval.recommenders.lightgcn import normalized_adjacency, propagate
+
+    torch.manual_seed(0)
+    model = LightGCN(graph.n_boards + graph.n_pins, 8, 2)
+    for conv in model.convs:
+        conv.normalize = False
+    adj = normalized_adjacency(graph)
+    w = torch.randn(graph.n_boards + graph.n_pins, 8)
+    ours = propagate(model, adj)
+    (ours * w).sum().backward()
+    g_ours, model.embedding.weight.grad = model.embedding.weight.grad.clone(), None
+    pyg = model.get_embedding(adj)
+    (pyg * w).sum().backward()
+    torch.testing.assert_close(ours, pyg, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_ours, model.embedding.weight.grad, rtol=1e-5, atol=1e-6)
+    assert g_ours.abs().sum() > 0
+
+
 def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
     """Hand-derived kernel for a few (board, pin) pairs against the oracle's scores."""
     pins, boards = graph.truth("pin_styles").set_index("pin_idx"), graph.truth("board_styles")
