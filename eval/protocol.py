@@ -40,6 +40,7 @@ from eval.metrics import average, mean_ci95, mean_topk, metric_names, reciprocal
 from eval.recommenders.base import Recommender, train_degree
 from graph_build.graph import PinBoardGraph
 from graphrec.utils.logs import progress
+from graphrec.utils.sparse import csr_lookup, csr_rows
 
 log = logging.getLogger(__name__)
 SLICES = ("warm", "cold", "all")
@@ -240,20 +241,9 @@ def rank_top(
     return vals, idx
 
 
-def _rows(m: sp.csr_matrix) -> np.ndarray:
-    """Row index of every stored entry of a CSR matrix."""
-    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-
-
 def lookup(m: sp.csr_matrix, ids: torch.Tensor) -> torch.Tensor:
     """``B x L`` bool: ``ids[i, j]`` is a stored column of row ``i`` of the binary CSR ``m``."""
-    if m.nnz == 0:
-        return torch.zeros(ids.shape, dtype=torch.bool)
-    n = m.shape[1]
-    keys = _rows(m) * n + m.indices  # sorted: canonical CSR
-    want = np.arange(ids.shape[0], dtype=np.int64)[:, None] * n + ids.numpy()
-    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-    return torch.from_numpy(keys[pos] == want)
+    return torch.from_numpy(csr_lookup(m, ids.numpy()))
 
 
 class _Accumulator:
@@ -362,12 +352,12 @@ def score_batches(
         scores = score(q)
         n_exc = torch.from_numpy(np.diff(excluded.indptr))
         exc_cols = torch.from_numpy(excluded.indices.astype(np.int64))
-        scores[torch.from_numpy(_rows(excluded)), exc_cols] = -torch.inf
+        scores[torch.from_numpy(csr_rows(excluded)), exc_cols] = -torch.inf
         vals, top = rank_top(scores, kmax, perm, place)
         valid = torch.isfinite(vals)
         for k in ks:
             acc.seen[k][top[:, :k][valid[:, :k]]] = True
-        rel_rows = torch.from_numpy(_rows(relevant))
+        rel_rows = torch.from_numpy(csr_rows(relevant))
         rel_cols = torch.from_numpy(relevant.indices.astype(np.int64))
         hits_any = lookup(relevant, top) & valid
         pop_m = mean_topk(pop[top], valid, ks, "popularity")

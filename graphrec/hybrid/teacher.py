@@ -33,6 +33,7 @@ from graphrec.cf.ease import ease_weights, warm_gram
 from graphrec.cf.rp3beta import rp3beta_weights
 from graphrec.hybrid.config import TEACHER_MODELS, TeacherConfig
 from graphrec.utils.logs import progress
+from graphrec.utils.sparse import csr_lookup
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def board_recalls(scores: np.ndarray, known: sp.csr_matrix, held: sp.csr_matrix,
     kn = known[q].tocoo()
     s[torch.from_numpy(kn.row.astype(np.int64)), torch.from_numpy(kn.col.astype(np.int64))] = -torch.inf
     top = torch.topk(s, min(k, s.shape[1]), dim=1).indices.numpy()
-    hits = np.take_along_axis(held[q].toarray() > 0, top, 1).sum(1)
+    hits = csr_lookup(held[q], top).sum(1)  # held is binary (``binary``): a stored entry is a save
     return hits / np.diff(held[q].indptr)
 
 
