@@ -3,7 +3,7 @@
 Every rank draws the same global batch (the run's NumPy generator: seeded by the seed, identical
 on every rank, checkpointed by rank 0) and encodes the disjoint stride ``rank::world_size`` of
 its rows. The in-batch contrastive objectives need every row's embedding, so the shards are
-gathered with the differentiable ``torch.distributed.nn.functional.all_gather`` and every rank
+gathered with a differentiable all-gather (:class:`_AllGatherRows`) and every rank
 computes the whole global objective, masks built on global indices: the N-rank objective is the
 1-rank objective on the same global batch.
 
@@ -41,6 +41,32 @@ def shard(n: int, world: World) -> np.ndarray:
     return np.arange(world.rank, n, world.world_size)
 
 
+class _AllGatherRows(torch.autograd.Function):
+    """Every rank's ``(m, ...)`` tensor concatenated rank-major; the backward sums every rank's
+    gradient of this rank's rows: an all-reduce, then this rank's slice (gloo has no reduce-scatter).
+
+    The same maths as ``torch.distributed.nn.functional.all_gather``, which torch 2.13 deprecates
+    in favour of a private module's collective.
+    """
+
+    @staticmethod
+    def forward(ctx, local: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        import torch.distributed as dist
+
+        ctx.rank, ctx.rows = dist.get_rank(), len(local)
+        parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, local.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        import torch.distributed as dist
+
+        total = grad.contiguous().clone()
+        dist.all_reduce(total)
+        return total[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
 def gather_rows(local: torch.Tensor, n: int, world: World) -> torch.Tensor:
     """The global ``(n, ...)`` tensor whose stride ``r::N`` is rank r's ``local`` (differentiable).
 
@@ -49,12 +75,11 @@ def gather_rows(local: torch.Tensor, n: int, world: World) -> torch.Tensor:
     """
     if not world.distributed:
         return local
-    from torch.distributed.nn.functional import all_gather
-
     m = math.ceil(n / world.world_size)
     pad = local.new_zeros((m - len(local), *local.shape[1:]))
-    parts = all_gather(torch.cat([local, pad]) if len(pad) else local)
-    return torch.stack(parts, dim=1).reshape(m * world.world_size, *local.shape[1:])[:n]
+    ranks = _AllGatherRows.apply(torch.cat([local, pad]) if len(pad) else local)
+    rest = local.shape[1:]
+    return ranks.reshape(world.world_size, m, *rest).transpose(0, 1).reshape(m * world.world_size, *rest)[:n]
 
 
 def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:

@@ -97,3 +97,34 @@ def test_nproc_reaches_the_config_from_the_cli_and_the_run_config(tmp_path: Path
     assert res.exit_code != 0 and "pinclip.train.nproc" in res.output and not out.exists()
     cfg = load_run_config("experiments/configs/default.yaml", ["pinclip.train.nproc=2", "sage.train.nproc=2"])
     assert cfg.pinclip.train.nproc == 2 and cfg.sage.train.nproc == 2
+
+
+def _gather_worker(n: int) -> tuple[list[list[float]], list[list[float]]]:
+    """One rank of the gather test: its stride of a known global tensor, gathered and differentiated."""
+    import torch
+
+    from graphrec.distributed.ddp import process_group
+    from graphrec.pinclip.ddp_step import gather_rows, shard
+
+    with process_group("cpu") as world:
+        full = torch.arange(n * 3, dtype=torch.float64).reshape(n, 3)
+        local = full[torch.from_numpy(shard(n, world))].clone().requires_grad_(True)
+        out = gather_rows(local, n, world)
+        weight = torch.linspace(-1.0, 2.0, n * 3, dtype=torch.float64).reshape(n, 3)
+        (out * weight).sum().backward()
+        return out.detach().tolist(), local.grad.tolist()
+
+
+def test_gather_rows_restores_the_global_batch_and_sums_its_gradient_over_ranks() -> None:
+    import torch
+
+    from graphrec.distributed.ddp import launch
+
+    n = 5  # ranks hold 3 and 2 rows: the padding is exercised
+    full = torch.arange(n * 3, dtype=torch.float64).reshape(n, 3)
+    weight = torch.linspace(-1.0, 2.0, n * 3, dtype=torch.float64).reshape(n, 3)
+    results = launch(_gather_worker, (n,), 2)
+    for rank, (out, grad) in results.items():
+        assert torch.equal(torch.tensor(out, dtype=torch.float64), full)
+        # every rank computes the same global loss, so each row's gradient is summed over 2 ranks
+        assert torch.allclose(torch.tensor(grad, dtype=torch.float64), 2 * weight[rank::2])
