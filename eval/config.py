@@ -94,24 +94,36 @@ class BPRConfig:
 class LightGCNConfig:
     """torch_geometric.nn.LightGCN trained with BPR on the train graph (boards and pins are nodes).
 
+    The number of epochs is chosen on the validation split (early stopping): every
+    ``eval_every`` epochs the model's val Recall@20 (the criterion of every tuned baseline,
+    eval.recommenders.selection) is measured, the best epoch's embeddings are kept, and training
+    stops after ``patience`` measurements without a new best. A fixed 60 epochs left it
+    undertrained on MovieLens-small (val 0.234 at 60 epochs, 0.26 at 120-160).
+
     Args:
         dim: embedding size (64).
         layers: propagation layers (2).
-        epochs: passes over the train saves (60).
+        epochs: most passes over the train saves (200).
         batch_size: saves per BPR step (4096).
         lr: Adam learning rate (0.01).
         lambda_reg: L2 weight of the BPR loss on the batch's layer-0 embeddings (1e-4).
+        eval_every: epochs between two validation measurements (10).
+        patience: measurements without a new best before stopping (3); 0 trains all ``epochs``
+            and never reads the validation split.
     """
 
     dim: int = 64
     layers: int = 2
-    epochs: int = 60
+    epochs: int = 200
     batch_size: int = 4096
     lr: float = 0.01
     lambda_reg: float = 1e-4
+    eval_every: int = 10
+    patience: int = 3
 
     def __post_init__(self) -> None:
-        check_min("eval.lightgcn", self, 1, "dim", "layers", "epochs", "batch_size")
+        check_min("eval.lightgcn", self, 1, "dim", "layers", "epochs", "batch_size", "eval_every")
+        check_min("eval.lightgcn", self, 0, "patience")
         check_positive("eval.lightgcn", self, "lr")
         check_min("eval.lightgcn", self, 0, "lambda_reg")
 

@@ -2,7 +2,8 @@
 
 Boards are nodes ``0..n_boards-1`` and pins ``n_boards..``; the train saves in both directions
 are the propagation graph (a normalised torch sparse adjacency, built once). Each epoch visits
-every train save once as a positive with one uniformly drawn negative pin. The model has an ID
+every train save once as a positive with one uniformly drawn negative pin; the number of epochs
+is chosen on the validation split by early stopping (:class:`EarlyStopping`). The model has an ID
 embedding per node, so a cold pin (isolated in the train graph) has no learned vector:
 ``can_score_cold = False``.
 """
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 
 from eval.config import LightGCNConfig
-from eval.recommenders.base import FactorRecommender, Factors
+from eval.recommenders.base import UNSCOREABLE, FactorRecommender, Factors
+from eval.recommenders.selection import CRITERION, SELECT_SLICE, ValidationSet, best_index, chosen_record, val_recall
 from graph_build.graph import PinBoardGraph
 from graphrec.utils.logs import progress
 from graphrec.utils.seed import torch_generator
@@ -87,6 +89,7 @@ class LightGCNRecommender(FactorRecommender):
         super().__init__()
         self.cfg, self.seed = cfg, seed
         self.losses: list[float] = []
+        self.chosen: dict | None = None  # the epochs chosen on validation (eval/run.py logs it)
 
     def _factors(self, graph: PinBoardGraph) -> Factors:
         from torch_geometric.nn import LightGCN
@@ -101,6 +104,7 @@ class LightGCNRecommender(FactorRecommender):
         pos_board, pos_pin = torch.from_numpy(board), torch.from_numpy(pin + graph.n_boards)
         opt = torch.optim.Adam(model.parameters(), lr=c.lr)
         n_edges = len(pos_board)
+        stop = EarlyStopping(graph, self.seed, c.patience)
         for epoch in progress(range(c.epochs), desc="lightgcn", unit="epoch"):
             order = torch.randperm(n_edges, generator=gen)
             total = 0.0
@@ -119,6 +123,52 @@ class LightGCNRecommender(FactorRecommender):
                 total += float(loss.detach()) * len(sel)
             self.losses.append(total / max(n_edges, 1))
             log.debug("lightgcn epoch %d: loss %.4f", epoch, self.losses[-1])
-        with torch.no_grad():
-            emb = propagate(model, adj).numpy()
+            if stop.active and ((epoch + 1) % c.eval_every == 0 or epoch + 1 == c.epochs):
+                with torch.no_grad():
+                    if stop.measure(epoch + 1, propagate(model, adj).numpy()):
+                        break
+        if stop.active and stop.best is not None:
+            emb = stop.best
+            self.chosen = stop.record()
+            log.info("lightgcn: chose %d epochs on %s", self.chosen["values"]["epochs"], CRITERION)
+        else:
+            with torch.no_grad():
+                emb = propagate(model, adj).numpy()
         return Factors.from_numpy(board=emb[: graph.n_boards], pin=emb[graph.n_boards :])
+
+
+class EarlyStopping:
+    """The epoch count chosen on validation: the best val Recall@20 (``SELECT_SLICE``) so far,
+    its embeddings (boards then pins), and a stop after ``patience`` measurements without a new
+    best. Inactive (never reads val) with ``patience`` 0 or without a val board."""
+
+    def __init__(self, graph: PinBoardGraph, seed: int, patience: int) -> None:
+        self.patience, self.n_boards = patience, graph.n_boards
+        self.val = ValidationSet.from_graph(graph, seed) if patience > 0 else None
+        self.active = self.val is not None and len(self.val.boards) > 0
+        self.cold = torch.nonzero(torch.from_numpy(graph.is_cold.copy())).squeeze(1)
+        self.best: np.ndarray | None = None
+        self.table: list[tuple[dict[str, int], dict[str, float]]] = []
+        self._best_i, self._since = -1, 0
+
+    def measure(self, epoch: int, emb: np.ndarray) -> bool:
+        """Score ``emb`` after ``epoch`` epochs on validation; True when training should stop."""
+        assert self.val is not None
+        board, pin = torch.from_numpy(emb[: self.n_boards]), torch.from_numpy(emb[self.n_boards :])
+
+        def scores(boards: np.ndarray, excluded: torch.Tensor) -> list[tuple[None, torch.Tensor]]:
+            s = board[torch.as_tensor(boards, dtype=torch.long)] @ pin.T
+            return [(None, s.index_fill_(1, self.cold, UNSCOREABLE))]  # cold pins last, as scored
+
+        r = val_recall(self.val, scores)[None]
+        self.table.append(({"epochs": epoch}, r))
+        log.info("lightgcn epoch %d: %s %.4f", epoch, CRITERION, r[SELECT_SLICE])
+        if best_index([t[1][SELECT_SLICE] for t in self.table]) == len(self.table) - 1:
+            self.best, self._best_i, self._since = emb.copy(), len(self.table) - 1, 0
+            return False
+        self._since += 1
+        return self._since >= self.patience
+
+    def record(self) -> dict:
+        """The manifest entry (eval.recommenders.selection.chosen_record)."""
+        return chosen_record(self.table[self._best_i][0], self.table)

@@ -20,7 +20,7 @@ from tests.eval.helpers import fake_minilm
 
 MODELS = list(BASELINES) + ["content", "sage_raw", ORACLE]
 COLD_BLIND = {"popularity", "als", "bpr", "lightgcn", "ease", "rp3beta"}
-TUNED = {"als", "ease", "rp3beta", "blend"}
+TUNED = {"als", "ease", "rp3beta", "blend", "lightgcn"}
 """Models whose hyperparameters are chosen on the val split (fitted on train only)."""
 
 
@@ -134,6 +134,35 @@ def test_lightgcn_propagation_is_pygs_with_its_gradient(graph: PinBoardGraph) ->
     torch.testing.assert_close(ours, pyg, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g_ours, model.embedding.weight.grad, rtol=1e-5, atol=1e-6)
     assert g_ours.abs().sum() > 0
+
+
+def _lightgcn(graph: PinBoardGraph, **kw) -> Recommender:
+    from eval.config import LightGCNConfig
+    from eval.recommenders.lightgcn import LightGCNRecommender
+
+    return LightGCNRecommender(LightGCNConfig(dim=8, batch_size=256, lr=0.05, **kw), seed=0).fit(graph)
+
+
+def test_lightgcn_keeps_the_best_validation_epoch_and_stops_after_patience(graph: PinBoardGraph) -> None:
+    m = _lightgcn(graph, epochs=12, eval_every=1, patience=2)
+    grid = m.chosen["grid"]
+    recalls = [row["val_all_recall@20"] for row in grid]
+    best = int(np.argmax(recalls))  # the first best wins a tie, as np.argmax
+    assert m.chosen["values"] == {"epochs": grid[best]["epochs"]}
+    assert [row["epochs"] for row in grid] == list(range(1, len(grid) + 1))
+    assert len(grid) == 12 or len(grid) == best + 1 + 2  # all epochs, or stopped 2 after the best
+    # the kept vectors are the best epoch's: training exactly that many epochs gives the same bytes
+    again = _lightgcn(graph, epochs=grid[best]["epochs"], patience=0)
+    assert again.chosen is None
+    boards = np.arange(graph.n_boards)
+    torch.testing.assert_close(again.score_boards(boards), m.score_boards(boards), rtol=0, atol=0)
+
+
+def test_lightgcn_without_patience_never_reads_the_validation_saves(graph: PinBoardGraph) -> None:
+    m = _lightgcn(graph, epochs=3, patience=0)
+    blind = _lightgcn(_without_held_out(graph), epochs=3, patience=0)
+    boards = np.arange(graph.n_boards)
+    torch.testing.assert_close(blind.score_boards(boards), m.score_boards(boards), rtol=0, atol=0)
 
 
 def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
