@@ -24,8 +24,9 @@ import numpy as np
 from eval.ab import examination, held_out_relevance, metrics_section, planted_relevance, serve_feeds, simulate_ab
 from eval.config import EvalConfig
 from eval.protocol import board_to_pin_task, tie_break_permutation
-from eval.recommenders import available_models, load_runs
+from eval.recommenders import available_models, build_recommender, load_runs
 from eval.recommenders.oracle import has_truth
+from eval.recommenders.selection import SELECT_K, ValidationSet, best_index, model_variants, val_recall
 from eval.replay import replay_compare, replay_log, replay_ranks
 from eval.run import (
     AB,
@@ -43,6 +44,7 @@ from eval.run import (
     write_report,
 )
 from graph_build.graph import PinBoardGraph, load_graph
+from graphrec.model_table import CONTENT_ONLY
 from graphrec.tracking import NULL, Tracker
 from graphrec.utils.config import to_dict
 from graphrec.utils.io import OutputExistsError, atomic_output_dir, read_json, write_json
@@ -177,11 +179,15 @@ def ab_sim(
     graph = load_graph(graph_dir)
     runs = load_runs([*run_dirs, *cfg.runs], graph)
     control, treatment = resolve_arms(cfg.ab.control, cfg.ab.treatment, available_models(graph, runs))
-    cfg = dataclasses.replace(cfg, ab=dataclasses.replace(cfg.ab, control=control, treatment=treatment))
     existing = _existing(out, graph, force)
     tracker.set_tags({"graphrec.dataset": graph.name})
     with torch_threads(cfg.num_threads):
+        choice = choose_control(graph, cfg, runs, treatment) if cfg.ab.control == "auto" else None
+        control = choice["chosen"] if choice is not None else control
+        cfg = dataclasses.replace(cfg, ab=dataclasses.replace(cfg.ab, control=control, treatment=treatment))
         ab = run_simulation(graph, cfg, runs, control, treatment)
+        if choice is not None:
+            ab["control_choice"] = choice
         _log_ab(tracker, ab)
         section = metrics_section(control, treatment, ab)
         if existing is None:
@@ -211,6 +217,30 @@ def ab_sim(
             _swap_in(out, metrics, manifest, p2p, ab)
         tracker.log_artifacts(out)
     return ab
+
+
+def choose_control(
+    graph: PinBoardGraph, cfg: EvalConfig, runs: dict[str, Any], treatment: str
+) -> dict[str, Any] | None:
+    """The automatic A/B control: of the content-only models given as runs (``CONTENT_ONLY``:
+    ``content``, ``clip_no_neighbors``, the run's precomputed ``content_minilm``), other than the
+    treatment, the one with the best **validation** cold Recall@20 (the first on a tie), i.e. the
+    strongest thing a user would serve fresh pins with instead. None without such a run (the
+    caller keeps the ``CONTROL_ORDER`` preference). Returns ``{"chosen", "criterion",
+    "val_recall@20": {model: {slice: recall}}}``."""
+    names = [m for m in CONTENT_ONLY if m in runs and m != treatment]
+    if not names:
+        return None
+    val = ValidationSet.from_graph(graph, cfg.seed)
+    table = {n: val_recall(val, model_variants(build_recommender(n, cfg, runs).fit(graph)))[None] for n in names}
+    chosen = names[best_index([table[n]["cold"] for n in names])]
+    log.info(
+        "ab-sim: control %s, the content-only model with the best val cold recall@%d (%s)",
+        chosen,
+        SELECT_K,
+        ", ".join(f"{n} {table[n]['cold']:.4f}" for n in names),
+    )
+    return {"chosen": chosen, "criterion": f"val cold recall@{SELECT_K}", f"val_recall@{SELECT_K}": table}
 
 
 def _write_all(root: Path, metrics: dict, manifest: dict, p2p: dict | None, ab: dict) -> None:

@@ -232,8 +232,12 @@ class ABConfig:
     and saved ("repinned") with ``repin_min + (repin_max - repin_min) * r`` given a click.
 
     Args:
-        control: control arm model name (``auto``: the first available of sage_raw,
-            clip_no_neighbors, lightgcn, als, bpr, popularity that is not the treatment).
+        control: control arm model name. ``auto`` (the default): of the content-only models
+            given as runs (content, clip_no_neighbors, the run's content_minilm; not the
+            treatment), the one with the best validation cold Recall@20, the strongest model a
+            user would serve fresh pins with instead (``eval.ab_run.choose_control``, recorded in
+            ab.json ``control_choice``); without one, the first available of sage_raw,
+            clip_no_neighbors, lightgcn, als, bpr, popularity that is not the treatment.
         treatment: treatment arm (``auto``: the first available of full, content,
             clip_no_neighbors, sage_raw).
         feed_size: pins per user feed (top-N of the arm's ranking, train/val saves masked).
@@ -251,7 +255,8 @@ class ABConfig:
         ope_epsilon: the logging policy's uniform-exploration probability per slot (0, 1].
         sessions: independent sessions per user, each showing the same feed (more events, the
             same expected lifts; the bootstrap stays over users, so sessions of one user are
-            not treated as independent users).
+            not treated as independent users). 20 by default: with one session the fresh arm
+            of an 11k-pin catalogue had 2 repins, below ``min_events``.
         replay: also replay the held-out saves in time order (``eval.replay``; needs
             ``saved_at``): is the saved pin in the arm's feed for that board at that time?
     """
@@ -272,7 +277,7 @@ class ABConfig:
     sensitivity: bool = True
     ope: bool = True
     ope_epsilon: float = 0.1
-    sessions: int = 1
+    sessions: int = 20
     replay: bool = True
 
     def __post_init__(self) -> None:

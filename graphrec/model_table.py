@@ -28,6 +28,8 @@ class ModelRun:
             absent (False: ablation-ladder extras, evaluated when present).
         treatment, control: preference rank as the automatic A/B treatment / control arm
             (1 = first choice; None = never chosen automatically).
+        content_only: scores pins from their content alone (no graph, no IDs): the automatic
+            A/B control is the one of these with the best validation cold Recall@20.
         ladder: the model's row label in the ablation ladder (None: not on it).
     """
 
@@ -38,6 +40,7 @@ class ModelRun:
     contract: bool = True
     treatment: int | None = None
     control: int | None = None
+    content_only: bool = False
     ladder: str | None = None
 
 
@@ -49,15 +52,16 @@ MODEL_RUNS: tuple[ModelRun, ...] = (
     ModelRun("lightgcn", "baseline", control=3),
     ModelRun("ease", "baseline"),
     ModelRun("rp3beta", "baseline"),
-    ModelRun("content_minilm", "baseline", stage="embed-text", out="text"),  # vectors precomputed by the run
+    ModelRun("content_minilm", "baseline", stage="embed-text", out="text", content_only=True),  # precomputed by the run
     ModelRun("blend", "baseline"),
-    ModelRun("content", stage="embed-pins", out="content", treatment=2, ladder="content-only"),
+    ModelRun("content", stage="embed-pins", out="content", treatment=2, content_only=True, ladder="content-only"),
     ModelRun(
         "clip_no_neighbors",
         stage="embed-pins-no-neighbors",
         out="ablations/content_no_neighbors",
         treatment=3,
         control=2,
+        content_only=True,
         ladder="CLIP without neighbors",
     ),
     ModelRun(
@@ -125,4 +129,6 @@ ORACLE = next(m.name for m in MODEL_RUNS if m.kind == "oracle")
 PRECOMPUTABLE = tuple(m.name for m in BUILT if m.kind == "baseline")
 TREATMENT_ORDER = _ranked("treatment")
 CONTROL_ORDER = _ranked("control")
+CONTENT_ONLY = tuple(m.name for m in MODEL_RUNS if m.content_only)
+"""The content-only models, in table order (the automatic A/B control's candidates)."""
 LADDER = tuple((m.ladder, m.name) for m in MODEL_RUNS if m.ladder is not None)

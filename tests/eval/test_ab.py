@@ -208,7 +208,7 @@ def test_more_fresh_pins_is_quantity_not_quality() -> None:
 
 
 def test_small_counts_give_insufficient_data_not_a_lift() -> None:
-    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=True, ope=False)
+    cfg = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=True, ope=False, sessions=1)
     users, control, treatment, relevance, is_cold, _ = _planted_setup(40, seed=3)
     wide = lambda x: np.hstack([x, x[:, ::-1]])  # noqa: E731
     res = simulate_ab(users, wide(control), wide(treatment), relevance, is_cold, cfg, seed=0)
@@ -339,7 +339,7 @@ def test_ab_config_orders_min_and_max() -> None:
 
 def test_sessions_add_events_not_lift() -> None:
     users, control, treatment, relevance, is_cold, _ = _planted_setup(500, seed=8)
-    one = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False)
+    one = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False, sessions=1)
     many = ABConfig(feed_size=10, n_bootstrap=200, n_permutations=50, interleaving=False, ope=False, sessions=20)
     a = simulate_ab(users, control, treatment, relevance, is_cold, one, seed=0)["lifts"]["fresh"]["repins"]
     b = simulate_ab(users, control, treatment, relevance, is_cold, many, seed=0)["lifts"]["fresh"]["repins"]

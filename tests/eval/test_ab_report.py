@@ -16,7 +16,7 @@ from tests.eval.test_ab import _planted_setup
 def _ab_json(users: int) -> dict:
     u, control, treatment, relevance, is_cold, _ = _planted_setup(users, seed=0)
     wide = lambda x: np.hstack([x, x[:, ::-1]])  # noqa: E731
-    cfg = ABConfig(feed_size=10, n_bootstrap=100, n_permutations=50)
+    cfg = ABConfig(feed_size=10, n_bootstrap=100, n_permutations=50, sessions=1)
     res = simulate_ab(u, wide(control), wide(treatment), relevance, is_cold, cfg, seed=0)
     return {
         "control": "c",

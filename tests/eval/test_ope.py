@@ -74,7 +74,7 @@ def test_estimates_recover_the_online_truth_of_both_arms() -> None:
     treatment = rng.integers(150, n_pins, size=(users, n))
     relevance = lambda u, items: np.where(items >= 0, rel_of[np.maximum(items, 0)], 0.0)  # noqa: E731
     feeds = {arm: (f, relevance(None, f), is_cold[f]) for arm, f in (("control", control), ("treatment", treatment))}
-    cfg = ABConfig(feed_size=n, n_bootstrap=200, ope_epsilon=0.1)
+    cfg = ABConfig(feed_size=n, n_bootstrap=200, ope_epsilon=0.1, sessions=1)
     out = ope_compare(np.arange(users), feeds, relevance, is_cold, cfg, np.random.default_rng(2))
     for est in ("ips", "snips", "dr"):
         for reward in ("clicks", "repins"):

@@ -239,3 +239,29 @@ def test_models_not_given_are_not_warned_about_but_requested_ones_are(
     with caplog.at_level(logging.INFO, logger="eval.run"):
         evaluate(synth_graph, [runs["content"]], tmp_path / "E2", tiny_config(models=("popularity", "sage_raw")))
     assert "left out (not available): sage_raw" in caplog.text
+
+
+def test_auto_control_is_the_content_only_run_with_the_best_validation_cold_recall(
+    synth_graph: Path, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two content-only runs: planted truth and random vectors, under either name; the control
+    follows the truth (validation cold recall), whatever the names' order in the table."""
+    import numpy as np
+
+    from graphrec.embeddings import l2_normalize, write_embeddings
+    from tests.eval.conftest import truth_content
+
+    g = load_graph(synth_graph)
+    rng = np.random.default_rng(3)
+    good, bad = truth_content(g, 0.15, 0), l2_normalize(rng.normal(size=(g.n_pins, 8)))
+    cfg = tiny_config(ab=ABConfig(treatment="sage_raw", n_bootstrap=100, n_permutations=20, feed_size=10))
+    for truth_name, other in (("content", "clip_no_neighbors"), ("clip_no_neighbors", "content")):
+        d = tmp_path / truth_name
+        write_embeddings(d / "a", g, model_name=truth_name, pin=good)
+        write_embeddings(d / "b", g, model_name=other, pin=bad)
+        ab = ab_sim(synth_graph, [d / "a", d / "b", runs["sage_raw"]], d / "eval", cfg)
+        choice = ab["control_choice"]
+        assert ab["control"] == choice["chosen"] == truth_name
+        val = choice["val_recall@20"]
+        assert set(val) == {"content", "clip_no_neighbors"} and val[truth_name]["cold"] > val[other]["cold"]
+        assert read_json(d / "eval" / "ab.json")["control_choice"] == choice
