@@ -110,6 +110,9 @@ class LightGCNConfig:
         eval_every: epochs between two validation measurements (10).
         patience: measurements without a new best before stopping (3); 0 trains all ``epochs``
             and never reads the validation split.
+        val_boards: most validation boards a measurement scores (20,000, a seeded sample above
+            it, as ``max_queries`` bounds the evaluation; 0 = all): up to ``epochs /
+            eval_every`` measurements stay cheap on a large catalogue.
     """
 
     dim: int = 64
@@ -120,10 +123,11 @@ class LightGCNConfig:
     lambda_reg: float = 1e-4
     eval_every: int = 10
     patience: int = 3
+    val_boards: int = 20_000
 
     def __post_init__(self) -> None:
         check_min("eval.lightgcn", self, 1, "dim", "layers", "epochs", "batch_size", "eval_every")
-        check_min("eval.lightgcn", self, 0, "patience")
+        check_min("eval.lightgcn", self, 0, "patience", "val_boards")
         check_positive("eval.lightgcn", self, "lr")
         check_min("eval.lightgcn", self, 0, "lambda_reg")
 

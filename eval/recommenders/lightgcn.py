@@ -104,7 +104,7 @@ class LightGCNRecommender(FactorRecommender):
         pos_board, pos_pin = torch.from_numpy(board), torch.from_numpy(pin + graph.n_boards)
         opt = torch.optim.Adam(model.parameters(), lr=c.lr)
         n_edges = len(pos_board)
-        stop = EarlyStopping(graph, self.seed, c.patience)
+        stop = EarlyStopping(graph, self.seed, c.patience, c.val_boards)
         for epoch in progress(range(c.epochs), desc="lightgcn", unit="epoch"):
             order = torch.randperm(n_edges, generator=gen)
             total = 0.0
@@ -140,11 +140,12 @@ class LightGCNRecommender(FactorRecommender):
 class EarlyStopping:
     """The epoch count chosen on validation: the best val Recall@20 (``SELECT_SLICE``) so far,
     its embeddings (boards then pins), and a stop after ``patience`` measurements without a new
-    best. Inactive (never reads val) with ``patience`` 0 or without a val board."""
+    best, on at most ``val_boards`` val boards (a seeded sample; 0 = all). Inactive (never reads
+    val) with ``patience`` 0 or without a val board."""
 
-    def __init__(self, graph: PinBoardGraph, seed: int, patience: int) -> None:
+    def __init__(self, graph: PinBoardGraph, seed: int, patience: int, val_boards: int = 0) -> None:
         self.patience, self.n_boards = patience, graph.n_boards
-        self.val = ValidationSet.from_graph(graph, seed) if patience > 0 else None
+        self.val = ValidationSet.from_graph(graph, seed).sample(val_boards) if patience > 0 else None
         self.active = self.val is not None and len(self.val.boards) > 0
         self.cold = torch.nonzero(torch.from_numpy(graph.is_cold.copy())).squeeze(1)
         self.best: np.ndarray | None = None

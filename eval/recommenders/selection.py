@@ -86,6 +86,14 @@ class ValidationSet:
         cold = torch.from_numpy(graph.is_cold.copy())
         return cls(boards, held[boards], train[boards], cold, seed)
 
+    def sample(self, n: int) -> ValidationSet:
+        """At most ``n`` of the boards (a seeded, sorted sample; all of them when ``n`` is 0 or
+        not below their number): bounds the cost of a measurement repeated many times."""
+        if not n or len(self.boards) <= n:
+            return self
+        rows = np.sort(np.random.default_rng([self.seed, n]).choice(len(self.boards), size=n, replace=False))
+        return ValidationSet(self.boards[rows], self.relevant[rows], self.excluded[rows], self.cold, self.seed)
+
 
 def val_recall(val: ValidationSet, variants: ScoreVariants, batch_size: int = 512) -> dict[Hashable, dict[str, float]]:
     """Recall@``SELECT_K`` per slice of every score variant: ``{label: {slice: recall}}``.

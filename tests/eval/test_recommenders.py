@@ -165,6 +165,22 @@ def test_lightgcn_without_patience_never_reads_the_validation_saves(graph: PinBo
     torch.testing.assert_close(blind.score_boards(boards), m.score_boards(boards), rtol=0, atol=0)
 
 
+def test_validation_sample_is_a_seeded_sorted_subset_and_bounds_the_early_stopping(graph: PinBoardGraph) -> None:
+    from eval.recommenders.selection import ValidationSet
+
+    val = ValidationSet.from_graph(graph, seed=0)
+    part = val.sample(7)
+    assert len(part.boards) == 7 and np.all(np.diff(part.boards) > 0) and set(part.boards) <= set(val.boards)
+    rows = np.searchsorted(val.boards, part.boards)
+    assert (part.relevant != val.relevant[rows]).nnz == 0 and (part.excluded != val.excluded[rows]).nnz == 0
+    assert np.array_equal(val.sample(7).boards, part.boards) and val.sample(0) is val
+    assert val.sample(len(val.boards)) is val
+    from eval.recommenders.lightgcn import EarlyStopping
+
+    assert np.array_equal(EarlyStopping(graph, 0, patience=2, val_boards=7).val.boards, part.boards)
+    assert EarlyStopping(graph, 0, patience=0, val_boards=7).val is None
+
+
 def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
     """Hand-derived kernel for a few (board, pin) pairs against the oracle's scores."""
     pins, boards = graph.truth("pin_styles").set_index("pin_idx"), graph.truth("board_styles")
