@@ -231,7 +231,7 @@ def choose_control(
     names = [m for m in CONTENT_ONLY if m in runs and m != treatment]
     if not names:
         return None
-    val = ValidationSet.from_graph(graph, cfg.seed)
+    val = ValidationSet.from_graph(graph, cfg.seed).sample(cfg.max_queries)
     table = {n: val_recall(val, model_variants(build_recommender(n, cfg, runs).fit(graph)))[None] for n in names}
     chosen = names[best_index([table[n]["cold"] for n in names])]
     log.info(

@@ -324,6 +324,8 @@ class EvalConfig:
         batch_size: queries scored per batched matrix product.
         max_queries: evaluate at most this many queries per task (20,000): above it a seeded
             sample is scored and metrics.json gets ``ci95`` (the sample's 95 % CIs); 0 = all.
+            The validation choices (grids, blend, the A/B control) score at most this many
+            val boards, in the same way.
             20,000 queries x 100k pins scores in well under a minute per model and task.
         num_threads: torch threads while fitting/scoring (1: on a shared 2-core machine more
             threads made sparse products 10x slower; restored afterwards).

@@ -102,14 +102,14 @@ def build_recommender(
         from eval.recommenders.selection import SelectedOnValidation, grid
 
         als = [(p, lambda p=p: ALSRecommender(replace(cfg.als, **p), cfg.seed)) for p in grid(**cfg.als.grid())]
-        return SelectedOnValidation("als", als, False, cfg.seed)
+        return SelectedOnValidation("als", als, False, cfg.seed, max_boards=cfg.max_queries)
     if name == "ease":
         from eval.recommenders.ease import EASERecommender
         from eval.recommenders.selection import SelectedOnValidation
 
         shared: dict = {}  # one Gram matrix for the whole grid
         ease = [({"lambda": v}, lambda v=v: EASERecommender(v, cfg.ease, shared)) for v in cfg.ease.lambdas]
-        return SelectedOnValidation("ease", ease, False, cfg.seed, shared.clear)
+        return SelectedOnValidation("ease", ease, False, cfg.seed, shared.clear, cfg.max_queries)
     if name == "rp3beta":
         from eval.recommenders.rp3beta import RP3betaRecommender
         from eval.recommenders.selection import SelectedOnValidation, grid
@@ -119,7 +119,7 @@ def build_recommender(
             (p, lambda p=p: RP3betaRecommender(p["alpha"], p["beta"], c.top_k))
             for p in grid(alpha=c.alphas, beta=c.betas)
         ]
-        return SelectedOnValidation("rp3beta", rp3, False, cfg.seed)
+        return SelectedOnValidation("rp3beta", rp3, False, cfg.seed, max_boards=cfg.max_queries)
     if name == "content_minilm":
         from eval.recommenders.content_minilm import ContentMiniLMRecommender
 
@@ -127,7 +127,7 @@ def build_recommender(
     if name == "blend":
         from eval.recommenders.blend import BlendRecommender
 
-        return BlendRecommender(cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs))
+        return BlendRecommender(cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs), cfg.max_queries)
     if name == "bpr":
         from eval.recommenders.implicit_models import BPRRecommender
 

@@ -64,6 +64,7 @@ class BlendRecommender(Recommender):
         seed: tie-breaking permutation seed of the selection.
         fitted: models already fitted in this run (reused, never refitted).
         build: makes an unfitted model by name, for the ones ``fitted`` does not hold.
+        max_boards: val boards the choice is scored on (a seeded sample above it; 0 = all).
     """
 
     name = "blend"
@@ -75,9 +76,10 @@ class BlendRecommender(Recommender):
         seed: int,
         fitted: Mapping[str, Recommender] | None = None,
         build: Callable[[str], Recommender] | None = None,
+        max_boards: int = 0,
     ) -> None:
         super().__init__()
-        self.cfg, self.seed = cfg, seed
+        self.cfg, self.seed, self.max_boards = cfg, seed, max_boards
         self._fitted, self._build = dict(fitted or {}), build
         self.cf: Recommender | None = None
         self.content: Recommender | None = None
@@ -123,7 +125,7 @@ class BlendRecommender(Recommender):
                     shifted = Ranked(rc.vals + off, rc.ids)
                     yield (n, off), merge_ranked(rw, shifted, SELECT_K, position)
 
-        table = val_recall(ValidationSet.from_graph(graph, self.seed), variants)
+        table = val_recall(ValidationSet.from_graph(graph, self.seed).sample(self.max_boards), variants)
         labels = [(n, off) for n in cands for off in offsets]
         crit = {lab: self._criterion(table[lab]) for lab in labels}
         n, off = labels[best_index([crit[lab] for lab in labels])]

@@ -3,7 +3,8 @@
 Criterion (every tuned baseline): board -> pin Recall@20 on the ``all`` slice of the val
 split, with the board's train saves removed from the ranking and ties broken by the protocol's
 seeded permutation (``eval.protocol``), i.e. exactly what ``graphrec evaluate --set split=val``
-reports as ``all recall@20``. The first grid point wins a tie. Models are always fitted on the
+reports as ``all recall@20``, on at most ``max_queries`` val boards (a seeded sample above it,
+as the evaluation samples its queries). The first grid point wins a tie. Models are always fitted on the
 train saves only; val saves are used to compare fitted candidates, test saves never.
 
 When the evaluation itself scores ``split=val``, the tuned models' val numbers are in-sample
@@ -175,6 +176,8 @@ class SelectedOnValidation(Recommender):
         can_score_cold: the candidates' contract flag.
         seed: tie-breaking permutation seed of the selection.
         after_fit: called once the grid is fitted (e.g. to free a matrix the candidates shared).
+        max_boards: score at most this many val boards per grid point (a seeded sample,
+            :meth:`ValidationSet.sample`; 0 = all): the evaluation's ``max_queries``.
     """
 
     def __init__(
@@ -184,6 +187,7 @@ class SelectedOnValidation(Recommender):
         can_score_cold: bool,
         seed: int,
         after_fit: Callable[[], None] | None = None,
+        max_boards: int = 0,
     ) -> None:
         super().__init__()
         if not candidates:
@@ -191,6 +195,7 @@ class SelectedOnValidation(Recommender):
         self.name, self.can_score_cold, self.seed = name, can_score_cold, seed
         self.candidates = list(candidates)
         self.after_fit = after_fit
+        self.max_boards = max_boards
         self.best: Recommender | None = None
         self.chosen: dict[str, Any] | None = None
 
@@ -207,7 +212,7 @@ class SelectedOnValidation(Recommender):
             self.best = make().fit(graph)
             self.chosen = {"values": dict(params), "criterion": "fixed (one-point grid)", "grid": []}
             return
-        val = ValidationSet.from_graph(graph, self.seed)
+        val = ValidationSet.from_graph(graph, self.seed).sample(self.max_boards)
         table: list[tuple[dict[str, Any], dict[str, float]]] = []
         for params, make in self.candidates:
             model = make().fit(graph)

@@ -181,6 +181,20 @@ def test_validation_sample_is_a_seeded_sorted_subset_and_bounds_the_early_stoppi
     assert EarlyStopping(graph, 0, patience=0, val_boards=7).val is None
 
 
+def test_grid_selection_scores_the_seeded_sample_of_val_boards(graph: PinBoardGraph, runs: dict[str, Path]) -> None:
+    from eval.recommenders.selection import ValidationSet, model_variants, val_recall
+
+    cfg = tiny_config(max_queries=6)
+    m = build_recommender("als", cfg, load_runs(list(runs.values()), graph)).fit(graph)
+    assert len(m.candidates) > 1
+    first = m.candidates[0][1]().fit(graph)
+    sample = ValidationSet.from_graph(graph, 0).sample(6)
+    expected = val_recall(sample, model_variants(first))[None]["all"]
+    assert m.chosen["grid"][0]["val_all_recall@20"] == pytest.approx(expected)
+    full = val_recall(ValidationSet.from_graph(graph, 0), model_variants(first))[None]["all"]
+    assert expected != pytest.approx(full)  # the sample, not every val board
+
+
 def test_oracle_is_the_planted_affinity(fitted: dict[str, Recommender], graph: PinBoardGraph) -> None:
     """Hand-derived kernel for a few (board, pin) pairs against the oracle's scores."""
     pins, boards = graph.truth("pin_styles").set_index("pin_idx"), graph.truth("board_styles")
