@@ -110,9 +110,6 @@ class LightGCNConfig:
         eval_every: epochs between two validation measurements (10).
         patience: measurements without a new best before stopping (3); 0 trains all ``epochs``
             and never reads the validation split.
-        val_boards: most validation boards a measurement scores (20,000, a seeded sample above
-            it, as ``max_queries`` bounds the evaluation; 0 = all): up to ``epochs /
-            eval_every`` measurements stay cheap on a large catalogue.
     """
 
     dim: int = 64
@@ -123,11 +120,10 @@ class LightGCNConfig:
     lambda_reg: float = 1e-4
     eval_every: int = 10
     patience: int = 3
-    val_boards: int = 20_000
 
     def __post_init__(self) -> None:
         check_min("eval.lightgcn", self, 1, "dim", "layers", "epochs", "batch_size", "eval_every")
-        check_min("eval.lightgcn", self, 0, "patience", "val_boards")
+        check_min("eval.lightgcn", self, 0, "patience")
         check_positive("eval.lightgcn", self, "lr")
         check_min("eval.lightgcn", self, 0, "lambda_reg")
 
@@ -324,8 +320,8 @@ class EvalConfig:
         batch_size: queries scored per batched matrix product.
         max_queries: evaluate at most this many queries per task (20,000): above it a seeded
             sample is scored and metrics.json gets ``ci95`` (the sample's 95 % CIs); 0 = all.
-            The validation choices (grids, blend, the A/B control) score at most this many
-            val boards, in the same way.
+            The validation choices (grids, blend, LightGCN's epochs, the A/B control) score at
+            most this many val boards, in the same way.
             20,000 queries x 100k pins scores in well under a minute per model and task.
         num_threads: torch threads while fitting/scoring (1: on a shared 2-core machine more
             threads made sparse products 10x slower; restored afterwards).

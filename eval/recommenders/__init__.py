@@ -135,7 +135,7 @@ def build_recommender(
     if name == "lightgcn":
         from eval.recommenders.lightgcn import LightGCNRecommender
 
-        return LightGCNRecommender(cfg.lightgcn, cfg.seed)
+        return LightGCNRecommender(cfg.lightgcn, cfg.seed, cfg.max_queries)
     if name == ORACLE:
         from eval.recommenders.oracle import OracleRecommender
 

@@ -78,16 +78,18 @@ class LightGCNRecommender(FactorRecommender):
     """LightGCN (He et al. 2020) via PyG, BPR loss, Adam.
 
     Args:
-        cfg: dim, layers, epochs, batch_size, lr, lambda_reg.
+        cfg: dim, layers, epochs, batch_size, lr, lambda_reg, and the early stopping's settings.
         seed: initialisation, shuffling and negative sampling.
+        max_boards: val boards the early stopping scores (a seeded sample above it; 0 = all):
+            the evaluation's ``max_queries``, as for every choice made on validation.
     """
 
     name = "lightgcn"
     can_score_cold = False
 
-    def __init__(self, cfg: LightGCNConfig, seed: int) -> None:
+    def __init__(self, cfg: LightGCNConfig, seed: int, max_boards: int = 0) -> None:
         super().__init__()
-        self.cfg, self.seed = cfg, seed
+        self.cfg, self.seed, self.max_boards = cfg, seed, max_boards
         self.losses: list[float] = []
         self.chosen: dict | None = None  # the epochs chosen on validation (eval/run.py logs it)
 
@@ -104,7 +106,7 @@ class LightGCNRecommender(FactorRecommender):
         pos_board, pos_pin = torch.from_numpy(board), torch.from_numpy(pin + graph.n_boards)
         opt = torch.optim.Adam(model.parameters(), lr=c.lr)
         n_edges = len(pos_board)
-        stop = EarlyStopping(graph, self.seed, c.patience, c.val_boards)
+        stop = EarlyStopping(graph, self.seed, c.patience, self.max_boards)
         for epoch in progress(range(c.epochs), desc="lightgcn", unit="epoch"):
             order = torch.randperm(n_edges, generator=gen)
             total = 0.0
@@ -140,12 +142,12 @@ class LightGCNRecommender(FactorRecommender):
 class EarlyStopping:
     """The epoch count chosen on validation: the best val Recall@20 (``SELECT_SLICE``) so far,
     its embeddings (boards then pins), and a stop after ``patience`` measurements without a new
-    best, on at most ``val_boards`` val boards (a seeded sample; 0 = all). Inactive (never reads
+    best, on at most ``max_boards`` val boards (a seeded sample; 0 = all). Inactive (never reads
     val) with ``patience`` 0 or without a val board."""
 
-    def __init__(self, graph: PinBoardGraph, seed: int, patience: int, val_boards: int = 0) -> None:
+    def __init__(self, graph: PinBoardGraph, seed: int, patience: int, max_boards: int = 0) -> None:
         self.patience, self.n_boards = patience, graph.n_boards
-        self.val = ValidationSet.from_graph(graph, seed).sample(val_boards) if patience > 0 else None
+        self.val = ValidationSet.from_graph(graph, seed).sample(max_boards) if patience > 0 else None
         self.active = self.val is not None and len(self.val.boards) > 0
         self.cold = torch.nonzero(torch.from_numpy(graph.is_cold.copy())).squeeze(1)
         self.best: np.ndarray | None = None

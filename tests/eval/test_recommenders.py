@@ -177,8 +177,8 @@ def test_validation_sample_is_a_seeded_sorted_subset_and_bounds_the_early_stoppi
     assert val.sample(len(val.boards)) is val
     from eval.recommenders.lightgcn import EarlyStopping
 
-    assert np.array_equal(EarlyStopping(graph, 0, patience=2, val_boards=7).val.boards, part.boards)
-    assert EarlyStopping(graph, 0, patience=0, val_boards=7).val is None
+    assert np.array_equal(EarlyStopping(graph, 0, patience=2, max_boards=7).val.boards, part.boards)
+    assert EarlyStopping(graph, 0, patience=0, max_boards=7).val is None
 
 
 def test_grid_selection_scores_the_seeded_sample_of_val_boards(graph: PinBoardGraph, runs: dict[str, Path]) -> None:
