@@ -100,17 +100,22 @@ def _log_model_metrics(tracker: Tracker, name: str, doc_by_task: Mapping[str, Ma
 
 
 def fit_models(
-    graph: PinBoardGraph, names: Sequence[str], cfg: EvalConfig, runs: Mapping[str, Any]
+    graph: PinBoardGraph,
+    names: Sequence[str],
+    cfg: EvalConfig,
+    runs: Mapping[str, Any],
+    prefit: Mapping[str, Path] | None = None,
 ) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """Build and fit each model on the train graph; yield ``(name, model, info)``.
 
     A model that cannot run here (``ModelSkipped``) yields ``(name, None, {"skipped": reason})``.
     Fitted models are kept for ``blend``, which reuses them instead of refitting. Values chosen
-    on the validation split are in ``info["chosen"]``.
+    on the validation split are in ``info["chosen"]``. A model loaded from ``prefit`` (see
+    ``build_recommender``) reports the loaded fit's seconds and its directory as ``source``.
     """
     fitted: dict[str, Any] = {}
     for name in progress(list(names), desc="models", unit="model"):
-        model = build_recommender(name, cfg, runs, fitted)
+        model = build_recommender(name, cfg, runs, fitted, prefit)
         t0 = time.perf_counter()
         try:
             model.fit(graph)
@@ -124,6 +129,9 @@ def fit_models(
             info["chosen"] = model.chosen
         if name in runs:
             info["source"] = f"{runs[name].root.resolve()} (boards: {model.board_source})"
+        if getattr(model, "prefit_seconds", None) is not None:
+            info["fit_seconds"] = model.prefit_seconds
+            info["source"] = f"{Path(model.prefit).resolve()} (fitted once, shared with the full teacher search)"
         log.info("fitted %s in %.2fs", name, info["fit_seconds"])
         yield name, model, info
 
@@ -136,6 +144,7 @@ def evaluate(
     force: bool = False,
     ray: Any = None,
     tracker: Tracker = NULL,
+    prefit: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every selected model on the declared protocol and write EVAL_DIR. Returns metrics.json.
 
@@ -147,6 +156,8 @@ def evaluate(
         force: replace an existing EVAL_DIR.
         ray: ``graphrec.distributed.ray_jobs.RayOptions``: score in Ray shards (same numbers).
         tracker: the caller's run: a child run per model (``evaluate.<model>``), the artifacts.
+        prefit: factor directories of this evaluation's own fits by model name (``lightgcn``),
+            loaded instead of trained (``build_recommender``).
     """
     check_output_free(out, overwrite=force)
     graph = load_graph(graph_dir)
@@ -172,7 +183,8 @@ def evaluate(
     skipped: dict[str, str] = {}
     tracker.set_tags({"graphrec.dataset": graph.name})
     with torch_threads(cfg.num_threads):
-        for name, model, minfo in fit_models(graph, selected, cfg, runs):
+        prefit_dirs = {n: Path(p) for n, p in (prefit or {}).items()}
+        for name, model, minfo in fit_models(graph, selected, cfg, runs, prefit_dirs):
             if model is None:
                 skipped[name] = minfo["skipped"]
                 continue
@@ -200,6 +212,7 @@ def evaluate(
             "graph": _graph_info(graph),
             "config": to_dict(cfg),
             "runs": {n: str(e.root.resolve()) for n, e in runs.items()},
+            "prefit": {n: str(p.resolve()) for n, p in prefit_dirs.items()},
             "models": info,
             "missing_models": missing + unused,
             "skipped_models": skipped,

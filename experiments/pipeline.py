@@ -134,11 +134,41 @@ def _embed_graph(features: str, model: str, name: str):
     return run
 
 
+LIGHTGCN_FIT = "lightgcn"  # fit-lightgcn's directory: the lightgcn baseline's vectors (graphrec/cf/factors.py)
+
+
+def _fit_lightgcn(ctx: Context, out: Path) -> None:
+    from eval.recommenders.lightgcn import write_lightgcn_dir
+
+    write_lightgcn_dir(_graph(ctx), ctx.cfg.eval, out, overwrite=True)
+
+
+def lightgcn_fit_identity(cfg: RunConfig) -> dict[str, Any]:
+    """What fit-lightgcn's vectors depend on (its stage config): evaluate's LightGCN settings."""
+    e = cfg.eval
+    return {"lightgcn": e.lightgcn, "seed": e.seed, "max_queries": e.max_queries, "num_threads": e.num_threads}
+
+
+def teacher_uses_lightgcn(cfg: RunConfig) -> bool:
+    return "lightgcn" in cfg.full.teacher.models
+
+
+def evaluates_lightgcn(cfg: RunConfig) -> bool:
+    return not cfg.eval.models or "lightgcn" in cfg.eval.models
+
+
 def _train_full(ctx: Context, out: Path) -> None:
     from graphrec.hybrid.api import train_full_dir
 
+    factors = {"lightgcn": ctx.out / LIGHTGCN_FIT} if teacher_uses_lightgcn(ctx.cfg) else {}
     train_full_dir(
-        _graph(ctx), ctx.out / RUNS["embed-pins"], ctx.cfg.full, out, text=ctx.out / RUNS["embed-text"], overwrite=True
+        _graph(ctx),
+        ctx.out / RUNS["embed-pins"],
+        ctx.cfg.full,
+        out,
+        text=ctx.out / RUNS["embed-text"],
+        factors=factors,
+        overwrite=True,
     )
 
 
@@ -187,7 +217,9 @@ def _eval_runs(ctx: Context) -> list[Path]:
 def _evaluate(ctx: Context, out: Path) -> None:
     from eval.run import evaluate
 
-    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker)
+    fit = ctx.out / LIGHTGCN_FIT
+    prefit = {"lightgcn": fit} if evaluates_lightgcn(ctx.cfg) and (fit / "manifest.json").is_file() else {}
+    evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker, prefit=prefit)
 
 
 def _ab_sim(ctx: Context, out: Path) -> None:
@@ -258,7 +290,17 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     s.append(
         _model_stage("sage", ("build-graph", "embed-pins", "train-sage"), partial(_embed_graph, "content", "sage"))
     )
-    s.append(Stage("train-full", "full", ("build-graph", "embed-pins", "embed-text"), cfg.full, _train_full))
+    # One LightGCN fit for the full teacher search and for evaluate's lightgcn row.
+    lightgcn = teacher_uses_lightgcn(cfg) or evaluates_lightgcn(cfg)
+    if lightgcn:
+        s.append(Stage("fit-lightgcn", LIGHTGCN_FIT, ("build-graph",), lightgcn_fit_identity(cfg), _fit_lightgcn))
+    full_inputs = (
+        "build-graph",
+        "embed-pins",
+        "embed-text",
+        *(("fit-lightgcn",) if teacher_uses_lightgcn(cfg) else ()),
+    )
+    s.append(Stage("train-full", "full", full_inputs, cfg.full, _train_full))
     s.append(_model_stage("full", ("build-graph", "embed-pins", "embed-text", "train-full"), lambda _: _embed_full))
     if cfg.ablations.full_ladder:
         for variant in FULL_ABLATIONS:
@@ -284,7 +326,8 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     if cfg.ablations.sage_ladder:
         s += _ladder_stages(cfg)
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
-    s.append(Stage("evaluate", "eval", ("build-graph", *model_stages), cfg.eval, _evaluate))
+    fits = ("fit-lightgcn",) if lightgcn and evaluates_lightgcn(cfg) else ()
+    s.append(Stage("evaluate", "eval", ("build-graph", *model_stages, *fits), cfg.eval, _evaluate))
     s.append(Stage("ab-sim", "eval", ("evaluate",), cfg.eval.ab, _ab_sim, manifest="ab.json"))
     s.append(Stage("candidates", "candidates", ("build-graph", "embed-full"), cfg.candidates, _candidates))
     return s

@@ -81,12 +81,19 @@ def select_models(requested: Sequence[str], available: Sequence[str]) -> tuple[l
 
 
 def build_recommender(
-    name: str, cfg: EvalConfig, runs: Mapping[str, Embeddings], fitted: Mapping[str, Recommender] | None = None
+    name: str,
+    cfg: EvalConfig,
+    runs: Mapping[str, Embeddings],
+    fitted: Mapping[str, Recommender] | None = None,
+    prefit: Mapping[str, Path] | None = None,
 ) -> Recommender:
     """An unfitted recommender by evaluation name (imports heavy libraries lazily).
 
     ``fitted``: models already fitted in this run, which ``blend`` reuses instead of refitting.
+    ``prefit``: factor directories (graphrec/cf/factors.py) of this evaluation's own fits, by
+    model name (``lightgcn``: ``graphrec run``'s fit-lightgcn stage), loaded instead of trained.
     """
+    prefit = prefit or {}
     if name in runs:
         from eval.recommenders.embedding import EmbeddingRecommender
 
@@ -127,7 +134,9 @@ def build_recommender(
     if name == "blend":
         from eval.recommenders.blend import BlendRecommender
 
-        return BlendRecommender(cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs), cfg.max_queries)
+        return BlendRecommender(
+            cfg.blend, cfg.seed, fitted, lambda n: build_recommender(n, cfg, runs, prefit=prefit), cfg.max_queries
+        )
     if name == "bpr":
         from eval.recommenders.implicit_models import BPRRecommender
 
@@ -135,7 +144,7 @@ def build_recommender(
     if name == "lightgcn":
         from eval.recommenders.lightgcn import LightGCNRecommender
 
-        return LightGCNRecommender(cfg.lightgcn, cfg.seed, cfg.max_queries)
+        return LightGCNRecommender(cfg.lightgcn, cfg.seed, cfg.max_queries, prefit.get("lightgcn"))
     if name == ORACLE:
         from eval.recommenders.oracle import OracleRecommender
 

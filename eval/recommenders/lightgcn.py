@@ -6,20 +6,29 @@ every train save once as a positive with one uniformly drawn negative pin; the n
 is chosen on the validation split by early stopping (:class:`EarlyStopping`). The model has an ID
 embedding per node, so a cold pin (isolated in the train graph) has no learned vector:
 ``can_score_cold = False``.
+
+``graphrec run`` fits it once, in its own stage (:func:`write_lightgcn_dir`, a
+graphrec/cf/factors.py directory), for the ``full`` teacher search and for ``evaluate``, which
+then loads the vectors (``prefit``) instead of training the same model again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from eval.config import LightGCNConfig
+from eval.config import EvalConfig, LightGCNConfig
 from eval.recommenders.base import UNSCOREABLE, FactorRecommender, Factors
 from eval.recommenders.selection import CRITERION, SELECT_SLICE, ValidationSet, best_index, chosen_record, val_recall
 from graph_build.graph import PinBoardGraph
+from graphrec.cf.factors import load_factors, save_factors
+from graphrec.utils.config import to_dict
 from graphrec.utils.logs import progress
 from graphrec.utils.seed import torch_generator
 
@@ -82,18 +91,33 @@ class LightGCNRecommender(FactorRecommender):
         seed: initialisation, shuffling and negative sampling.
         max_boards: val boards the early stopping scores (a seeded sample above it; 0 = all):
             the evaluation's ``max_queries``, as for every choice made on validation.
+        prefit: a factor directory of this very fit (same ``identity``): its vectors are loaded
+            instead of training (an error names the directory when the identity differs).
     """
 
     name = "lightgcn"
     can_score_cold = False
 
-    def __init__(self, cfg: LightGCNConfig, seed: int, max_boards: int = 0) -> None:
+    def __init__(self, cfg: LightGCNConfig, seed: int, max_boards: int = 0, prefit: Path | None = None) -> None:
         super().__init__()
-        self.cfg, self.seed, self.max_boards = cfg, seed, max_boards
+        self.cfg, self.seed, self.max_boards, self.prefit = cfg, seed, max_boards, prefit
         self.losses: list[float] = []
         self.chosen: dict | None = None  # the epochs chosen on validation (eval/run.py logs it)
+        self.prefit_seconds: float | None = None  # the loaded fit's training time
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the fitted vectors (with the graph): a prefit directory must match it."""
+        return {"model": self.name, "config": to_dict(self.cfg), "seed": self.seed, "max_boards": self.max_boards}
 
     def _factors(self, graph: PinBoardGraph) -> Factors:
+        if self.prefit is not None:
+            f = load_factors(self.prefit, graph, self.identity())
+            self.chosen, self.prefit_seconds = f.chosen, f.fit_seconds
+            log.info("lightgcn: loaded the fit of %s (trained in %.1fs)", f.root, f.fit_seconds)
+            return Factors.from_numpy(board=f.board, pin=f.pin)
+        return self._train(graph)
+
+    def _train(self, graph: PinBoardGraph) -> Factors:
         from torch_geometric.nn import LightGCN
 
         c = self.cfg
@@ -137,6 +161,30 @@ class LightGCNRecommender(FactorRecommender):
             with torch.no_grad():
                 emb = propagate(model, adj).numpy()
         return Factors.from_numpy(board=emb[: graph.n_boards], pin=emb[graph.n_boards :])
+
+
+def write_lightgcn_dir(graph: PinBoardGraph, cfg: EvalConfig, out: str | Path, overwrite: bool = False) -> dict:
+    """Fit the ``lightgcn`` baseline as ``evaluate`` would (``cfg.lightgcn``, ``cfg.seed``, at most
+    ``cfg.max_queries`` val boards, ``cfg.num_threads`` torch threads) and write its factor
+    directory ``out``; return the manifest."""
+    from eval.run import torch_threads  # the evaluation's thread setting: the same vectors
+
+    model = LightGCNRecommender(cfg.lightgcn, cfg.seed, cfg.max_queries)
+    t0 = time.perf_counter()
+    with torch_threads(cfg.num_threads):
+        model.fit(graph)
+    assert model.factors is not None
+    return save_factors(
+        out,
+        model=model.name,
+        board=model.factors.board.numpy(),
+        pin=model.factors.pin.numpy(),
+        graph=graph,
+        identity=model.identity(),
+        chosen=model.chosen,
+        fit_seconds=time.perf_counter() - t0,
+        overwrite=overwrite,
+    )
 
 
 class EarlyStopping:

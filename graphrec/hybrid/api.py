@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,16 @@ def train_full_dir(
     out: str | Path,
     *,
     text: str | Path | None = None,
+    factors: Mapping[str, str | Path] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fit ``full`` on ``graph`` with the content embedding directory ``features`` (and the MiniLM
-    text embedding directory ``text`` when ``cfg.text_features``); write ``out``."""
+    text embedding directory ``text`` when ``cfg.text_features``); write ``out``.
+
+    ``factors``: fitted factor directories (graphrec/cf/factors.py) of teacher families by name
+    (``lightgcn``: ``graphrec run``'s fit-lightgcn stage), searched with the teacher's own fits.
+    """
+    from graphrec.cf.factors import load_factors
     from graphrec.hybrid.store import save_full
     from graphrec.hybrid.train import fit_full
     from graphrec.utils.seed import seed_everything
@@ -44,8 +51,13 @@ def train_full_dir(
     if cfg.text_features and text is None:
         raise ValueError("full.text_features is on but no text embedding directory was given")
     feats, x = _inputs(graph, features, text if cfg.text_features else None)
+    given = {}
+    for name, root in (factors or {}).items():
+        f = load_factors(root, graph)
+        given[name] = (f.board, f.pin, dict((f.chosen or {}).get("values", {})))
     seed_everything(cfg.seed)
-    model = fit_full(graph, x, cfg)
+    model = fit_full(graph, x, cfg, given)
+    model.info["factors"] = {n: str(Path(r).resolve()) for n, r in (factors or {}).items()}
     return save_full(out, model, cfg, graph, feats, overwrite=overwrite)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from graphrec.utils.config import check, check_choices, check_each, check_min, check_positive, check_range
 
-TEACHER_MODELS = ("als", "ease", "rp3beta")
+TEACHER_MODELS = ("als", "ease", "rp3beta", "lightgcn")
 CRITERIA = ("guarded", "macro", "all")
 STUDENT_KINDS = ("auto", "mlp", "neighbours", "mix")
 ABLATIONS = ("teacher_only", "mlp_no_recency", "no_recency")
@@ -21,7 +21,9 @@ class TeacherConfig:
     """The warm (collaborative) part, chosen on validation (graphrec/hybrid/teacher.py).
 
     Every ALS of the ``factors x regularization`` grid, EASE over ``ease_lambdas`` and RP3beta
-    over ``rp3_alphas x rp3_betas`` are fitted on the train saves; the best of each family and
+    over ``rp3_alphas x rp3_betas`` are fitted on the train saves, LightGCN is the ``lightgcn``
+    baseline's fit (``eval.lightgcn``, epochs chosen on validation; ``graphrec run`` trains it
+    once, in its fit-lightgcn stage, for this search and for ``evaluate``); the best of each family and
     their per-board z-scored blends (weights on a simplex of ``blend_step``) are scored by
     validation Recall@20 on warm pins, and the best becomes the teacher (a blend through its
     rank-``rank`` SVD). No single model is best everywhere (ALS on the synthetic catalogue, an
@@ -37,7 +39,7 @@ class TeacherConfig:
         ease_lambdas: EASE L2 weights (the ``ease`` baseline's grid).
         ease_max_pins: no EASE above this many warm pins (a dense warm x warm inverse).
         rp3_alphas, rp3_betas: RP3beta exponents and popularity penalties.
-        blend_step: grid step of the blend weights (0.25: 15 blends of three families).
+        blend_step: grid step of the blend weights (0.25: 35 blends of four families).
         rank: dimension of a blend's truncated SVD (128).
         dense_max: largest boards x warm pins score matrix held in memory (EASE, RP3beta and
             blends need it; above it ALS alone is the teacher).

@@ -5,6 +5,8 @@ the warm pins, ranking the warm catalogue):
 
 * ALS over the ``factors x regularization`` grid (implicit);
 * EASE (Steck 2019) over its ``lambda`` grid, and RP3beta over its ``alpha x beta`` grid;
+* given factor models (``given``): LightGCN, the ``lightgcn`` baseline's own fit, which
+  ``graphrec run`` trains once for this search and for ``evaluate`` (graphrec/cf/factors.py);
 * blends ``sum_m w_m z_m`` of the best fit of each family, ``z_m`` its scores z-scored per board
   over the warm pins, ``w`` on a simplex grid (pure families included).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +39,8 @@ from graphrec.utils.logs import progress
 from graphrec.utils.sparse import csr_lookup
 
 log = logging.getLogger(__name__)
+
+GIVEN = ("lightgcn",)  # families fitted outside the search (``given``), not by it
 
 
 @dataclass
@@ -61,7 +66,7 @@ class Teacher:
 
     @property
     def best_single(self) -> float:
-        """The best validation warm recall of one model alone (ALS, EASE or RP3beta, no blend)."""
+        """The best validation warm recall of one model alone (ALS, EASE, RP3beta or LightGCN, no blend)."""
         return max(r["val_warm_recall"] for r in self.rows if r["model"] in TEACHER_MODELS)
 
     def guard_floor(self, tolerance: float) -> float:
@@ -123,8 +128,19 @@ def simplex(n: int, step: float) -> list[tuple[float, ...]]:
     return [tuple(c / m for c in w) for w in itertools.product(range(m + 1), repeat=n) if sum(w) == m]
 
 
-def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> Teacher:
-    """Fit every candidate on the train saves and keep the best on validation (see module doc)."""
+GivenFactors = tuple[np.ndarray, np.ndarray, dict[str, Any]]
+"""A family fitted elsewhere: board vectors, pin vectors (every pin), the values it was fitted with."""
+
+
+def fit_teacher(
+    graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int, given: Mapping[str, GivenFactors] | None = None
+) -> Teacher:
+    """Fit every candidate on the train saves and keep the best on validation (see module doc).
+
+    ``given``: families of ``cfg.models`` fitted elsewhere on the same train saves (``lightgcn``);
+    a family listed in ``cfg.models`` but not given is left out with a log line.
+    """
+    given = given or {}
     warm = np.flatnonzero(~graph.is_cold)
     known, held = binary(graph, "train"), binary(graph, "val")
     known_w, held_w = known[:, warm], held[:, warm]
@@ -157,6 +173,9 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
     if "ease" in families and len(warm) > cfg.ease_max_pins:
         log.info("full teacher: %d warm pins > full.teacher.ease_max_pins %d: no EASE", len(warm), cfg.ease_max_pins)
         families.remove("ease")
+    for f in [f for f in families if f in GIVEN and f not in given]:
+        log.info("full teacher: no %s factors given (graphrec run fits them once, in fit-%s): left out", f, f)
+        families.remove(f)
     scores: dict[str, np.ndarray] = {}
     if "ease" in families:
         xw, _, gram = warm_gram(graph, np.float32)
@@ -172,6 +191,11 @@ def fit_teacher(graph: PinBoardGraph, cfg: TeacherConfig, k: int, seed: int) -> 
             s = np.asarray((known_w @ rp3beta_weights(known_w, a, b).astype(np.float32)).toarray())
             record("rp3beta", {"alpha": float(a), "beta": float(b)}, warm_recall(s, known_w, held_w, k), s)
         scores["rp3beta"] = best["rp3beta"][1]
+    for f in [f for f in families if f in GIVEN]:
+        board, pin, params = given[f]
+        s = np.asarray(board, np.float32) @ np.asarray(pin, np.float32)[warm].T
+        record(f, dict(params), warm_recall(s, known_w, held_w, k), s)
+        scores[f] = s
     als_val, (als_board, als_pin), als_params = best["als"]
     teacher = Teacher(als_board, als_pin, cfg.alpha, als_params["regularization"])
     chosen = next(r for r in rows if r["model"] == "als" and r["val_warm_recall"] == als_val)

@@ -10,6 +10,7 @@ import dataclasses
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from graphrec.hybrid.config import ABLATIONS, CalibrationConfig, FullConfig
 from graphrec.hybrid.neighbours import ContentNeighbours, unit_rows
 from graphrec.hybrid.prior import PopularityPrior, fit_prior
 from graphrec.hybrid.student import Student, train_student
-from graphrec.hybrid.teacher import Teacher, binary, fit_teacher, warm_recall
+from graphrec.hybrid.teacher import GivenFactors, Teacher, binary, fit_teacher, warm_recall
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +168,15 @@ def fold_in(
     return out, has
 
 
-def fit_full(graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig) -> FullModel:
-    """Fit teacher and student on the train split and choose the calibration on validation."""
+def fit_full(
+    graph: PinBoardGraph, content: np.ndarray, cfg: FullConfig, factors: Mapping[str, GivenFactors] | None = None
+) -> FullModel:
+    """Fit teacher and student on the train split and choose the calibration on validation.
+
+    ``factors``: teacher families fitted elsewhere (``fit_teacher``; ``lightgcn``)."""
     t0 = time.perf_counter()
     cold = graph.is_cold
-    teacher = fit_teacher(graph, cfg.teacher, cfg.calibration.k, cfg.seed)
+    teacher = fit_teacher(graph, cfg.teacher, cfg.calibration.k, cfg.seed, factors)
     board, pin = teacher.board, teacher.pin
     t1 = time.perf_counter()
     warm = np.flatnonzero(~cold)

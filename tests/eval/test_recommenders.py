@@ -165,6 +165,27 @@ def test_lightgcn_without_patience_never_reads_the_validation_saves(graph: PinBo
     torch.testing.assert_close(blind.score_boards(boards), m.score_boards(boards), rtol=0, atol=0)
 
 
+def test_lightgcn_written_once_then_loaded_scores_as_its_own_fit(graph: PinBoardGraph, tmp_path: Path) -> None:
+    """graphrec run fits LightGCN once (fit-lightgcn) and evaluate loads it: the same bytes as
+    fitting it in evaluate, the same chosen epochs; another identity or graph is refused."""
+    from eval.recommenders.lightgcn import LightGCNRecommender, write_lightgcn_dir
+    from graphrec.utils.modeldir import ModelDirError
+
+    cfg = tiny_config(max_queries=9)
+    fresh = build_recommender("lightgcn", cfg, {}).fit(graph)
+    manifest = write_lightgcn_dir(graph, cfg, tmp_path / "lightgcn")
+    assert manifest["chosen"] == fresh.chosen and manifest["identity"]["max_boards"] == 9
+    loaded = build_recommender("lightgcn", cfg, {}, prefit={"lightgcn": tmp_path / "lightgcn"}).fit(graph)
+    boards = np.arange(graph.n_boards)
+    torch.testing.assert_close(loaded.score_boards(boards), fresh.score_boards(boards), rtol=0, atol=0)
+    assert loaded.chosen == fresh.chosen and loaded.prefit_seconds == manifest["fit_seconds"]
+    other = LightGCNRecommender(cfg.lightgcn, seed=1, max_boards=9, prefit=tmp_path / "lightgcn")
+    with pytest.raises(ModelDirError, match=r"lightgcn: fitted with .*'seed': 0.*not the requested"):
+        other.fit(graph)
+    with pytest.raises(ModelDirError, match="not a fitted factor directory"):
+        LightGCNRecommender(cfg.lightgcn, 0, 9, prefit=tmp_path).fit(graph)
+
+
 def test_validation_sample_is_a_seeded_sorted_subset_and_bounds_the_early_stopping(graph: PinBoardGraph) -> None:
     from eval.recommenders.selection import ValidationSet
 

@@ -117,6 +117,7 @@ def test_ladder_is_off_by_default_and_adds_its_stages_when_on() -> None:
         "embed-pins-no-neighbors",
         "train-sage",
         "embed-graph",
+        "fit-lightgcn",
         "train-full",
         "embed-full",
         "embed-full-teacher-only",

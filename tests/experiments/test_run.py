@@ -29,6 +29,7 @@ STAGES = [
     "embed-pins-no-neighbors",
     "train-sage",
     "embed-graph",
+    "fit-lightgcn",
     "train-full",
     "embed-full",
     "embed-full-teacher-only",
@@ -217,6 +218,18 @@ def test_full_beats_popularity_and_content_on_cold_pins(work: Path) -> None:
     models = json.loads((work / "out" / "eval" / "metrics.json").read_text())["models"]
     cold = {m: models[m]["cold"]["recall@20"] for m in ("full", "popularity", "content", "clip_no_neighbors")}
     assert cold["full"] > cold["popularity"] and cold["full"] > cold["content"], cold
+
+
+def test_one_lightgcn_fit_serves_the_teacher_search_and_the_evaluation(work: Path) -> None:
+    out = work / "out"
+    fit = json.loads((out / "lightgcn" / "manifest.json").read_text())
+    full = json.loads((out / "full" / "manifest.json").read_text())
+    ev = json.loads((out / "eval" / "manifest.json").read_text())
+    assert full["factors"] == {"lightgcn": str((out / "lightgcn").resolve())} == ev["prefit"]
+    row = next(r for r in full["teacher_grid"] if r["model"] == "lightgcn")
+    assert {"epochs": row["epochs"]} == fit["chosen"]["values"] == ev["models"]["lightgcn"]["chosen"]["values"]
+    assert ev["models"]["lightgcn"]["fit_seconds"] == fit["fit_seconds"]
+    assert ev["models"]["lightgcn"]["source"].startswith(str((out / "lightgcn").resolve()))
 
 
 def test_force_redoes_every_stage_with_identical_outputs(work: Path) -> None:

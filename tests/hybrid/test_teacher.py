@@ -69,6 +69,24 @@ def test_teacher_is_the_best_candidate_on_validation_and_its_factors_score_it(te
     assert not t.pin[graph.is_cold].any()  # cold pins have no collaborative vector
 
 
+def test_lightgcn_is_left_out_of_the_search_without_its_given_factors(teacher) -> None:
+    _, t = teacher  # the default families include lightgcn, but only graphrec run's fit-lightgcn gives it
+    assert "lightgcn" in TeacherConfig().models and "lightgcn" not in {r["model"] for r in t.rows}
+
+
+def test_a_given_family_that_is_best_on_validation_becomes_the_teacher(synth_graph: Path) -> None:
+    """Factors fitted elsewhere (LightGCN) compete with the search's own fits: given vectors
+    whose scores are the validation saves themselves (recall 1) must win, as a blend through its SVD."""
+    graph = load_graph(synth_graph)
+    perfect = (binary(graph, "val").toarray().astype(np.float32), np.eye(graph.n_pins, dtype=np.float32))
+    t = fit_teacher(graph, TeacherConfig(factors=(8,)), 20, seed=0, given={"lightgcn": (*perfect, {"epochs": 7})})
+    row = next(r for r in t.rows if r["model"] == "lightgcn")
+    assert row["epochs"] == 7 and row["val_warm_recall"] == pytest.approx(1.0)
+    assert t.best_single == pytest.approx(1.0)
+    assert t.chosen["model"] == "blend_svd" and t.chosen["weights"]["lightgcn"] > 0  # ties: more ALS weight
+    assert t.chosen["val_warm_recall"] > max(r["val_warm_recall"] for r in t.rows if r["model"] == "als")
+
+
 def test_teacher_same_seed_same_bytes(teacher) -> None:
     graph, t = teacher
     again = fit_teacher(graph, TeacherConfig(factors=(8, 16)), 20, seed=0)
@@ -85,7 +103,7 @@ def test_dense_limit_falls_back_to_als(synth_graph: Path) -> None:
     "kw",
     [
         {"models": ("ease",)},
-        {"models": ("als", "lightgcn")},
+        {"models": ("als", "bpr")},
         {"blend_step": 0.3},
         {"ease_lambdas": (0.0,)},
         {"rank": 0},
