@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,minilm,distributed]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,minilm,efficientnet,distributed]'
 	@touch $(STAMP)
 
 install: $(STAMP)

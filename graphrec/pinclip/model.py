@@ -9,6 +9,7 @@ metadata also get their own normalised projections for the cross-modal objective
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from graphrec.pinclip.features import PinInputs
 from graphrec.pinclip.text_backbone import TextAdapter
 
 LOSS_NAMES = ("image_text", "text_metadata", "fused_modality", "neighbor", "pin_board")
+FROZEN_CACHE_MAX = 50_000  # distinct images whose frozen-tower outputs are kept (beyond it: recomputed)
 
 
 @dataclass
@@ -37,7 +39,7 @@ class PinClip(nn.Module):
 
     Args:
         cfg: the PinCLIP config.
-        vision: the image tower (a CLIPVisionModel).
+        vision: the image tower (a CLIPVisionModel, or EfficientNet-Lite0 with the same interface).
         text: the trainable text tower (CLIPTextModel, or a fine-tuned pretrained encoder), or None
             when text features are precomputed (a frozen backbone; a trained TextAdapter reads them).
         text_feature_dim: width of precomputed text features (frozen MiniLM), used when ``text`` is None.
@@ -61,6 +63,12 @@ class PinClip(nn.Module):
         self.cfg = cfg
         D, E = cfg.fusion.dim, cfg.fusion.embed_dim
         self.vision = vision
+        # A frozen image tower (image.finetune off for a pretrained CNN) runs in eval mode without
+        # gradients, once per distinct image: its outputs are kept by the image's pixel bytes.
+        self.frozen_image = cfg.image.kind != "vit" and not cfg.image.finetune
+        if self.frozen_image:
+            vision.requires_grad_(False)
+        self._image_cache: dict[bytes, torch.Tensor] = {}
         self.text = text
         self.text_adapter = TextAdapter(text_feature_dim, cfg.text.adapter_dim) if text is None else None
         hv = vision.config.hidden_size
@@ -117,10 +125,32 @@ class PinClip(nn.Module):
         sub, pooled = self._image_tokens_of(inp.take(idx), train)
         return tokens.index_copy(0, idx, sub), pooled_all.index_copy(0, idx, pooled)
 
+    def _frozen_tower(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The frozen tower's ``last_hidden_state`` (pooled first) of un-augmented ``pixels``, from
+        the cache when an image was seen before (eval mode, no gradient: the same bytes either way)."""
+        keys = [hashlib.blake2b(p.numpy().tobytes(), digest_size=16).digest() for p in pixels]
+        missing = [i for i, k in enumerate(keys) if k not in self._image_cache]
+        fresh: dict[bytes, torch.Tensor] = {}
+        if missing:
+            was_training = self.vision.training
+            self.vision.eval()
+            with torch.no_grad():
+                x = (pixels[missing].float() / 255.0 - self.pixel_mean) / self.pixel_std
+                states = self.vision(pixel_values=x).last_hidden_state
+            self.vision.train(was_training)
+            fresh = {keys[i]: states[j] for j, i in enumerate(missing)}
+            if len(self._image_cache) + len(fresh) <= FROZEN_CACHE_MAX:
+                self._image_cache.update(fresh)
+        return torch.stack([self._image_cache.get(k, fresh.get(k)) for k in keys])
+
     def _image_tokens_of(self, inp: PinInputs, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.vision(pixel_values=self._pixels(inp, train))
-        pooled = out.pooler_output
-        patches = out.last_hidden_state[:, 1:, :]
+        if self.frozen_image:
+            states = self._frozen_tower(inp.pixels)
+            pooled, patches = states[:, 0], states[:, 1:]
+        else:
+            out = self.vision(pixel_values=self._pixels(inp, train))
+            pooled = out.pooler_output
+            patches = out.last_hidden_state[:, 1:, :]
         B, P, H = patches.shape
         grid = patches.transpose(1, 2).reshape(B, H, self.patch_grid, self.patch_grid)
         pooled_patches = F.adaptive_avg_pool2d(grid, self.pool_grid).flatten(2).transpose(1, 2)
@@ -191,9 +221,9 @@ class PinClip(nn.Module):
 
 def build_model(cfg: PinClipConfig, tokenizer, vocab) -> PinClip:
     """A freshly initialised PinClip for ``cfg``, its tokenizer and metadata vocab (towers.py)."""
-    from graphrec.pinclip.towers import clip_pixel_stats, text_tower, vision_tower
+    from graphrec.pinclip.towers import pixel_stats, text_tower, vision_tower
 
     vision = vision_tower(cfg)
     text = text_tower(cfg, tokenizer)
-    mean, std = clip_pixel_stats(cfg.clip_path)
+    mean, std = pixel_stats(cfg)
     return PinClip(cfg, vision, text, 384, vocab.sizes, len(vocab.numeric), mean, std)

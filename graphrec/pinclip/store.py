@@ -85,6 +85,15 @@ def _text_tower(config: dict[str, Any] | None, cfg: PinClipConfig):
     return finetune_tower_from_config(config, cfg.text.finetune_layers)
 
 
+def _vision_tower(config: dict[str, Any]):
+    """The image tower's architecture from build.json (its weights come from model.safetensors)."""
+    from graphrec.pinclip.efficientnet import MODEL_TYPE, EfficientNetLite0
+
+    if config.get("model_type") == MODEL_TYPE:
+        return EfficientNetLite0(int(config["image_size"]))
+    return CLIPVisionModel(CLIPVisionConfig(**config))
+
+
 def load_model_dir(path: str | Path) -> LoadedPinClip:
     """Rebuild the model from its directory alone (no --clip-path folder or network needed)."""
     path = Path(path)
@@ -98,7 +107,7 @@ def load_model_dir(path: str | Path) -> LoadedPinClip:
         hint="train one with `graphrec train-pinclip`",
     )
     info = read_json(path / "build.json")
-    vision = CLIPVisionModel(CLIPVisionConfig(**info["vision_config"]))
+    vision = _vision_tower(info["vision_config"])
     text = _text_tower(info["text_config"], cfg)
     model = PinClip(
         cfg,

