@@ -23,7 +23,8 @@ class TeacherConfig:
     Every ALS of the ``factors x regularization`` grid, EASE over ``ease_lambdas`` and RP3beta
     over ``rp3_alphas x rp3_betas`` are fitted on the train saves, LightGCN is the ``lightgcn``
     baseline's fit (``eval.lightgcn``, epochs chosen on validation; ``graphrec run`` trains it
-    once, in its fit-lightgcn stage, for this search and for ``evaluate``); the best of each family and
+    once, in its fit-lightgcn stage, for this search and for ``evaluate``) and a candidate on its
+    own, not a blend component; the best of each of the other families and
     their per-board z-scored blends (weights on a simplex of ``blend_step``) are scored by
     validation Recall@20 on warm pins, and the best becomes the teacher (a blend through its
     rank-``rank`` SVD). No single model is best everywhere (ALS on the synthetic catalogue, an
@@ -39,7 +40,8 @@ class TeacherConfig:
         ease_lambdas: EASE L2 weights (the ``ease`` baseline's grid).
         ease_max_pins: no EASE above this many warm pins (a dense warm x warm inverse).
         rp3_alphas, rp3_betas: RP3beta exponents and popularity penalties.
-        blend_step: grid step of the blend weights (0.25: 35 blends of four families).
+        blend_step: grid step of the blend weights (0.25: 15 blends of ALS, EASE and RP3beta;
+            LightGCN is searched alone, not blended).
         rank: dimension of a blend's truncated SVD (128).
         dense_max: largest boards x warm pins score matrix held in memory (EASE, RP3beta and
             blends need it; above it ALS alone is the teacher).

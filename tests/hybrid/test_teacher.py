@@ -69,6 +69,14 @@ def test_teacher_is_the_best_candidate_on_validation_and_its_factors_score_it(te
     assert not t.pin[graph.is_cold].any()  # cold pins have no collaborative vector
 
 
+def test_given_families_are_candidates_alone_not_blend_components() -> None:
+    from graphrec.hybrid.teacher import candidate_weights
+
+    w = candidate_weights(["als", "ease", "rp3beta", "lightgcn"], 0.25)
+    assert len(w) == 15 + 1 and w[-1] == (0, 0, 0, 1) and all(x[3] == 0 for x in w[:-1])
+    assert [x[:3] for x in w[:-1]] == simplex(3, 0.25)
+
+
 def test_lightgcn_is_left_out_of_the_search_without_its_given_factors(teacher) -> None:
     _, t = teacher  # the default families include lightgcn, but only graphrec run's fit-lightgcn gives it
     assert "lightgcn" in TeacherConfig().models and "lightgcn" not in {r["model"] for r in t.rows}
@@ -83,7 +91,12 @@ def test_a_given_family_that_is_best_on_validation_becomes_the_teacher(synth_gra
     row = next(r for r in t.rows if r["model"] == "lightgcn")
     assert row["epochs"] == 7 and row["val_warm_recall"] == pytest.approx(1.0)
     assert t.best_single == pytest.approx(1.0)
-    assert t.chosen["model"] == "blend_svd" and t.chosen["weights"]["lightgcn"] > 0  # ties: more ALS weight
+    assert t.chosen["model"] == "blend_svd" and t.chosen["weights"] == {
+        "als": 0,
+        "ease": 0,
+        "rp3beta": 0,
+        "lightgcn": 1,
+    }
     assert t.chosen["val_warm_recall"] > max(r["val_warm_recall"] for r in t.rows if r["model"] == "als")
 
 
