@@ -217,8 +217,7 @@ def _eval_runs(ctx: Context) -> list[Path]:
 def _evaluate(ctx: Context, out: Path) -> None:
     from eval.run import evaluate
 
-    fit = ctx.out / LIGHTGCN_FIT
-    prefit = {"lightgcn": fit} if evaluates_lightgcn(ctx.cfg) and (fit / "manifest.json").is_file() else {}
+    prefit = {"lightgcn": ctx.out / LIGHTGCN_FIT} if evaluates_lightgcn(ctx.cfg) else {}  # an input stage then
     evaluate(ctx.out / "graph", _eval_runs(ctx), out, ctx.cfg.eval, force=True, tracker=ctx.tracker, prefit=prefit)
 
 
@@ -326,7 +325,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     if cfg.ablations.sage_ladder:
         s += _ladder_stages(cfg)
     model_stages = tuple(n for n in RUNS if any(st.name == n for st in s))
-    fits = ("fit-lightgcn",) if lightgcn and evaluates_lightgcn(cfg) else ()
+    fits = ("fit-lightgcn",) if evaluates_lightgcn(cfg) else ()
     s.append(Stage("evaluate", "eval", ("build-graph", *model_stages, *fits), cfg.eval, _evaluate))
     s.append(Stage("ab-sim", "eval", ("evaluate",), cfg.eval.ab, _ab_sim, manifest="ab.json"))
     s.append(Stage("candidates", "candidates", ("build-graph", "embed-full"), cfg.candidates, _candidates))

@@ -101,8 +101,9 @@ class PinClip(nn.Module):
     def scale(self, name: str) -> torch.Tensor:
         return self.logit_scale[name].clamp(max=math.log(self.cfg.loss.max_logit_scale)).exp()
 
-    def _pixels(self, inp: PinInputs, train: bool) -> torch.Tensor:
-        x = inp.pixels.float() / 255.0
+    def _pixels(self, pixels: torch.Tensor, train: bool) -> torch.Tensor:
+        """uint8 pixels -> the tower's normalised input (augmented when training with image.augment)."""
+        x = pixels.float() / 255.0
         if train and self.cfg.image.augment:
             B = x.shape[0]
             flip = torch.rand(B) < 0.5
@@ -135,8 +136,7 @@ class PinClip(nn.Module):
             was_training = self.vision.training
             self.vision.eval()
             with torch.no_grad():
-                x = (pixels[missing].float() / 255.0 - self.pixel_mean) / self.pixel_std
-                states = self.vision(pixel_values=x).last_hidden_state
+                states = self.vision(pixel_values=self._pixels(pixels[missing], train=False)).last_hidden_state
             self.vision.train(was_training)
             fresh = {keys[i]: states[j] for j, i in enumerate(missing)}
             if len(self._image_cache) + len(fresh) <= FROZEN_CACHE_MAX:
@@ -148,7 +148,7 @@ class PinClip(nn.Module):
             states = self._frozen_tower(inp.pixels)
             pooled, patches = states[:, 0], states[:, 1:]
         else:
-            out = self.vision(pixel_values=self._pixels(inp, train))
+            out = self.vision(pixel_values=self._pixels(inp.pixels, train))
             pooled = out.pooler_output
             patches = out.last_hidden_state[:, 1:, :]
         B, P, H = patches.shape
