@@ -224,6 +224,10 @@ class TrainConfig:
     checkpoint_every: steps between checkpoints (for --resume).
     log_every: steps between logged losses.
     embed_batch_size: pins per forward pass when embedding.
+    pretrained_lr_scale: the learning rate of pretrained weights that are fine-tuned (the MiniLM
+        layers of ``text.finetune_layers``, a pretrained EfficientNet trunk with ``image.finetune``,
+        the ``--clip-path`` towers) is ``lr`` x this (0.05: 1e-4 at the default lr, the usual
+        range for fine-tuning a pretrained transformer; 1.0 trains them as fast as the new layers).
     nproc: data-parallel training processes (docs/scale.md): ``batch_size`` stays the global
         batch of a step, each rank encodes ``1/nproc`` of it and the in-batch objectives see all of it.
     """
@@ -237,13 +241,14 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 20
     embed_batch_size: int = 512
+    pretrained_lr_scale: float = field(default=0.05, metadata={"omit_default": True})
     nproc: int = field(default=1, metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         check_min("pinclip.train", self, 1, "checkpoint_every", "log_every", "embed_batch_size", "nproc")
         check_min("pinclip.train", self, 2, "batch_size")  # in-batch negatives
         check_min("pinclip.train", self, 0, "steps", "weight_decay", "warmup_steps", "grad_clip")  # steps 0: untrained
-        check_positive("pinclip.train", self, "lr")
+        check_positive("pinclip.train", self, "lr", "pretrained_lr_scale")
         check(
             self.batch_size >= self.nproc,
             "pinclip.train.batch_size",

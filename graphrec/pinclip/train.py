@@ -44,16 +44,37 @@ def _lr(cfg: PinClipConfig, step: int) -> float:
     return t.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
 
 
+def pretrained_prefixes(cfg: PinClipConfig) -> tuple[str, ...]:
+    """Parameter-name prefixes of the pretrained weights that train (fine-tuning): the MiniLM
+    layers of ``text.finetune_layers``, a pretrained EfficientNet trunk with ``image.finetune``,
+    and the towers loaded from ``clip_path``."""
+    out = []
+    if cfg.clip_path or (cfg.image.kind == "efficientnet_lite0" and cfg.image.pretrained and cfg.image.finetune):
+        out.append("vision.")
+    if (cfg.text.kind == "minilm" and cfg.text.finetune_layers > 0) or (cfg.clip_path and cfg.text.kind == "clip"):
+        out.append("text.")
+    return tuple(out)
+
+
 def _optimizer(model: PinClip, cfg: PinClipConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    """AdamW; fine-tuned pretrained weights (``pretrained_prefixes``) get their own groups at
+    ``train.pretrained_lr_scale`` x the learning rate (each group's ``lr_scale``)."""
+    pretrained = pretrained_prefixes(cfg)
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "logit_scale" in name or "norm" in name else decay).append(p)
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.train.lr,
-    )
+        no_decay = p.ndim < 2 or "logit_scale" in name or "norm" in name
+        groups.setdefault((name.startswith(pretrained), no_decay), []).append(p)
+    out = []
+    for pre in (False, True):
+        scale = cfg.train.pretrained_lr_scale if pre else 1.0
+        for nd in (False, True):
+            if pre and not groups.get((pre, nd)):
+                continue  # no pretrained weights train: the two groups of a model trained from scratch
+            wd = 0.0 if nd else cfg.train.weight_decay
+            out.append({"params": groups.get((pre, nd), []), "weight_decay": wd, "lr_scale": scale})
+    return torch.optim.AdamW(out, lr=cfg.train.lr)
 
 
 def _first_occurrences(idx: np.ndarray) -> torch.Tensor:
@@ -200,7 +221,7 @@ def train_pinclip(
         range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start, total=cfg.train.steps
     ):
         for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
+            g["lr"] = _lr(cfg, step) * g.get("lr_scale", 1.0)
         seed_step(cfg.seed, step, world)
         terms = step_losses(model, table, sampler, rng, cfg, board_inputs, world)
         loss = _weighted(cfg, terms)

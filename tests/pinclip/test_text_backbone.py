@@ -175,3 +175,24 @@ def test_finetuned_backbone_trains_its_top_layers(tiny_dataset: Path, tmp_path: 
     assert not torch.equal(enc.encoder.layer[5].attention.self.query.weight, ref[top])  # fine-tuned
     embed_graph_pins(g, tmp_path / "m", tmp_path / "e")
     assert load_embeddings(tmp_path / "e", g).pin.shape == (g.n_pins, 16)
+
+
+def test_finetuned_pretrained_weights_get_the_scaled_learning_rate() -> None:
+    from graphrec.pinclip.train import _lr, _optimizer
+
+    class Toy(torch.nn.Module):  # the attribute names PinClip uses
+        def __init__(self) -> None:
+            super().__init__()
+            self.vision, self.text, self.out_proj = (torch.nn.Linear(2, 2) for _ in range(3))
+
+    scratch = _optimizer(Toy(), tiny_config())  # frozen backbone (no text tower): no pretrained group
+    assert [(len(g["params"]), g["lr_scale"]) for g in scratch.param_groups] == [(3, 1.0), (3, 1.0)]
+    cfg = tiny_config(text__kind="minilm", text__finetune_layers=1, train__pretrained_lr_scale=0.1)
+    groups = _optimizer(Toy(), cfg).param_groups
+    assert [(len(g["params"]), g["weight_decay"] > 0, g["lr_scale"]) for g in groups] == [
+        (2, True, 1.0),  # vision + out_proj weights (the ViT trains from scratch)
+        (2, False, 1.0),
+        (1, True, 0.1),  # the fine-tuned text weights
+        (1, False, 0.1),
+    ]
+    assert _lr(cfg, 5) * groups[2]["lr_scale"] == pytest.approx(0.1 * _lr(cfg, 5))
