@@ -147,7 +147,11 @@ def format_markdown(doc: Mapping[str, Any]) -> str:
         out.append("")
     missing = [r["model"] for r in doc["rows"] if not r["evaluated"]]
     if missing:
-        out += [f"Not evaluated: {', '.join(missing)} (rows 3-5 need `ablations.sage_ladder=true`).", ""]
+        out += [
+            f"Not evaluated: {', '.join(missing)} (`graphrec ablation` runs them all: rows 3-5 need "
+            "`ablations.sage_ladder=true`, the `full_*` rows `ablations.full_ladder=true`).",
+            "",
+        ]
     return "\n".join(out)
 
 

@@ -318,13 +318,20 @@ def run_ablation(
     k: int = 20,
     track: bool = True,
 ) -> tuple[TrialResult, dict[str, Any]]:
-    """Run ``config`` with the SAGE ladder on into ``out``; write and log ablation.md / ablation.json."""
+    """Run ``config`` with both ladders on (SAGE and ``full``'s) into ``out``; write and log
+    ablation.md / ablation.json."""
     from experiments.ablation import ABLATION_JSON, ABLATION_MD, flat_metrics, write_ablation
 
     out = Path(out)
-    cfg = load_run_config(config, [*RUN_DEFAULTS, *overrides, "ablations.sage_ladder=true"])
-    tags = {"graphrec.ablation": "sage_ladder", "dataset": cfg.data.source, "seed": cfg.seed, "config_name": cfg.name}
-    trial = Trial(f"ablation-{_safe(cfg.name)}", ("ablations.sage_ladder=true",))
+    ladders = ("ablations.sage_ladder=true", "ablations.full_ladder=true")
+    cfg = load_run_config(config, [*RUN_DEFAULTS, *overrides, *ladders])
+    tags = {
+        "graphrec.ablation": "sage_ladder,full_ladder",
+        "dataset": cfg.data.source,
+        "seed": cfg.seed,
+        "config_name": cfg.name,
+    }
+    trial = Trial(f"ablation-{_safe(cfg.name)}", ladders)
     # One run: the pipeline reports to it, and it stays open for the table.
     with tracking.open_run("graphrec run", tags=tags, enabled=track) as run:
         tr = _run_trial(run, cfg, out, trial, model="full", data_dir=data_dir, force=force)

@@ -56,14 +56,14 @@ def sweep_cmd(
 def ablation_cmd(
     out: Path = typer.Option(..., "--out", help="Run directory (the usual stages + ablations/) and ablation.md/json."),
     config: Path = typer.Option(None, "--config", help="Run config YAML, e.g. experiments/configs/default.yaml."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config key (ablations.sage_ladder is forced on)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key (both ablation ladders are forced on)."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Use the embedded synthetic catalogue."),
     data: Path = typer.Option(None, "--data", help="A dataset directory following the contract."),
     k: int = typer.Option(20, "--k", help="Cut-off of Recall/NDCG in the table (one of eval.ks)."),
     force: bool = typer.Option(False, "--force", help="Redo every stage, even those already complete."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
 ) -> None:
-    """Run the pipeline with the SAGE ablation ladder and write the PinSage Table 1 style table."""
+    """Run the pipeline with the SAGE and full ablation ladders and write the PinSage Table 1 style table."""
     from experiments.ablation import ABLATION_MD
     from experiments.sweep import run_ablation
 

@@ -142,7 +142,9 @@ def test_ladder_is_off_by_default_and_adds_its_stages_when_on() -> None:
 def test_ablation_run_on_tiny_evaluates_every_ladder_row(tmp_path: Path) -> None:
     from experiments.sweep import run_ablation
 
-    tr, doc = run_ablation(TINY, tmp_path / "run", overrides=["ablations.sage_raw=false", "sage.train.epochs=1"])
+    # both ladders are forced on, whatever the config says (the demo config turns full's off)
+    overrides = ["ablations.sage_raw=false", "ablations.full_ladder=false", "sage.train.epochs=1"]
+    tr, doc = run_ablation(TINY, tmp_path / "run", overrides=overrides)
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
     for model in (
         "content",
