@@ -44,6 +44,12 @@ def _lr(cfg: PinClipConfig, step: int) -> float:
     return t.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
 
 
+def set_lr(opt: torch.optim.Optimizer, cfg: PinClipConfig, step: int) -> None:
+    """The schedule's learning rate of ``step`` on every group, times the group's ``lr_scale``."""
+    for g in opt.param_groups:
+        g["lr"] = _lr(cfg, step) * g.get("lr_scale", 1.0)
+
+
 def pretrained_prefixes(cfg: PinClipConfig) -> tuple[str, ...]:
     """Parameter-name prefixes of the pretrained weights that train (fine-tuning): the MiniLM
     layers of ``text.finetune_layers``, a pretrained EfficientNet trunk with ``image.finetune``,
@@ -220,8 +226,7 @@ def train_pinclip(
     for step in progress(
         range(start, cfg.train.steps), desc="train-pinclip", unit="step", initial=start, total=cfg.train.steps
     ):
-        for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step) * g.get("lr_scale", 1.0)
+        set_lr(opt, cfg, step)
         seed_step(cfg.seed, step, world)
         terms = step_losses(model, table, sampler, rng, cfg, board_inputs, world)
         loss = _weighted(cfg, terms)
